@@ -1,0 +1,267 @@
+//! Command-line arguments: the raw argh parse, plus the kubectl habits argh lacks
+//! (`--flag=value`, `--switch=true|false`, `--version`). Validation lives in `plan.rs`.
+
+use argh::{ArgsInfo, FromArgs};
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// The name users type; kubectl runs us as `kubectl-onboard`.
+pub const COMMAND: &str = "kubectl onboard";
+
+/// Onboard a Kubernetes user with a client certificate: generate a key, submit a
+/// CertificateSigningRequest, wait for approval (or approve), verify the certificate and add
+/// user and context to your kubeconfig.
+#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+#[argh(
+    example = "Onboard jane into group dev, approving the request yourself:\n  $ {command_name} jane --group dev --approve",
+    example = "Ask for a certificate with bootstrap credentials and wait for an administrator:\n  $ {command_name} jane --group dev --duration 90d",
+    example = "Write a standalone kubeconfig to hand to a colleague:\n  $ {command_name} jane --group dev --approve --output-kubeconfig jane.kubeconfig",
+    note = "The private key is generated locally and never leaves this machine.",
+    error_code(1, "An error: kubeconfig, network, permissions or files."),
+    error_code(2, "Usage error: nothing was sent to the cluster."),
+    error_code(3, "The request was denied by an approver or failed by the signer."),
+    error_code(4, "No certificate within --timeout."),
+    error_code(130, "Interrupted (Ctrl-C); the request was withdrawn."),
+    error_code(143, "Terminated (SIGTERM); the request was withdrawn.")
+)]
+pub struct Args {
+    /// the user to onboard: the certificate's common name (CN) and the kubeconfig user name
+    #[argh(positional)]
+    pub user: String,
+
+    /// a group for the user: the certificate's organization (O); repeat for several
+    #[argh(option, short = 'g')]
+    pub group: Vec<String>,
+
+    /// approve the request yourself (needs approve on signers/kubernetes.io/kube-apiserver-client)
+    #[argh(switch)]
+    pub approve: bool,
+
+    /// requested certificate lifetime, at least 10m: 10m, 36h, 90d, 1y (default: the cluster's)
+    #[argh(option)]
+    pub duration: Option<String>,
+
+    /// key to generate: rsa-2048 (default), rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
+    #[argh(option)]
+    pub key_algorithm: Option<String>,
+
+    /// use this existing PEM private key (PKCS#8, PKCS#1 or SEC1) instead of generating one
+    #[argh(option)]
+    pub key: Option<PathBuf>,
+
+    /// how long to wait for the certificate (default 5m)
+    #[argh(option)]
+    pub timeout: Option<String>,
+
+    /// leave the CertificateSigningRequest in the cluster (default: delete it when done)
+    #[argh(switch)]
+    pub keep_csr: bool,
+
+    /// embed certificate and key in the kubeconfig (default true); false writes 0600 files under ~/.kube
+    #[argh(option)]
+    pub embed: Option<bool>,
+
+    /// replace a user or context of the same name
+    #[argh(switch)]
+    pub force: bool,
+
+    /// switch the current context to the new one
+    #[argh(switch)]
+    pub use_context: bool,
+
+    /// write a standalone kubeconfig to this file instead of merging into yours
+    #[argh(option)]
+    pub output_kubeconfig: Option<PathBuf>,
+
+    /// namespace of the new context
+    #[argh(option, short = 'n')]
+    pub namespace: Option<String>,
+
+    /// skip proving the new credentials with a SelfSubjectReview
+    #[argh(switch)]
+    pub no_verify: bool,
+
+    /// print a summary on stdout: json or yaml
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
+    /// path to the kubeconfig to use and update
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// the kubeconfig context whose cluster and credentials to use
+    #[argh(option)]
+    pub context: Option<String>,
+
+    /// print only errors and the result
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// print the version
+    #[argh(switch)]
+    pub version: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    Run(Box<Args>),
+    /// `--help` or `--version`: print this on stdout and exit 0.
+    Print(String),
+}
+
+pub fn parse(raw: &[String]) -> Result<Parsed> {
+    let args = normalize(raw)?;
+    if args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--version")
+    {
+        return Ok(Parsed::Print(format!(
+            "kubectl-onboard {}",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match Args::from_args(&[COMMAND], &strs) {
+        Ok(args) => Ok(Parsed::Run(Box::new(args))),
+        Err(early) => match early.status {
+            Ok(()) => Ok(Parsed::Print(early.output)),
+            Err(()) => Err(Error::usage(format!(
+                "{}; see '{COMMAND} --help'",
+                early.output.trim_end()
+            ))),
+        },
+    }
+}
+
+/// Rewrites kubectl-style arguments into the form argh accepts:
+/// `--opt=value` → `--opt value`; `--switch=true` → `--switch`; `--switch=false` → nothing;
+/// a bare `--embed` → `--embed true`. Everything after `--` is left alone.
+pub fn normalize(raw: &[String]) -> Result<Vec<String>> {
+    let info = Args::get_args_info();
+    let is_switch = |long: &str| {
+        info.flags
+            .iter()
+            .any(|f| f.long == long && f.kind == argh::FlagInfoKind::Switch)
+    };
+    let mut out = Vec::with_capacity(raw.len() + 2);
+    let mut rest = raw.iter().peekable();
+    while let Some(arg) = rest.next() {
+        if arg == "--" {
+            out.push(arg.clone());
+            out.extend(rest.cloned());
+            break;
+        }
+        match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                if is_switch(flag) {
+                    match value {
+                        "true" => out.push(flag.to_string()),
+                        "false" => {}
+                        _ => {
+                            return Err(Error::usage(format!(
+                                "{flag} takes no value, or =true/=false; got '{value}'"
+                            )));
+                        }
+                    }
+                } else {
+                    out.push(flag.to_string());
+                    out.push(value.to_string());
+                }
+            }
+            _ if arg == "--embed" => {
+                out.push(arg.clone());
+                let explicit = rest.peek().is_some_and(|v| *v == "true" || *v == "false");
+                if !explicit {
+                    out.push("true".into());
+                }
+            }
+            _ => out.push(arg.clone()),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn run(args: &[&str]) -> Args {
+        match parse(&strings(args)).unwrap() {
+            Parsed::Run(args) => *args,
+            other => panic!("expected a run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn equals_form_is_split_for_options() {
+        let a = run(&[
+            "jane",
+            "--group=dev",
+            "--duration=90d",
+            "--kubeconfig=/tmp/k",
+        ]);
+        assert_eq!(a.group, vec!["dev"]);
+        assert_eq!(a.duration.as_deref(), Some("90d"));
+        assert_eq!(a.kubeconfig, Some(PathBuf::from("/tmp/k")));
+    }
+
+    #[test]
+    fn switches_take_true_or_false() {
+        assert!(run(&["jane", "--approve=true"]).approve);
+        assert!(!run(&["jane", "--approve=false"]).approve);
+        let err = parse(&strings(&["jane", "--approve=yes"])).unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Usage);
+        assert!(err.to_string().contains("--approve"), "{err}");
+    }
+
+    #[test]
+    fn embed_is_a_boolean_option_with_a_bare_form() {
+        assert_eq!(run(&["jane", "--embed=false"]).embed, Some(false));
+        assert_eq!(run(&["jane", "--embed", "false"]).embed, Some(false));
+        assert_eq!(run(&["jane", "--embed"]).embed, Some(true));
+        assert_eq!(run(&["jane", "--embed", "--approve"]).embed, Some(true));
+        assert_eq!(run(&["jane"]).embed, None);
+    }
+
+    #[test]
+    fn arguments_after_double_dash_are_untouched() {
+        assert_eq!(
+            normalize(&strings(&["--", "--group=x"])).unwrap(),
+            strings(&["--", "--group=x"])
+        );
+        assert_eq!(run(&["--", "-dash"]).user, "-dash");
+    }
+
+    #[test]
+    fn version_and_help_print() {
+        match parse(&strings(&["--version"])).unwrap() {
+            Parsed::Print(s) => assert!(s.starts_with("kubectl-onboard ")),
+            other => panic!("{other:?}"),
+        }
+        match parse(&strings(&["--help"])).unwrap() {
+            Parsed::Print(s) => {
+                assert!(
+                    s.starts_with("Usage: kubectl onboard ") && s.contains("<user>"),
+                    "{s}"
+                );
+                assert!(s.contains("--key-algorithm"), "{s}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_user_is_a_usage_error_naming_the_help() {
+        let err = parse(&strings(&["--approve"])).unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Usage);
+        assert!(err.to_string().contains("--help"), "{err}");
+        assert!(!err.to_string().contains('\n'));
+    }
+}

@@ -1,0 +1,303 @@
+//! Step 1: the private key. Generated locally (or read from `--key`), never printed or logged;
+//! its PEM lives in zeroizing memory.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use getrandom::SysRng;
+use getrandom::rand_core::UnwrapErr;
+use p256::elliptic_curve::Generate;
+use pkcs8::der::zeroize::Zeroizing;
+use pkcs8::{
+    AssociatedOid, DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+    ObjectIdentifier,
+};
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+
+use crate::error::{Error, Result};
+
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const MIN_RSA_BITS: usize = 2048;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+    EcdsaP256,
+    EcdsaP384,
+}
+
+impl FromStr for KeyAlgorithm {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "rsa-2048" => KeyAlgorithm::Rsa2048,
+            "rsa-3072" => KeyAlgorithm::Rsa3072,
+            "rsa-4096" => KeyAlgorithm::Rsa4096,
+            "ecdsa-p256" => KeyAlgorithm::EcdsaP256,
+            "ecdsa-p384" => KeyAlgorithm::EcdsaP384,
+            other => {
+                return Err(Error::usage(format!(
+                    "--key-algorithm {other} is not supported: use rsa-2048, rsa-3072, rsa-4096, ecdsa-p256 or ecdsa-p384"
+                )));
+            }
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    Generate(KeyAlgorithm),
+    File(PathBuf),
+}
+
+pub enum PrivateKey {
+    Rsa(Box<rsa::PrivateKey>),
+    P256(p256::SecretKey),
+    P384(p384::SecretKey),
+}
+
+/// Never shows key material.
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PrivateKey({})", self.algorithm())
+    }
+}
+
+impl PrivateKey {
+    pub fn obtain(source: &KeySource) -> Result<PrivateKey> {
+        match source {
+            KeySource::Generate(algorithm) => Ok(generate(*algorithm)),
+            KeySource::File(path) => load(path),
+        }
+    }
+
+    /// `RSA-2048`, `ECDSA-P256`: for messages and summaries.
+    pub fn algorithm(&self) -> String {
+        match self {
+            PrivateKey::Rsa(k) => format!("RSA-{}", k.size() * 8),
+            PrivateKey::P256(_) => "ECDSA-P256".into(),
+            PrivateKey::P384(_) => "ECDSA-P384".into(),
+        }
+    }
+
+    pub fn is_rsa(&self) -> bool {
+        matches!(self, PrivateKey::Rsa(_))
+    }
+
+    /// PKCS#8 PEM, as `openssl genpkey` writes it.
+    pub fn to_pem(&self) -> Zeroizing<String> {
+        let pem = match self {
+            PrivateKey::Rsa(k) => k.to_pkcs8_pem(LineEnding::LF),
+            PrivateKey::P256(k) => k.to_pkcs8_pem(LineEnding::LF),
+            PrivateKey::P384(k) => k.to_pkcs8_pem(LineEnding::LF),
+        };
+        // Encoding a key we hold in memory cannot fail short of a bug in the encoder.
+        pem.expect("encoding a valid private key as PKCS#8")
+    }
+
+    /// The DER SubjectPublicKeyInfo, to recognise our key in a certificate.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        let der = match self {
+            PrivateKey::Rsa(k) => k.to_public_key().to_public_key_der(),
+            PrivateKey::P256(k) => k.public_key().to_public_key_der(),
+            PrivateKey::P384(k) => k.public_key().to_public_key_der(),
+        };
+        der.expect("encoding a valid public key").into_vec()
+    }
+}
+
+fn generate(algorithm: KeyAlgorithm) -> PrivateKey {
+    let rsa = |bits| {
+        // Fails only when the OS has no randomness to give, which we cannot recover from.
+        PrivateKey::Rsa(Box::new(
+            rsa::PrivateKey::new(&mut SysRng, bits).expect("the OS random number generator"),
+        ))
+    };
+    match algorithm {
+        KeyAlgorithm::Rsa2048 => rsa(2048),
+        KeyAlgorithm::Rsa3072 => rsa(3072),
+        KeyAlgorithm::Rsa4096 => rsa(4096),
+        KeyAlgorithm::EcdsaP256 => {
+            PrivateKey::P256(p256::SecretKey::generate_from_rng(&mut UnwrapErr(SysRng)))
+        }
+        KeyAlgorithm::EcdsaP384 => {
+            PrivateKey::P384(p384::SecretKey::generate_from_rng(&mut UnwrapErr(SysRng)))
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<PrivateKey> {
+    let text = Zeroizing::new(std::fs::read(path).map_err(|e| {
+        Error::usage(format!(
+            "cannot read --key {}: {}",
+            path.display(),
+            crate::kubeconfig::file::describe(&e)
+        ))
+    })?);
+    parse_pem(&text).map_err(|why| Error::usage(format!("--key {}: {why}", path.display())))
+}
+
+/// A PEM private key: PKCS#8 (RSA or EC), PKCS#1 (RSA) or SEC1 (EC), P-256 or P-384.
+/// Errors never quote the input.
+pub fn parse_pem(pem: &[u8]) -> Result<PrivateKey, String> {
+    let not_a_key = || "it is not a PEM private key (PKCS#8, PKCS#1 or SEC1)".to_string();
+    let (label, der) =
+        pkcs8::der::pem::decode_vec(private_key_block(pem)).map_err(|_| not_a_key())?;
+    let der = Zeroizing::new(der);
+    let corrupt = || format!("its {label} block is corrupt");
+    let key = match label {
+        "PRIVATE KEY" => {
+            let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()).map_err(|_| corrupt())?;
+            match info.algorithm.oid {
+                OID_RSA => PrivateKey::Rsa(Box::new(
+                    rsa::PrivateKey::from_pkcs8_der(&der).map_err(|_| corrupt())?,
+                )),
+                OID_EC => match info.algorithm.parameters_oid().map_err(|_| corrupt())? {
+                    curve if curve == p256::NistP256::OID => PrivateKey::P256(
+                        p256::SecretKey::from_pkcs8_der(&der).map_err(|_| corrupt())?,
+                    ),
+                    curve if curve == p384::NistP384::OID => PrivateKey::P384(
+                        p384::SecretKey::from_pkcs8_der(&der).map_err(|_| corrupt())?,
+                    ),
+                    curve => {
+                        return Err(format!(
+                            "its EC curve {curve} is not supported: use P-256 or P-384"
+                        ));
+                    }
+                },
+                oid => {
+                    return Err(format!(
+                        "its key algorithm {oid} is not supported: use RSA or ECDSA P-256/P-384"
+                    ));
+                }
+            }
+        }
+        "RSA PRIVATE KEY" => PrivateKey::Rsa(Box::new(
+            rsa::PrivateKey::from_pkcs1_der(&der).map_err(|_| corrupt())?,
+        )),
+        "EC PRIVATE KEY" => {
+            // SEC1 names its curve; each parser refuses the other's.
+            if let Ok(k) = p256::SecretKey::from_sec1_der(&der) {
+                PrivateKey::P256(k)
+            } else if let Ok(k) = p384::SecretKey::from_sec1_der(&der) {
+                PrivateKey::P384(k)
+            } else {
+                return Err("its EC key is not on P-256 or P-384, or is corrupt".into());
+            }
+        }
+        "ENCRYPTED PRIVATE KEY" => {
+            return Err(
+                "it is encrypted: decrypt it first, e.g. openssl pkey -in KEY -out plain.key (keep the result 0600)".into(),
+            );
+        }
+        other => return Err(format!("its PEM block is '{other}', not a private key")),
+    };
+    if let PrivateKey::Rsa(k) = &key
+        && k.size() * 8 < MIN_RSA_BITS
+    {
+        return Err(format!(
+            "its RSA key has {} bits; use 2048 or more",
+            k.size() * 8
+        ));
+    }
+    Ok(key)
+}
+
+/// The first `…PRIVATE KEY` PEM block: `openssl ecparam -genkey` writes an `EC PARAMETERS`
+/// block before it. Without one, the whole input (so that errors name what it is instead).
+fn private_key_block(pem: &[u8]) -> &[u8] {
+    let text = String::from_utf8_lossy(pem);
+    let Some(label_end) = text.find("PRIVATE KEY-----") else {
+        return pem;
+    };
+    let Some(begin) = text[..label_end].rfind("-----BEGIN ") else {
+        return pem;
+    };
+    let end = text[label_end..]
+        .find("-----END ")
+        .and_then(|i| {
+            text[label_end + i..]
+                .find("-----\n")
+                .map(|j| label_end + i + j + 6)
+        })
+        .unwrap_or(text.len());
+    &pem[begin..end.min(pem.len())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_round_trips_through_pkcs8_pem() {
+        for alg in [
+            KeyAlgorithm::EcdsaP256,
+            KeyAlgorithm::EcdsaP384,
+            KeyAlgorithm::Rsa2048,
+        ] {
+            let key = generate(alg);
+            let pem = key.to_pem();
+            assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+            let back = parse_pem(pem.as_bytes()).unwrap();
+            assert_eq!(back.public_key_der(), key.public_key_der());
+            assert_eq!(back.algorithm(), key.algorithm());
+        }
+    }
+
+    #[test]
+    fn a_leading_ec_parameters_block_is_skipped() {
+        let key = generate(KeyAlgorithm::EcdsaP256);
+        let pem = format!(
+            "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{}",
+            *key.to_pem()
+        );
+        assert_eq!(
+            parse_pem(pem.as_bytes()).unwrap().public_key_der(),
+            key.public_key_der()
+        );
+    }
+
+    #[test]
+    fn algorithm_names() {
+        assert_eq!(generate(KeyAlgorithm::EcdsaP256).algorithm(), "ECDSA-P256");
+        assert_eq!(
+            "rsa-4096".parse::<KeyAlgorithm>().unwrap(),
+            KeyAlgorithm::Rsa4096
+        );
+        let err = "dsa".parse::<KeyAlgorithm>().unwrap_err();
+        assert!(err.to_string().contains("ecdsa-p256"));
+    }
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        let key = generate(KeyAlgorithm::EcdsaP256);
+        assert_eq!(format!("{key:?}"), "PrivateKey(ECDSA-P256)");
+    }
+
+    #[test]
+    fn errors_name_the_problem_without_quoting_input() {
+        let secret = "-----BEGIN RSA PRIVATE KEY-----\nc2VjcmV0LXNlY3JldA==\n-----END RSA PRIVATE KEY-----\n";
+        let err = parse_pem(secret.as_bytes()).unwrap_err();
+        assert!(err.contains("corrupt") && !err.contains("c2Vj"), "{err}");
+        assert!(
+            parse_pem(b"hello")
+                .unwrap_err()
+                .contains("not a PEM private key")
+        );
+        let enc =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert!(parse_pem(enc.as_bytes()).unwrap_err().contains("encrypted"));
+        let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(
+            parse_pem(cert.as_bytes())
+                .unwrap_err()
+                .contains("CERTIFICATE")
+        );
+    }
+}

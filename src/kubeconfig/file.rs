@@ -1,0 +1,364 @@
+//! Reading and writing kubeconfig files the way kubectl does, but safely: kubectl's lock
+//! (`<file>.lock`, O_CREAT|O_EXCL), then a temporary file in the target's directory, fsync,
+//! rename over the target (through symlinks), fsync the directory. The target's mode and owner
+//! are kept; a new file is 0600.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// How long to wait for another writer's lock before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+const NEW_FILE_MODE: u32 = 0o600;
+const NEW_DIR_MODE: u32 = 0o755;
+
+/// kubectl's lock on one kubeconfig; removed when dropped.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// The lock kubectl takes: the path as configured (not the symlink's target) plus `.lock`.
+pub fn lock_path(config: &Path) -> PathBuf {
+    let mut name = config.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+pub fn lock(config: &Path) -> Result<Lock> {
+    let path = lock_path(config);
+    let started = Instant::now();
+    loop {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(NEW_FILE_MODE)
+            .open(&path)
+        {
+            Ok(_) => return Ok(Lock { path }),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(Error::failed(format!(
+                    "kubeconfig {} is locked: {} exists, so another kubectl is writing it or one was killed; if none is running, delete {} and try again",
+                    config.display(),
+                    path.display(),
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(Error::failed(format!(
+                    "cannot lock kubeconfig {}: creating {} failed: {}; check that its directory is writable",
+                    config.display(),
+                    path.display(),
+                    describe(&e)
+                )));
+            }
+        }
+    }
+}
+
+/// The file's text, or `None` when it does not exist.
+pub fn read(path: &Path) -> Result<Option<String>> {
+    match fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+            Error::failed(format!(
+                "kubeconfig {} is not UTF-8 text; check that it is a kubeconfig",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::failed(format!(
+            "cannot read kubeconfig {}: {}; check its permissions",
+            path.display(),
+            describe(&e)
+        ))),
+    }
+}
+
+/// Follows a chain of symlinks to the file that is really written, even when it does not exist
+/// yet (a dangling link is written through, as kubectl does).
+pub fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target =
+                    fs::read_link(&current).map_err(|e| io_error(&current, "read the link", &e))?;
+                current = match current.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(Error::failed(format!(
+        "{} is a symlink loop; point it at a real file",
+        path.display()
+    )))
+}
+
+/// How a written file's mode is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// An existing file keeps its mode; a new one is 0600.
+    Keep,
+    /// Always 0600: the file holds a private key.
+    Secret,
+}
+
+/// Writes several files so that either all of them change or, on an error, each is put back
+/// as it was (a file that did not exist is removed again).
+#[derive(Default)]
+pub struct Transaction {
+    done: Vec<(PathBuf, Option<Vec<u8>>, Mode)>,
+}
+
+impl Transaction {
+    pub fn write(&mut self, path: &Path, contents: &[u8], mode: Mode) -> Result<()> {
+        let original = match fs::read(resolve_symlinks(path)?) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(io_error(path, "read", &e)),
+        };
+        write_atomic(path, contents, mode)?;
+        self.done.push((path.to_path_buf(), original, mode));
+        Ok(())
+    }
+
+    /// Undoes every write, newest first; best effort, as the error that got us here is the
+    /// one to report.
+    pub fn roll_back(self) {
+        for (path, original, mode) in self.done.into_iter().rev() {
+            let _ = match original {
+                Some(bytes) => write_atomic(&path, &bytes, mode),
+                None => fs::remove_file(resolve_symlinks(&path).unwrap_or(path))
+                    .map_err(|_| Error::failed("")),
+            };
+        }
+    }
+}
+
+/// Replaces `path` (or the file its symlinks lead to) with `contents`, atomically.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<()> {
+    let target = resolve_symlinks(path)?;
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let existing = match fs::metadata(&target) {
+        Ok(meta) => Some(meta),
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(io_error(&target, "inspect", &e)),
+    };
+    if existing.is_none() {
+        create_dir(&dir)?;
+    }
+    let mode = match (mode, &existing) {
+        (Mode::Keep, Some(meta)) => meta.permissions().mode() & 0o7777,
+        _ => NEW_FILE_MODE,
+    };
+    let tmp = temp_path(&dir, &target);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| io_error(&tmp, "create", &e))?;
+        file.write_all(contents)
+            .map_err(|e| io_error(&tmp, "write", &e))?;
+        // Exact mode, whatever the umask; the owner too when we may (root editing a user's file).
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| io_error(&tmp, "set the mode of", &e))?;
+        if let Some(meta) = &existing
+            && meta.uid() != tmp_owner(&file)
+        {
+            let _ = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
+        }
+        file.sync_all().map_err(|e| io_error(&tmp, "flush", &e))?;
+        fs::rename(&tmp, &target).map_err(|e| io_error(&target, "replace", &e))?;
+        // The rename is durable once the directory is.
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn tmp_owner(file: &File) -> u32 {
+    file.metadata().map(|m| m.uid()).unwrap_or(0)
+}
+
+fn temp_path(dir: &Path, target: &Path) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "kubeconfig".into());
+    dir.join(format!(
+        ".{name}.onboard-{}-{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(NEW_DIR_MODE)
+        .create(dir)
+        .map_err(|e| io_error(dir, "create the directory", &e))
+}
+
+fn io_error(path: &Path, action: &str, e: &std::io::Error) -> Error {
+    Error::failed(format!(
+        "cannot {action} {}: {}; nothing was changed",
+        path.display(),
+        describe(e)
+    ))
+}
+
+/// The OS error without Rust's "(os error N)" suffix, plus what usually helps.
+pub fn describe(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    match e.raw_os_error() {
+        Some(28) => format!("{text} (free some space)"),
+        Some(30) => format!("{text} (the file system is mounted read-only)"),
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("onboard-file-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn new_file_is_0600_and_existing_mode_is_kept() {
+        let dir = scratch("mode");
+        let new = dir.join("new");
+        write_atomic(&new, b"a", Mode::Keep).unwrap();
+        assert_eq!(
+            fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let old = dir.join("old");
+        fs::write(&old, b"x").unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&old, b"y", Mode::Keep).unwrap();
+        assert_eq!(fs::read(&old).unwrap(), b"y");
+        assert_eq!(
+            fs::metadata(&old).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    }
+
+    #[test]
+    fn writes_through_symlinks_and_keeps_the_link() {
+        let dir = scratch("link");
+        let real = dir.join("real");
+        fs::write(&real, b"old").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink("real", &link).unwrap();
+        write_atomic(&link, b"new", Mode::Keep).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read(&real).unwrap(), b"new");
+    }
+
+    #[test]
+    fn missing_directory_is_created() {
+        let dir = scratch("mkdir");
+        let deep = dir.join("a/b/config");
+        write_atomic(&deep, b"x", Mode::Keep).unwrap();
+        assert_eq!(fs::read(&deep).unwrap(), b"x");
+    }
+
+    #[test]
+    fn secret_files_are_0600_even_when_they_were_not() {
+        let dir = scratch("secret");
+        let key = dir.join("key");
+        fs::write(&key, b"x").unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&key, b"k", Mode::Secret).unwrap();
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn roll_back_restores_old_files_and_removes_new_ones() {
+        let dir = scratch("tx");
+        let old = dir.join("old");
+        fs::write(&old, b"before").unwrap();
+        let new = dir.join("new");
+        let mut tx = Transaction::default();
+        tx.write(&old, b"after", Mode::Keep).unwrap();
+        tx.write(&new, b"created", Mode::Keep).unwrap();
+        assert_eq!(fs::read(&old).unwrap(), b"after");
+        tx.roll_back();
+        assert_eq!(fs::read(&old).unwrap(), b"before");
+        assert!(!new.exists());
+    }
+
+    #[test]
+    fn a_held_lock_is_reported_by_name() {
+        let dir = scratch("lock");
+        let config = dir.join("config");
+        let first = lock(&config).unwrap();
+        assert!(dir.join("config.lock").exists());
+        let err = lock(&config).unwrap_err();
+        assert!(err.to_string().contains("config.lock"), "{err}");
+        drop(first);
+        assert!(!dir.join("config.lock").exists());
+        lock(&config).unwrap();
+    }
+
+    #[test]
+    fn os_errors_read_as_sentences() {
+        let e = std::io::Error::from_raw_os_error(28);
+        assert_eq!(describe(&e), "No space left on device (free some space)");
+    }
+}

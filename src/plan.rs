@@ -1,0 +1,401 @@
+//! Flags → a validated plan. Everything the cluster would refuse is refused here, before any
+//! request, so that a mistake costs nothing and says exactly what to change.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::Args;
+use crate::error::{Error, Result};
+use crate::key::{KeyAlgorithm, KeySource};
+
+/// X.520 upper bound for CommonName and OrganizationName (RFC 5280 ub-common-name).
+const MAX_NAME_LEN: usize = 64;
+/// The apiserver rejects `spec.expirationSeconds` below 600.
+const MIN_DURATION: Duration = Duration::from_secs(600);
+/// `spec.expirationSeconds` is an int32.
+const MAX_DURATION: Duration = Duration::from_secs(i32::MAX as u64);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Plan {
+    pub user: String,
+    pub groups: Vec<String>,
+    pub key: KeySource,
+    /// `None`: leave the lifetime to the cluster's signer.
+    pub duration: Option<Duration>,
+    pub timeout: Duration,
+    pub approve: bool,
+    pub keep_csr: bool,
+    pub embed: bool,
+    pub force: bool,
+    pub use_context: bool,
+    pub output_kubeconfig: Option<PathBuf>,
+    pub namespace: Option<String>,
+    pub prove_identity: bool,
+    pub output: Option<OutputFormat>,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub quiet: bool,
+}
+
+impl TryFrom<Args> for Plan {
+    type Error = Error;
+
+    fn try_from(args: Args) -> Result<Plan> {
+        validate_user(&args.user)?;
+        let key = match (args.key, args.key_algorithm) {
+            (Some(_), Some(_)) => {
+                return Err(Error::usage(
+                    "--key and --key-algorithm exclude each other: --key uses an existing key, --key-algorithm generates one",
+                ));
+            }
+            (Some(path), None) => KeySource::File(path),
+            (None, Some(name)) => KeySource::Generate(name.parse()?),
+            (None, None) => KeySource::Generate(KeyAlgorithm::Rsa2048),
+        };
+        let duration = args
+            .duration
+            .as_deref()
+            .map(|d| parse_duration("--duration", d))
+            .transpose()?;
+        if let Some(d) = duration {
+            if d < MIN_DURATION {
+                return Err(Error::usage(format!(
+                    "--duration {} is too short: the API server refuses certificates shorter than 10m; use 10m or more",
+                    args.duration.unwrap_or_default()
+                )));
+            }
+            if d > MAX_DURATION {
+                return Err(Error::usage(format!(
+                    "--duration {} is too long: a CSR can ask for at most 68 years (and signers cap it far lower, 1y by default); use e.g. 1y",
+                    args.duration.unwrap_or_default()
+                )));
+            }
+        }
+        let timeout = match args.timeout.as_deref() {
+            Some(t) => parse_duration("--timeout", t)?,
+            None => DEFAULT_TIMEOUT,
+        };
+        if timeout.is_zero() {
+            return Err(Error::usage(
+                "--timeout must be more than 0s, e.g. 30s or 5m",
+            ));
+        }
+        let output = match args.output.as_deref() {
+            None => None,
+            Some("json") => Some(OutputFormat::Json),
+            Some("yaml") => Some(OutputFormat::Yaml),
+            Some(other) => {
+                return Err(Error::usage(format!(
+                    "-o {other} is not a known output format: use -o json or -o yaml"
+                )));
+            }
+        };
+        let embed = args.embed.unwrap_or(true);
+        if args.output_kubeconfig.is_some() && !embed {
+            return Err(Error::usage(
+                "--output-kubeconfig writes a standalone file, which needs the certificate and key embedded: drop --embed=false",
+            ));
+        }
+        if let Some(ns) = &args.namespace {
+            validate_namespace(ns)?;
+        }
+        Ok(Plan {
+            groups: validate_groups(args.group)?,
+            user: args.user,
+            key,
+            duration,
+            timeout,
+            approve: args.approve,
+            keep_csr: args.keep_csr,
+            embed,
+            force: args.force,
+            use_context: args.use_context,
+            output_kubeconfig: args.output_kubeconfig,
+            namespace: args.namespace,
+            prove_identity: !args.no_verify,
+            output,
+            kubeconfig: args.kubeconfig,
+            context: args.context,
+            quiet: args.quiet,
+        })
+    }
+}
+
+/// A user name must fit a certificate's CN, a kubeconfig entry and a CSR object name.
+fn validate_user(user: &str) -> Result<()> {
+    let hint =
+        "use 1-64 characters from letters, digits and . - _ @ +, starting with a letter or digit";
+    if user.is_empty() {
+        return Err(Error::usage(format!("the user name is empty: {hint}")));
+    }
+    if user.starts_with("system:") {
+        return Err(Error::usage(format!(
+            "user '{user}' is in the system: namespace reserved for Kubernetes components: choose another name"
+        )));
+    }
+    if user.chars().count() > MAX_NAME_LEN {
+        return Err(Error::usage(format!(
+            "user name of {} characters is too long: a certificate's common name holds at most 64; {hint}",
+            user.chars().count()
+        )));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | '+');
+    if let Some(bad) = user.chars().find(|c| !allowed(*c)) {
+        return Err(Error::usage(format!(
+            "user name '{}' contains {bad:?}, which cannot form a CSR object name: {hint}",
+            user.escape_default()
+        )));
+    }
+    if !user.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(Error::usage(format!(
+            "user name '{user}' must start with a letter or digit: {hint}"
+        )));
+    }
+    Ok(())
+}
+
+/// Groups become O attributes; the API server's CertificateSubjectRestriction admission refuses
+/// `system:masters` for the kube-apiserver-client signer.
+fn validate_groups(groups: Vec<String>) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(groups.len());
+    for group in groups {
+        if group.trim().is_empty() {
+            return Err(Error::usage(
+                "--group is empty: give a group name, e.g. --group dev",
+            ));
+        }
+        if group == "system:masters" {
+            return Err(Error::usage(
+                "group system:masters cannot be requested: the API server's CertificateSubjectRestriction admission refuses it for kubernetes.io/kube-apiserver-client; bind a ClusterRole such as cluster-admin to the user instead",
+            ));
+        }
+        if group.chars().count() > MAX_NAME_LEN {
+            return Err(Error::usage(format!(
+                "group '{group}' is longer than 64 characters, the limit of a certificate's organization (O)"
+            )));
+        }
+        if group.chars().any(char::is_control) {
+            return Err(Error::usage(format!(
+                "group '{}' contains a control character",
+                group.escape_default()
+            )));
+        }
+        if !out.contains(&group) {
+            out.push(group);
+        }
+    }
+    Ok(out)
+}
+
+/// A namespace is a DNS label (RFC 1123).
+fn validate_namespace(ns: &str) -> Result<()> {
+    let ok = !ns.is_empty()
+        && ns.len() <= 63
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !ns.starts_with('-')
+        && !ns.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "namespace '{ns}' is not valid: use lowercase letters, digits and '-', at most 63 characters"
+        )))
+    }
+}
+
+/// Parses `90d`, `36h`, `1h30m`, `10m`, `1y`, `45s`: a sequence of whole numbers with units
+/// s, m, h, d (24h), w (7d), y (365d).
+pub fn parse_duration(flag: &str, text: &str) -> Result<Duration> {
+    let invalid = || {
+        Error::usage(format!(
+            "{flag} '{text}' is not a duration: use a number and a unit (s, m, h, d, w, y), e.g. 10m, 36h, 90d, 1y"
+        ))
+    };
+    if text.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        let unit = rest[digits..].chars().next().ok_or_else(invalid)?;
+        let seconds = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            'y' => 365 * 86_400,
+            _ => return Err(invalid()),
+        };
+        total = number
+            .checked_mul(seconds)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(invalid)?;
+        rest = &rest[digits + unit.len_utf8()..];
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// `3600s` → `1h`, `7776000s` → `90d`: the largest exact unit, for messages.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    for (unit, size) in [("y", 365 * 86_400), ("d", 86_400), ("h", 3600), ("m", 60)] {
+        if s >= size && s.is_multiple_of(size) {
+            return format!("{}{unit}", s / size);
+        }
+    }
+    if s >= 86_400 {
+        return format!("{}d{}h", s / 86_400, s % 86_400 / 3600);
+    }
+    if s >= 3600 {
+        return format!("{}h{}m", s / 3600, s % 3600 / 60);
+    }
+    format!("{s}s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Kind;
+
+    fn args(user: &str) -> Args {
+        Args {
+            user: user.into(),
+            ..Default::default()
+        }
+    }
+
+    fn usage_error(args: Args) -> String {
+        let err = Plan::try_from(args).unwrap_err();
+        assert_eq!(err.kind, Kind::Usage, "{err}");
+        err.to_string()
+    }
+
+    #[test]
+    fn durations_in_the_documented_forms() {
+        let d = |s| parse_duration("--duration", s).unwrap().as_secs();
+        assert_eq!(d("10m"), 600);
+        assert_eq!(d("36h"), 36 * 3600);
+        assert_eq!(d("90d"), 90 * 86_400);
+        assert_eq!(d("1y"), 365 * 86_400);
+        assert_eq!(d("1h30m"), 5400);
+        assert_eq!(d("2w"), 14 * 86_400);
+    }
+
+    #[test]
+    fn malformed_durations_are_refused() {
+        for bad in [
+            "",
+            "abc",
+            "-1h",
+            "10",
+            "h",
+            "1.5h",
+            "10M",
+            "1h-",
+            "99999999999999999999y",
+        ] {
+            let err = parse_duration("--duration", bad).unwrap_err();
+            assert!(err.to_string().contains("e.g. 10m"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_below_ten_minutes_or_beyond_int32_are_usage_errors() {
+        let mut a = args("jane");
+        a.duration = Some("5m".into());
+        assert!(usage_error(a).contains("10m or more"));
+        let mut a = args("jane");
+        a.duration = Some("100y".into());
+        assert!(usage_error(a).contains("too long"));
+        let mut a = args("jane");
+        a.duration = Some("10m".into());
+        assert_eq!(
+            Plan::try_from(a).unwrap().duration,
+            Some(Duration::from_secs(600))
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let plan = Plan::try_from(args("jane")).unwrap();
+        assert_eq!(plan.key, KeySource::Generate(KeyAlgorithm::Rsa2048));
+        assert_eq!(plan.duration, None);
+        assert_eq!(plan.timeout, DEFAULT_TIMEOUT);
+        assert!(plan.embed && plan.prove_identity && !plan.approve);
+    }
+
+    #[test]
+    fn bad_user_names() {
+        for (user, says) in [
+            ("", "empty"),
+            ("/", "CSR object name"),
+            ("..", "start with a letter"),
+            ("-dash", "start with a letter"),
+            ("jané", "CSR object name"),
+            ("a b", "CSR object name"),
+            ("system:admin", "reserved"),
+        ] {
+            assert!(usage_error(args(user)).contains(says), "{user:?}");
+        }
+        assert!(usage_error(args(&"a".repeat(300))).contains("too long"));
+        for good in ["jane", "jane.doe@example.com", "u1", "J_D+ops"] {
+            Plan::try_from(args(good)).unwrap();
+        }
+    }
+
+    #[test]
+    fn groups_are_checked_and_deduplicated() {
+        let mut a = args("jane");
+        a.group = vec!["system:masters".into()];
+        assert!(usage_error(a).contains("CertificateSubjectRestriction"));
+        let mut a = args("jane");
+        a.group = vec!["".into()];
+        assert!(usage_error(a).contains("empty"));
+        let mut a = args("jane");
+        a.group = vec!["dev".into(), "ops, eu".into(), "dev".into()];
+        assert_eq!(Plan::try_from(a).unwrap().groups, vec!["dev", "ops, eu"]);
+    }
+
+    #[test]
+    fn flags_that_exclude_each_other() {
+        let mut a = args("jane");
+        a.key = Some("k.pem".into());
+        a.key_algorithm = Some("rsa-2048".into());
+        assert!(usage_error(a).contains("exclude each other"));
+        let mut a = args("jane");
+        a.output_kubeconfig = Some("out".into());
+        a.embed = Some(false);
+        assert!(usage_error(a).contains("--embed=false"));
+        let mut a = args("jane");
+        a.output = Some("table".into());
+        assert!(usage_error(a).contains("-o json"));
+        let mut a = args("jane");
+        a.namespace = Some("Bad_NS".into());
+        assert!(usage_error(a).contains("namespace"));
+    }
+
+    #[test]
+    fn durations_format_back() {
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(format_duration(Duration::from_secs(90 * 86_400)), "90d");
+        assert_eq!(format_duration(Duration::from_secs(365 * 86_400)), "1y");
+        assert_eq!(format_duration(Duration::from_secs(5400)), "90m");
+        assert_eq!(format_duration(Duration::from_secs(3599)), "3599s");
+        assert_eq!(format_duration(Duration::from_secs(86_400 + 3600)), "25h");
+    }
+}

@@ -1,0 +1,108 @@
+//! Progress on stderr: one line per step; while waiting, a spinner on a terminal and one line
+//! per state change elsewhere. `-q` silences all of it. Results go to stdout, not here.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+pub struct Progress {
+    quiet: bool,
+    tty: bool,
+    /// The waiting state currently shown, and since when.
+    state: Option<(String, Instant)>,
+    frame: usize,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Self {
+        Progress {
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            state: None,
+            frame: 0,
+        }
+    }
+
+    /// A step that is done.
+    pub fn step(&mut self, message: &str) {
+        self.line(message);
+    }
+
+    /// Something the user should know but that does not stop the command.
+    pub fn warn(&mut self, message: &str) {
+        // Warnings show even with -q.
+        self.clear();
+        eprintln!("warning: {message}");
+    }
+
+    /// The waiting state; shown again only when it changes (or animated on a terminal).
+    pub fn waiting(&mut self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        let changed = self.state.as_ref().is_none_or(|(m, _)| m != message);
+        if changed {
+            if !self.tty {
+                eprintln!("{message}");
+            }
+            self.state = Some((message.to_string(), Instant::now()));
+        }
+        self.tick();
+    }
+
+    /// Redraws the spinner; call it a few times a second while waiting.
+    pub fn tick(&mut self) {
+        if self.quiet || !self.tty {
+            return;
+        }
+        if let Some((message, since)) = &self.state {
+            let frame = FRAMES[self.frame % FRAMES.len()];
+            self.frame += 1;
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\r\x1b[2K{frame} {message} ({})",
+                elapsed(since.elapsed())
+            );
+            let _ = err.flush();
+        }
+    }
+
+    fn line(&mut self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        self.clear();
+        eprintln!("{message}");
+    }
+
+    /// Ends the spinner line so that the next output starts clean.
+    pub fn clear(&mut self) {
+        if self.state.take().is_some() && self.tty && !self.quiet {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
+}
+
+fn elapsed(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{s}s")
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elapsed_reads_naturally() {
+        assert_eq!(elapsed(Duration::from_secs(7)), "7s");
+        assert_eq!(elapsed(Duration::from_secs(125)), "2m05s");
+    }
+}

@@ -1,0 +1,234 @@
+//! Steps 3 and 4: the CertificateSigningRequest object, its approval, and its removal.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::certificates::v1::{
+    CertificateSigningRequest, CertificateSigningRequestCondition, CertificateSigningRequestSpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+
+use crate::cluster::Connection;
+use crate::error::{Error, Result};
+
+pub const SIGNER: &str = "kubernetes.io/kube-apiserver-client";
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kubectl-onboard");
+const APPROVE_REASON: &str = "KubectlOnboardApprove";
+const APPROVE_MESSAGE: &str = "This CSR was approved by kubectl onboard --approve.";
+
+/// What goes into the request object.
+pub struct Request<'a> {
+    pub user: &'a str,
+    pub pem: &'a str,
+    pub rsa: bool,
+    pub duration: Option<Duration>,
+    pub key_algorithm: &'a str,
+}
+
+/// `jane-x7k2p9`: readable in `kubectl get csr`, unique per run.
+pub fn object_name(user: &str, suffix: &str) -> String {
+    let mut base: String = user
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '.' | '-') => c,
+            _ => '-',
+        })
+        .take(48)
+        .collect();
+    base = base.trim_matches(['-', '.']).to_string();
+    if base.is_empty() {
+        base = "user".into();
+    }
+    format!("{base}-{suffix}")
+}
+
+/// Six random lowercase letters and digits.
+pub fn random_suffix() -> String {
+    const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(6);
+    while out.len() < 6 {
+        let mut buf = [0u8; 16];
+        getrandom::fill(&mut buf).expect("the OS random number generator");
+        // 252 = 7 × 36: rejecting the rest keeps every character equally likely.
+        for b in buf.into_iter().filter(|b| *b < 252) {
+            if out.len() < 6 {
+                out.push(ALPHABET[(b % 36) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
+pub fn object(name: &str, request: &Request) -> CertificateSigningRequest {
+    let mut usages = vec!["client auth".to_string(), "digital signature".to_string()];
+    if request.rsa {
+        usages.push("key encipherment".into());
+    }
+    CertificateSigningRequest {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(BTreeMap::from([(MANAGED_BY.0.into(), MANAGED_BY.1.into())])),
+            annotations: Some(BTreeMap::from([
+                ("kubectl-onboard/user".into(), request.user.into()),
+                (
+                    "kubectl-onboard/key-algorithm".into(),
+                    request.key_algorithm.into(),
+                ),
+                (
+                    "kubectl-onboard/version".into(),
+                    env!("CARGO_PKG_VERSION").into(),
+                ),
+            ])),
+            ..Default::default()
+        },
+        spec: CertificateSigningRequestSpec {
+            request: ByteString(request.pem.as_bytes().to_vec()),
+            signer_name: SIGNER.into(),
+            usages: Some(usages),
+            // Checked in plan.rs to fit an int32.
+            expiration_seconds: request.duration.map(|d| d.as_secs() as i32),
+            ..Default::default()
+        },
+        status: None,
+    }
+}
+
+pub async fn create(
+    conn: &Connection,
+    name: &str,
+    request: &Request<'_>,
+) -> Result<CertificateSigningRequest> {
+    let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
+    let csr = object(name, request);
+    api.create(&PostParams::default(), &csr)
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(s) if s.code == 422 || s.code == 400 => Error::failed(format!(
+                "the API server refused the CertificateSigningRequest: {}",
+                s.message
+            )),
+            e => conn.api_error("creating the CertificateSigningRequest", e),
+        })
+}
+
+/// Adds the Approved condition through the approval subresource, as `kubectl certificate
+/// approve` does: read, append, PUT, and again on a conflict.
+pub async fn approve(conn: &Connection, name: &str) -> Result<()> {
+    let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
+    let doing = format!("approving CertificateSigningRequest {name}");
+    for _ in 0..5 {
+        let mut csr = api
+            .get_approval(name)
+            .await
+            .map_err(|e| conn.api_error(&doing, e))?;
+        let conditions = csr
+            .status
+            .get_or_insert_with(Default::default)
+            .conditions
+            .get_or_insert_with(Vec::new);
+        if conditions.iter().any(|c| c.type_ == "Approved") {
+            return Ok(());
+        }
+        if let Some(denied) = conditions.iter().find(|c| c.type_ == "Denied") {
+            return Err(Error::new(
+                crate::error::Kind::Rejected,
+                format!(
+                    "CertificateSigningRequest {name} was denied before we could approve it: {}",
+                    denied.message.as_deref().unwrap_or("no reason given")
+                ),
+            ));
+        }
+        conditions.push(CertificateSigningRequestCondition {
+            type_: "Approved".into(),
+            status: "True".into(),
+            reason: Some(APPROVE_REASON.into()),
+            message: Some(APPROVE_MESSAGE.into()),
+            last_update_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+            ..Default::default()
+        });
+        match api
+            .replace_subresource("approval", name, &PostParams::default(), &csr)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => return Err(conn.api_error(&doing, e)),
+        }
+    }
+    Err(Error::failed(format!(
+        "could not approve CertificateSigningRequest {name}: it kept changing under us (5 conflicts); run again"
+    )))
+}
+
+/// Deletes our request object; gone already is fine.
+pub async fn delete(conn: &Connection, name: &str) -> std::result::Result<(), kube::Error> {
+    let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names_are_lowercase_path_segments() {
+        assert_eq!(object_name("jane", "abc123"), "jane-abc123");
+        assert_eq!(
+            object_name("Jane.Doe@Example.com", "x"),
+            "jane.doe-example.com-x"
+        );
+        assert_eq!(object_name("a_b+c", "x"), "a-b-c-x");
+        assert_eq!(object_name("-._", "x"), "user-x");
+        assert!(object_name(&"a".repeat(64), "abcdef").len() <= 55);
+    }
+
+    #[test]
+    fn suffixes_are_six_lowercase_alphanumerics_and_differ() {
+        let a = random_suffix();
+        assert_eq!(a.len(), 6);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+        assert_ne!(a, random_suffix());
+    }
+
+    #[test]
+    fn the_object_asks_the_client_signer_for_client_auth() {
+        let request = Request {
+            user: "jane",
+            pem: "PEM",
+            rsa: true,
+            duration: Some(Duration::from_secs(3600)),
+            key_algorithm: "RSA-2048",
+        };
+        let csr = object("jane-abc123", &request);
+        assert_eq!(csr.spec.signer_name, SIGNER);
+        assert_eq!(
+            csr.spec.usages.as_deref().unwrap(),
+            ["client auth", "digital signature", "key encipherment"]
+        );
+        assert_eq!(csr.spec.expiration_seconds, Some(3600));
+        assert_eq!(csr.metadata.labels.unwrap()[MANAGED_BY.0], MANAGED_BY.1);
+        let ec = object(
+            "x",
+            &Request {
+                rsa: false,
+                duration: None,
+                ..request
+            },
+        );
+        assert_eq!(
+            ec.spec.usages.as_deref().unwrap(),
+            ["client auth", "digital signature"]
+        );
+        assert_eq!(ec.spec.expiration_seconds, None);
+    }
+}

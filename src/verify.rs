@@ -1,0 +1,301 @@
+//! Step 6: check the issued certificate before anything is written. Hard requirements: it is
+//! for our key, for the subject we asked, and valid now. Soft ones (warnings): it chains to the
+//! cluster CA in the kubeconfig, and it lives as long as we asked.
+
+use std::time::{Duration, SystemTime};
+
+use rsa::signature::hazmat::PrehashVerifier;
+use sha2::Digest;
+use x509_cert::Certificate;
+use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
+use x509_cert::der::oid::ObjectIdentifier;
+use x509_cert::der::{Any, Encode, Tag, Tagged};
+use x509_cert::spki::SubjectPublicKeyInfoRef;
+
+use crate::csr::{OID_CN, OID_O};
+use crate::error::{Error, Result};
+use crate::key::PrivateKey;
+use crate::plan::format_duration;
+
+const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
+const SHA512_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+
+/// Clocks differ; a certificate that starts a little in the future is still accepted.
+const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+/// The signer backdates certificates of 8h or more by 5 minutes, which it takes off the
+/// lifetime; with clock skew on top, anything within 10 minutes is what we asked for.
+const LIFETIME_SLACK: Duration = Duration::from_secs(10 * 60);
+
+/// What we read out of a certificate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CertInfo {
+    pub common_name: Option<String>,
+    pub organizations: Vec<String>,
+    pub not_before: SystemTime,
+    pub not_after: SystemTime,
+    pub public_key_der: Vec<u8>,
+}
+
+/// The certificate as issued, checked.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    /// PEM of the leaf certificate.
+    pub pem: String,
+    pub info: CertInfo,
+    pub warnings: Vec<String>,
+}
+
+pub struct Expected<'a> {
+    pub user: &'a str,
+    pub groups: &'a [String],
+    pub key: &'a PrivateKey,
+    pub duration: Option<Duration>,
+    /// PEM bundle of the cluster CA(s) from the kubeconfig, if it has one.
+    pub ca_pem: Option<&'a [u8]>,
+    pub now: SystemTime,
+}
+
+pub fn check(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
+    let chain = Certificate::load_pem_chain(issued_pem).map_err(|_| {
+        Error::failed("the cluster returned a certificate that cannot be parsed as PEM X.509; nothing was written")
+    })?;
+    let leaf = chain.first().ok_or_else(|| {
+        Error::failed("the cluster returned an empty certificate; nothing was written")
+    })?;
+    let info = inspect(leaf)?;
+
+    if info.public_key_der != expected.key.public_key_der() {
+        return Err(Error::failed(
+            "the issued certificate is for another public key than ours; refusing to write it (check who else edits this CSR)",
+        ));
+    }
+    if info.common_name.as_deref() != Some(expected.user) {
+        return Err(Error::failed(format!(
+            "the issued certificate names CN={} instead of CN={}; refusing to write it",
+            info.common_name.as_deref().unwrap_or("(none)"),
+            expected.user
+        )));
+    }
+    let mut got = info.organizations.clone();
+    let mut want = expected.groups.to_vec();
+    got.sort();
+    want.sort();
+    if got != want {
+        return Err(Error::failed(format!(
+            "the issued certificate has groups [{}] instead of [{}]; refusing to write it",
+            got.join(", "),
+            want.join(", ")
+        )));
+    }
+    if info.not_after <= expected.now {
+        return Err(Error::failed(format!(
+            "the issued certificate expired at {}; check this machine's clock and the signer's",
+            rfc3339(info.not_after)
+        )));
+    }
+    if info.not_before > expected.now + CLOCK_SKEW {
+        return Err(Error::failed(format!(
+            "the issued certificate is valid only from {}; check this machine's clock",
+            rfc3339(info.not_before)
+        )));
+    }
+
+    let mut warnings = Vec::new();
+    if let Some(ca_pem) = expected.ca_pem
+        && !signed_by_any(leaf, ca_pem)
+    {
+        warnings.push(
+            "the certificate does not chain to the cluster CA in your kubeconfig; some clusters sign client certificates with another CA, so it may still work (the identity check below tells)".to_string(),
+        );
+    }
+    if let Some(asked) = expected.duration {
+        let lifetime = info
+            .not_after
+            .duration_since(expected.now)
+            .unwrap_or_default();
+        if lifetime + LIFETIME_SLACK < asked {
+            warnings.push(format!(
+                "the signer capped the lifetime: asked for {}, got about {} (until {}); the cluster's --cluster-signing-duration is shorter",
+                format_duration(asked),
+                approximately(lifetime),
+                rfc3339(info.not_after)
+            ));
+        }
+    }
+    Ok(Verified {
+        pem: pem_of(leaf)?,
+        info,
+        warnings,
+    })
+}
+
+/// Subject, validity and public key of a certificate.
+pub fn inspect(cert: &Certificate) -> Result<CertInfo> {
+    let tbs = cert.tbs_certificate();
+    let subject = tbs.subject();
+    let validity = tbs.validity();
+    Ok(CertInfo {
+        common_name: subject
+            .iter()
+            .find(|a| a.oid == OID_CN)
+            .and_then(|a| text(&a.value)),
+        organizations: subject
+            .iter()
+            .filter(|a| a.oid == OID_O)
+            .filter_map(|a| text(&a.value))
+            .collect(),
+        not_before: validity.not_before.to_system_time(),
+        not_after: validity.not_after.to_system_time(),
+        public_key_der: tbs
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|_| Error::failed("the issued certificate's public key cannot be encoded"))?,
+    })
+}
+
+fn text(value: &Any) -> Option<String> {
+    match value.tag() {
+        Tag::Utf8String => Utf8StringRef::try_from(value)
+            .ok()
+            .map(|s| s.as_str().to_owned()),
+        Tag::PrintableString => PrintableStringRef::try_from(value)
+            .ok()
+            .map(|s| s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+fn pem_of(cert: &Certificate) -> Result<String> {
+    use x509_cert::der::EncodePem;
+    cert.to_pem(x509_cert::der::pem::LineEnding::LF)
+        .map_err(|_| Error::failed("the issued certificate cannot be encoded as PEM"))
+}
+
+/// Whether `cert` carries a valid signature by one of the CAs in `ca_pem`.
+fn signed_by_any(cert: &Certificate, ca_pem: &[u8]) -> bool {
+    let Ok(cas) = Certificate::load_pem_chain(ca_pem) else {
+        return false;
+    };
+    cas.iter().any(|ca| {
+        ca.tbs_certificate().subject() == cert.tbs_certificate().issuer()
+            && verify_signature(cert, ca).is_ok()
+    })
+}
+
+/// RSA PKCS#1 v1.5 (SHA-256/384/512) and ECDSA P-256/P-384 (SHA-256/384): what Kubernetes CAs use.
+pub fn verify_signature(cert: &Certificate, ca: &Certificate) -> std::result::Result<(), String> {
+    let tbs = cert.tbs_certificate().to_der().map_err(|e| e.to_string())?;
+    let signature = cert
+        .signature()
+        .as_bytes()
+        .ok_or("the signature has unused bits")?;
+    let algorithm = cert.signature_algorithm().oid;
+    let ca_spki = ca
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    let spki = SubjectPublicKeyInfoRef::try_from(ca_spki.as_slice()).map_err(|e| e.to_string())?;
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    match (algorithm, spki.algorithm.oid) {
+        (SHA256_RSA, OID_RSA) => rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::try_from(spki)
+            .map_err(|e| err(&e))?
+            .verify_prehash(
+                &sha2::Sha256::digest(&tbs),
+                &signature.try_into().map_err(|e| err(&e))?,
+            )
+            .map_err(|e| err(&e)),
+        (SHA384_RSA, OID_RSA) => rsa::pkcs1v15::VerifyingKey::<sha2::Sha384>::try_from(spki)
+            .map_err(|e| err(&e))?
+            .verify_prehash(
+                &sha2::Sha384::digest(&tbs),
+                &signature.try_into().map_err(|e| err(&e))?,
+            )
+            .map_err(|e| err(&e)),
+        (SHA512_RSA, OID_RSA) => rsa::pkcs1v15::VerifyingKey::<sha2::Sha512>::try_from(spki)
+            .map_err(|e| err(&e))?
+            .verify_prehash(
+                &sha2::Sha512::digest(&tbs),
+                &signature.try_into().map_err(|e| err(&e))?,
+            )
+            .map_err(|e| err(&e)),
+        (ECDSA_SHA256 | ECDSA_SHA384, OID_EC) => {
+            // The CA's curve and the hash are independent of each other.
+            let digest = if algorithm == ECDSA_SHA256 {
+                sha2::Sha256::digest(&tbs).to_vec()
+            } else {
+                sha2::Sha384::digest(&tbs).to_vec()
+            };
+            if let Ok(vk) = p256::ecdsa::VerifyingKey::try_from(spki.clone()) {
+                let sig = p256::ecdsa::DerSignature::try_from(signature).map_err(|e| err(&e))?;
+                vk.verify_prehash(&digest, &sig).map_err(|e| err(&e))
+            } else {
+                let vk = p384::ecdsa::VerifyingKey::try_from(spki).map_err(|e| err(&e))?;
+                let sig = p384::ecdsa::DerSignature::try_from(signature).map_err(|e| err(&e))?;
+                vk.verify_prehash(&digest, &sig).map_err(|e| err(&e))
+            }
+        }
+        (alg, key) => Err(format!(
+            "signature algorithm {alg} with a {key} key is not supported"
+        )),
+    }
+}
+
+/// `90d`, `55m`: a lifetime rounded to its largest sensible unit.
+pub fn approximately(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    match s {
+        s if s >= 2.0 * 86_400.0 => format!("{:.0}d", s / 86_400.0),
+        s if s >= 2.0 * 3600.0 => format!("{:.0}h", s / 3600.0),
+        s if s >= 60.0 => format!("{:.0}m", s / 60.0),
+        s => format!("{s:.0}s"),
+    }
+}
+
+/// `2026-11-25T10:00:00Z`
+pub fn rfc3339(t: SystemTime) -> String {
+    jiff::Timestamp::try_from(t)
+        .map(|ts| ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| "(out of range)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_are_rounded_for_people() {
+        assert_eq!(approximately(Duration::from_secs(90 * 86_400 - 300)), "90d");
+        assert_eq!(approximately(Duration::from_secs(3300)), "55m");
+        assert_eq!(approximately(Duration::from_secs(30 * 3600 + 100)), "30h");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(rfc3339(t), "2026-11-18T11:06:40Z"); // date -u -d @1795000000
+    }
+
+    #[test]
+    fn unparsable_certificates_are_refused() {
+        let key = PrivateKey::obtain(&crate::key::KeySource::Generate(
+            crate::key::KeyAlgorithm::EcdsaP256,
+        ))
+        .unwrap();
+        let expected = Expected {
+            user: "jane",
+            groups: &[],
+            key: &key,
+            duration: None,
+            ca_pem: None,
+            now: SystemTime::now(),
+        };
+        let err = check(b"not a certificate", &expected).unwrap_err();
+        assert!(err.to_string().contains("cannot be parsed"));
+    }
+}

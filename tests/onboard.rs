@@ -1,0 +1,392 @@
+//! `kubectl onboard <user>` end to end, on the real control plane, with the real kubectl as the
+//! judge of what we wrote. Nothing here is mocked.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use base64ct::{Base64, Encoding};
+use support::onboard::{Env, csr_exists, finish, unique, wait_for_csr, without};
+use support::{Cluster, Options};
+
+fn mode(path: &std::path::Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn admin_flow_adds_a_working_user_and_changes_nothing_else() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let user = unique("jane");
+    fs::set_permissions(&env.kubeconfig, fs::Permissions::from_mode(0o640)).unwrap();
+    let before = env.config_view();
+
+    let run = env
+        .onboard(&[&user, "--group", "dev", "--approve"])
+        .success();
+    let context = format!("{user}@{}", cluster.name);
+    assert!(
+        run.stdout.contains(&format!(
+            "Authenticated as {user} (groups: dev, system:authenticated)"
+        )),
+        "{run}"
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("kubectl config use-context {context}")),
+        "{run}"
+    );
+
+    let (name, groups) = env.whoami(&context);
+    assert_eq!(name, user);
+    assert!(groups.contains(&"dev".to_string()), "{groups:?}");
+    let after = env.config_view();
+    assert_eq!(
+        without(&after, &user, &context),
+        before,
+        "entries other than the new ones changed"
+    );
+    assert_eq!(after["current-context"], before["current-context"]);
+    assert_eq!(
+        mode(&env.kubeconfig),
+        0o640,
+        "the kubeconfig's mode was not kept"
+    );
+    assert!(!env.home.join(".kube/config.lock").exists());
+}
+
+#[test]
+fn self_service_waits_for_an_administrator() {
+    let cluster = Cluster::shared();
+    let env = Env::bootstrap(cluster);
+    let user = unique("newbie");
+    let child = env.spawn(&[&user, "--group", "dev", "--timeout", "60s"]);
+    let csr = wait_for_csr(cluster, &user);
+    cluster.admin(&["certificate", "approve", &csr]);
+    let run = finish(child, "kubectl onboard (as onboarder)").success();
+    // The bootstrap role may not delete CSRs: a note, not an error.
+    assert!(run.stderr.contains("may not delete"), "{run}");
+    let (name, _) = env.whoami(&format!("{user}@{}", cluster.name));
+    assert_eq!(name, user);
+}
+
+#[test]
+fn bootstrap_user_may_not_approve_and_is_told_which_rule_is_missing() {
+    let cluster = Cluster::shared();
+    let env = Env::bootstrap(cluster);
+    let before = env.kubeconfig_bytes();
+    let user = unique("eager");
+    env.onboard(&[&user, "--approve"])
+        .code(1)
+        .error_says(r#"resources: ["certificatesigningrequests/approval"], verbs: ["update"]} and {apiGroups: ["certificates.k8s.io"], resources: ["signers"], verbs: ["approve"], resourceNames: ["kubernetes.io/kube-apiserver-client"]}"#);
+    assert_eq!(env.kubeconfig_bytes(), before);
+    let all = cluster.admin(&["get", "csr", "-o", "json"]);
+    assert!(
+        !all.contains(&user),
+        "a CSR was created although the check failed"
+    );
+}
+
+#[test]
+fn every_key_algorithm_logs_in() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    for algorithm in [
+        "rsa-2048",
+        "rsa-3072",
+        "rsa-4096",
+        "ecdsa-p256",
+        "ecdsa-p384",
+    ] {
+        let user = unique(algorithm);
+        let run = env
+            .onboard(&[
+                &user,
+                "--approve",
+                "--key-algorithm",
+                algorithm,
+                "-o",
+                "json",
+            ])
+            .success();
+        let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(summary["keyAlgorithm"], algorithm.to_uppercase());
+        let (name, _) = env.whoami(&format!("{user}@{}", cluster.name));
+        assert_eq!(name, user, "{algorithm}");
+    }
+}
+
+#[test]
+fn existing_keys_in_every_pem_format_are_used_as_they_are() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let keys = env.home.join("keys");
+    fs::create_dir_all(&keys).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&keys)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "pkcs8.pem",
+    ]);
+    openssl(&["genrsa", "-traditional", "-out", "pkcs1.pem", "2048"]);
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "sec1.pem",
+    ]);
+    for file in ["pkcs8.pem", "pkcs1.pem", "sec1.pem"] {
+        let user = unique("keyed");
+        let key = keys.join(file);
+        env.onboard(&[&user, "--approve", "--key", key.to_str().unwrap()])
+            .success();
+        let view = env.config_view();
+        let entry = view["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == user.as_str())
+            .unwrap();
+        let cert =
+            Base64::decode_vec(entry["user"]["client-certificate-data"].as_str().unwrap()).unwrap();
+        fs::write(keys.join("issued.crt"), cert).unwrap();
+        assert_eq!(
+            openssl(&["x509", "-in", "issued.crt", "-noout", "-pubkey"]),
+            openssl(&["pkey", "-in", file, "-pubout"]),
+            "{file}: the certificate is not for the given key"
+        );
+        assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, user);
+    }
+}
+
+#[test]
+fn embed_false_writes_0600_files_and_absolute_paths() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let user = unique("files");
+    env.onboard(&[&user, "--approve", "--embed=false"])
+        .success();
+    let context = format!("{user}@{}", cluster.name);
+    let view = env.config_view();
+    let entry = view["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == user.as_str())
+        .unwrap();
+    for field in ["client-certificate", "client-key"] {
+        let path = std::path::PathBuf::from(entry["user"][field].as_str().unwrap());
+        assert!(
+            path.is_absolute() && path.starts_with(env.home.join(".kube")),
+            "{path:?}"
+        );
+        assert_eq!(mode(&path), 0o600, "{path:?}");
+    }
+    assert!(entry["user"].get("client-key-data").is_none());
+    assert_eq!(env.whoami(&context).0, user);
+}
+
+#[test]
+fn output_kubeconfig_is_standalone_and_leaves_the_own_kubeconfig_alone() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let before = env.kubeconfig_bytes();
+    let user = unique("colleague");
+    let out = env.home.join("colleague.kubeconfig");
+    env.onboard(&[
+        &user,
+        "--group",
+        "dev",
+        "--approve",
+        "--output-kubeconfig",
+        out.to_str().unwrap(),
+    ])
+    .success();
+    assert_eq!(env.kubeconfig_bytes(), before);
+    assert_eq!(mode(&out), 0o600);
+    let colleague = Env::new(cluster, &out);
+    let (name, groups) = colleague.whoami(&format!("{user}@{}", cluster.name));
+    assert_eq!(name, user);
+    assert!(groups.contains(&"dev".to_string()));
+    // Its current context is the new one: plain kubectl works with it.
+    assert_eq!(
+        colleague.kubectl_ok(&["config", "current-context"]).trim(),
+        format!("{user}@{}", cluster.name)
+    );
+}
+
+#[test]
+fn a_denied_request_exits_3_and_writes_nothing() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let before = env.kubeconfig_bytes();
+    let user = unique("denied");
+    let child = env.spawn(&[&user, "--timeout", "60s"]);
+    let csr = wait_for_csr(cluster, &user);
+    cluster.admin(&["certificate", "deny", &csr]);
+    finish(child, "kubectl onboard (denied)")
+        .code(3)
+        .error_says("was denied");
+    assert_eq!(env.kubeconfig_bytes(), before);
+}
+
+#[test]
+fn interrupting_the_wait_withdraws_the_request_and_writes_nothing() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let before = env.kubeconfig_bytes();
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let user = unique("impatient");
+        let child = env.spawn(&[&user, "--timeout", "60s"]);
+        let csr = wait_for_csr(cluster, &user);
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        finish(child, "kubectl onboard (interrupted)")
+            .code(code)
+            .error_says("was withdrawn");
+        assert!(
+            !csr_exists(cluster, &csr),
+            "CSR {csr} is still there after SIG{signal}"
+        );
+        assert_eq!(env.kubeconfig_bytes(), before);
+    }
+}
+
+#[test]
+fn a_name_clash_needs_force() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let user = unique("twice");
+    env.onboard(&[&user, "--approve"]).success();
+    let before = env.kubeconfig_bytes();
+    env.onboard(&[&user, "--approve"])
+        .code(1)
+        .error_says("already exists");
+    assert_eq!(env.kubeconfig_bytes(), before);
+    let all = cluster.admin(&["get", "csr", "-o", "json"]);
+    assert_eq!(
+        all.matches(&format!("\"kubectl-onboard/user\": \"{user}\""))
+            .count(),
+        0,
+        "the clash was found only after a CSR was made"
+    );
+
+    env.onboard(&[&user, "--approve", "--force", "--group", "ops"])
+        .success();
+    let (_, groups) = env.whoami(&format!("{user}@{}", cluster.name));
+    assert!(
+        groups.contains(&"ops".to_string()),
+        "--force did not replace the credentials"
+    );
+    let view = env.config_view();
+    let count = view["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["name"] == user.as_str())
+        .count();
+    assert_eq!(count, 1);
+}
+
+#[test]
+fn use_context_switches_and_namespace_is_set() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let user = unique("switch");
+    env.onboard(&[&user, "--approve", "--use-context", "-n", "team-a"])
+        .success();
+    let context = format!("{user}@{}", cluster.name);
+    assert_eq!(
+        env.kubectl_ok(&["config", "current-context"]).trim(),
+        context
+    );
+    let ns = env.kubectl_ok(&[
+        "config",
+        "view",
+        "-o",
+        &format!("jsonpath={{.contexts[?(@.name==\"{context}\")].context.namespace}}"),
+    ]);
+    assert_eq!(ns, "team-a");
+}
+
+#[test]
+fn a_cluster_without_a_signer_times_out_with_the_explanation() {
+    let cluster = Cluster::start(Options {
+        signer: false,
+        signing_duration: None,
+    });
+    let env = Env::admin(&cluster);
+    let before = env.kubeconfig_bytes();
+    let user = unique("unsigned");
+    env.onboard(&[&user, "--approve", "--timeout", "3s"])
+        .code(4)
+        .error_says("no signer for kubernetes.io/kube-apiserver-client");
+    assert_eq!(env.kubeconfig_bytes(), before);
+}
+
+#[test]
+fn a_capped_lifetime_is_a_warning() {
+    let cluster = Cluster::start(Options {
+        signer: true,
+        signing_duration: Some("1h"),
+    });
+    let env = Env::admin(&cluster);
+    let user = unique("capped");
+    let run = env
+        .onboard(&[&user, "--approve", "--duration", "90d"])
+        .success();
+    assert!(
+        run.stderr
+            .contains("warning: the signer capped the lifetime: asked for 90d"),
+        "{run}"
+    );
+    assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, user);
+}
+
+#[test]
+fn kubectl_finds_it_as_a_plugin() {
+    let dir = std::path::Path::new(support::onboard::BIN)
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(support::cluster::kubectl())
+        .args(["onboard", "--help"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("Usage: kubectl onboard "), "{stdout}");
+}

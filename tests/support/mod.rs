@@ -1,0 +1,10 @@
+//! Shared by the integration tests (`mod support;`) and `cargo run --example cluster`.
+//! Each test crate uses a different part of it.
+#![allow(dead_code, unused_imports)]
+
+pub mod cluster;
+// Needs the binary's path, which cargo gives to integration tests only.
+#[cfg(test)]
+pub mod onboard;
+
+pub use cluster::{Cluster, Options};
