@@ -28,11 +28,15 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+# Fails if the tests leave a control-plane process behind (ones running before are not ours).
 test: controlplane lint
-	$(CARGO) test
-	@if pgrep -f '$(CONTROLPLANE_BIN)/' >/dev/null; then \
-	  echo "control plane processes left running after the tests:"; pgrep -af '$(CONTROLPLANE_BIN)/'; exit 1; \
-	fi
+	@pattern='^$(CONTROLPLANE_BIN)/'; before=$$(pgrep -f "$$pattern" | sort); \
+	$(CARGO) test; status=$$?; \
+	for i in 1 2 3 4 5 6 7 8 9 10; do \
+	  left=$$(comm -13 <(echo "$$before") <(pgrep -f "$$pattern" | sort)); [ -z "$$left" ] && break; sleep 0.5; \
+	done; \
+	if [ -n "$$left" ]; then echo "control plane processes left running after the tests:"; ps -o pid=,args= -p $$left; exit 1; fi; \
+	exit $$status
 
 clean:
 	$(CARGO) clean

@@ -35,6 +35,11 @@ pub async fn onboard(plan: Plan) -> Result<()> {
     let context = format!("{}@{}", plan.user, target.cluster_name);
     let files = CredentialFiles::for_plan(&plan, &context)?;
     check_names_are_free(&plan, &loaded, &context, files.as_ref())?;
+    let destination = plan
+        .output_kubeconfig
+        .as_ref()
+        .unwrap_or(&loaded.sources.destination);
+    kubeconfig::file::wait_until_unlocked(destination)?;
 
     let conn = signals
         .interruptible(Connection::open(&loaded, &target))

@@ -82,6 +82,10 @@ impl Waiter<'_> {
         created: &CertificateSigningRequest,
         progress: &mut Progress,
     ) -> Result<Vec<u8>> {
+        if !self.may_watch {
+            progress
+                .step("You may not watch CertificateSigningRequests; checking every 2 s instead");
+        }
         let deadline = Instant::now() + self.timeout;
         let seen = RefCell::new(Seen {
             approved_since: self.approved.then(Instant::now),

@@ -55,6 +55,11 @@ fn admin_flow_adds_a_working_user_and_changes_nothing_else() {
         "the kubeconfig's mode was not kept"
     );
     assert!(!env.home.join(".kube/config.lock").exists());
+    let csrs = cluster.admin(&["get", "csr", "-o", "json"]);
+    assert!(
+        !csrs.contains(&format!("\"kubectl-onboard/user\": \"{user}\"")),
+        "the CSR was not deleted"
+    );
 }
 
 #[test]
@@ -389,4 +394,160 @@ fn kubectl_finds_it_as_a_plugin() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.starts_with("Usage: kubectl onboard "), "{stdout}");
+}
+
+#[test]
+fn keep_csr_leaves_the_approved_request_labelled() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let user = unique("kept");
+    let run = env
+        .onboard(&[&user, "--approve", "--keep-csr", "-o", "yaml"])
+        .success();
+    let summary: serde_json::Value = serde_saphyr::from_str(&run.stdout).unwrap();
+    let name = summary["csrName"].as_str().unwrap().to_string();
+    assert_eq!(summary["user"], user.as_str());
+    assert_eq!(
+        summary["context"],
+        format!("{user}@{}", cluster.name).as_str()
+    );
+    let csr: serde_json::Value =
+        serde_json::from_str(&cluster.admin(&["get", "csr", &name, "-o", "json"])).unwrap();
+    assert_eq!(
+        csr["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "kubectl-onboard"
+    );
+    assert_eq!(
+        csr["spec"]["signerName"],
+        "kubernetes.io/kube-apiserver-client"
+    );
+    let approved = &csr["status"]["conditions"][0];
+    assert_eq!(approved["type"], "Approved");
+    assert_eq!(approved["reason"], "KubectlOnboardApprove");
+}
+
+#[test]
+fn a_caller_who_may_not_watch_falls_back_to_polling() {
+    let cluster = Cluster::shared();
+    let sa = unique("poller");
+    cluster.admin(&["create", "serviceaccount", &sa, "-n", "default"]);
+    cluster.admin(&[
+        "create",
+        "clusterrole",
+        &sa,
+        "--verb=create,get",
+        "--resource=certificatesigningrequests.certificates.k8s.io",
+    ]);
+    cluster.admin(&[
+        "create",
+        "clusterrolebinding",
+        &sa,
+        "--clusterrole",
+        &sa,
+        "--serviceaccount",
+        &format!("default:{sa}"),
+    ]);
+    let token = cluster.admin(&["create", "token", &sa, "-n", "default"]);
+    let path = std::env::temp_dir().join(format!("{sa}.kubeconfig"));
+    cluster.write_kubeconfig(&path, &sa, &format!("    token: {}\n", token.trim()));
+    let env = Env::new(cluster, &path);
+    let _ = fs::remove_file(&path);
+
+    let user = unique("polled");
+    let child = env.spawn(&[&user, "--timeout", "60s"]);
+    let csr = wait_for_csr(cluster, &user);
+    cluster.admin(&["certificate", "approve", &csr]);
+    let run = finish(
+        child,
+        "kubectl onboard (as a service account without watch)",
+    )
+    .success();
+    assert!(run.stderr.contains("may not watch"), "{run}");
+    assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, user);
+}
+
+#[test]
+fn the_wait_survives_an_api_server_restart() {
+    let cluster = Cluster::start(Options::default());
+    let env = Env::admin(&cluster);
+    let user = unique("patient");
+    let child = env.spawn(&[&user, "--timeout", "90s"]);
+    let csr = wait_for_csr(&cluster, &user);
+    cluster.restart_apiserver();
+    cluster.admin(&["certificate", "approve", &csr]);
+    finish(child, "kubectl onboard (across a restart)").success();
+    assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, user);
+}
+
+#[test]
+fn a_stale_lock_stops_it_before_anything_is_requested() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let before = env.kubeconfig_bytes();
+    let lock = env.home.join(".kube/config.lock");
+    fs::write(&lock, b"").unwrap();
+    let user = unique("locked");
+    env.onboard(&[&user, "--approve"])
+        .code(1)
+        .error_says("config.lock exists");
+    assert_eq!(env.kubeconfig_bytes(), before);
+    assert!(lock.exists(), "someone else's lock must not be removed");
+    assert!(!cluster.admin(&["get", "csr", "-o", "json"]).contains(&user));
+}
+
+#[test]
+fn with_a_kubeconfig_list_new_entries_go_to_the_first_existing_file() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let first = env.home.join("first.yaml");
+    fs::write(&first, "apiVersion: v1\nkind: Config\npreferences: {}\n").unwrap();
+    let second = env.kubeconfig.clone();
+    let second_before = fs::read(&second).unwrap();
+    let missing = env.home.join("missing.yaml");
+    let list = format!(
+        "{}:{}:{}",
+        missing.display(),
+        first.display(),
+        second.display()
+    );
+    let user = unique("listed");
+    let run = env
+        .onboard_command(&[&user, "--approve"])
+        .env("KUBECONFIG", &list)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        fs::read(&second).unwrap(),
+        second_before,
+        "the second file changed"
+    );
+    assert!(!missing.exists());
+    let first_text = fs::read_to_string(&first).unwrap();
+    assert!(
+        first_text.contains(&format!("name: {user}")),
+        "{first_text}"
+    );
+    let out = std::process::Command::new(support::cluster::kubectl())
+        .args([
+            "--context",
+            &format!("{user}@{}", cluster.name),
+            "auth",
+            "whoami",
+            "-o",
+            "json",
+        ])
+        .env("KUBECONFIG", &list)
+        .env("HOME", &env.home)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("\"username\": \"{user}\"")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -36,6 +36,29 @@ pub fn lock_path(config: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Waits (as `lock` would) until nobody holds the lock, without taking it: lets the flow
+/// refuse a stale lock before it asks the cluster for anything.
+pub fn wait_until_unlocked(config: &Path) -> Result<()> {
+    let path = lock_path(config);
+    let started = Instant::now();
+    while path.exists() {
+        if started.elapsed() >= LOCK_WAIT {
+            return Err(locked(config, &path));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+fn locked(config: &Path, lock: &Path) -> Error {
+    Error::failed(format!(
+        "kubeconfig {} is locked: {} exists, so another kubectl is writing it or one was killed; if none is running, delete {} and try again",
+        config.display(),
+        lock.display(),
+        lock.display()
+    ))
+}
+
 pub fn lock(config: &Path) -> Result<Lock> {
     let path = lock_path(config);
     let started = Instant::now();
@@ -50,14 +73,7 @@ pub fn lock(config: &Path) -> Result<Lock> {
             Err(e) if e.kind() == ErrorKind::AlreadyExists && started.elapsed() < LOCK_WAIT => {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(Error::failed(format!(
-                    "kubeconfig {} is locked: {} exists, so another kubectl is writing it or one was killed; if none is running, delete {} and try again",
-                    config.display(),
-                    path.display(),
-                    path.display()
-                )));
-            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(locked(config, &path)),
             Err(e) => {
                 return Err(Error::failed(format!(
                     "cannot lock kubeconfig {}: creating {} failed: {}; check that its directory is writable",
