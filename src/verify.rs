@@ -50,6 +50,7 @@ pub struct Verified {
     pub warnings: Vec<String>,
 }
 
+#[derive(Clone, Copy)]
 pub struct Expected<'a> {
     pub user: &'a str,
     pub groups: &'a [String],
@@ -203,27 +204,9 @@ pub fn verify_signature(cert: &Certificate, ca: &Certificate) -> std::result::Re
     let spki = SubjectPublicKeyInfoRef::try_from(ca_spki.as_slice()).map_err(|e| e.to_string())?;
     let err = |e: &dyn std::fmt::Display| e.to_string();
     match (algorithm, spki.algorithm.oid) {
-        (SHA256_RSA, OID_RSA) => rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::try_from(spki)
-            .map_err(|e| err(&e))?
-            .verify_prehash(
-                &sha2::Sha256::digest(&tbs),
-                &signature.try_into().map_err(|e| err(&e))?,
-            )
-            .map_err(|e| err(&e)),
-        (SHA384_RSA, OID_RSA) => rsa::pkcs1v15::VerifyingKey::<sha2::Sha384>::try_from(spki)
-            .map_err(|e| err(&e))?
-            .verify_prehash(
-                &sha2::Sha384::digest(&tbs),
-                &signature.try_into().map_err(|e| err(&e))?,
-            )
-            .map_err(|e| err(&e)),
-        (SHA512_RSA, OID_RSA) => rsa::pkcs1v15::VerifyingKey::<sha2::Sha512>::try_from(spki)
-            .map_err(|e| err(&e))?
-            .verify_prehash(
-                &sha2::Sha512::digest(&tbs),
-                &signature.try_into().map_err(|e| err(&e))?,
-            )
-            .map_err(|e| err(&e)),
+        (SHA256_RSA, OID_RSA) => verify_rsa::<sha2::Sha256>(spki, &tbs, signature),
+        (SHA384_RSA, OID_RSA) => verify_rsa::<sha2::Sha384>(spki, &tbs, signature),
+        (SHA512_RSA, OID_RSA) => verify_rsa::<sha2::Sha512>(spki, &tbs, signature),
         (ECDSA_SHA256 | ECDSA_SHA384, OID_EC) => {
             // The CA's curve and the hash are independent of each other.
             let digest = if algorithm == ECDSA_SHA256 {
@@ -244,6 +227,21 @@ pub fn verify_signature(cert: &Certificate, ca: &Certificate) -> std::result::Re
             "signature algorithm {alg} with a {key} key is not supported"
         )),
     }
+}
+
+/// PKCS#1 v1.5 with digest `D`.
+fn verify_rsa<D>(
+    spki: SubjectPublicKeyInfoRef,
+    tbs: &[u8],
+    signature: &[u8],
+) -> std::result::Result<(), String>
+where
+    D: Digest + pkcs8::AssociatedOid,
+{
+    let key = rsa::pkcs1v15::VerifyingKey::<D>::try_from(spki).map_err(|e| e.to_string())?;
+    let signature = rsa::pkcs1v15::Signature::try_from(signature).map_err(|e| e.to_string())?;
+    key.verify_prehash(&D::digest(tbs), &signature)
+        .map_err(|e| e.to_string())
 }
 
 /// `90d`, `55m`: a lifetime rounded to its largest sensible unit.
@@ -279,6 +277,183 @@ mod tests {
     fn timestamps_are_rfc3339_utc() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         assert_eq!(rfc3339(t), "2026-11-18T11:06:40Z"); // date -u -d @1795000000
+    }
+
+    /// openssl in a scratch directory: a CA, and that CA signing our CSR for `days`.
+    struct Openssl(std::path::PathBuf);
+
+    impl Openssl {
+        fn new(name: &str) -> Openssl {
+            let dir =
+                std::env::temp_dir().join(format!("onboard-verify-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Openssl(dir)
+        }
+
+        fn run(&self, args: &[&str]) {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(&self.0)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+
+        fn ca(&self, name: &str) -> Vec<u8> {
+            let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+            self.run(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &crt,
+                "-subj",
+                &format!("/CN={name}"),
+                "-days",
+                "2",
+            ]);
+            std::fs::read(self.0.join(crt)).unwrap()
+        }
+
+        fn sign(&self, ca: &str, csr_pem: &str, days: &str) -> Vec<u8> {
+            std::fs::write(self.0.join("req.csr"), csr_pem).unwrap();
+            self.run(&[
+                "x509",
+                "-req",
+                "-in",
+                "req.csr",
+                "-CA",
+                &format!("{ca}.crt"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-days",
+                days,
+                "-out",
+                "leaf.crt",
+            ]);
+            std::fs::read(self.0.join("leaf.crt")).unwrap()
+        }
+    }
+
+    #[test]
+    fn a_certificate_is_checked_against_key_subject_ca_and_lifetime() {
+        let ssl = Openssl::new("checks");
+        let cluster_ca = ssl.ca("cluster");
+        let other_ca = ssl.ca("other");
+        let key = PrivateKey::obtain(&crate::key::KeySource::Generate(
+            crate::key::KeyAlgorithm::EcdsaP256,
+        ))
+        .unwrap();
+        let groups = vec!["dev".to_string()];
+        let csr = crate::csr::build("jane", &groups, &key).unwrap();
+        let issued = ssl.sign("cluster", &csr, "1");
+        let expected = Expected {
+            user: "jane",
+            groups: &groups,
+            key: &key,
+            duration: None,
+            ca_pem: Some(&cluster_ca),
+            now: SystemTime::now(),
+        };
+
+        let ok = check(&issued, &expected).unwrap();
+        assert!(ok.warnings.is_empty(), "{:?}", ok.warnings);
+        assert_eq!(ok.info.common_name.as_deref(), Some("jane"));
+        assert_eq!(ok.info.organizations, ["dev"]);
+
+        let foreign = check(
+            &issued,
+            &Expected {
+                ca_pem: Some(&other_ca),
+                ..expected
+            },
+        )
+        .unwrap();
+        assert!(
+            foreign.warnings[0].contains("does not chain to the cluster CA"),
+            "{:?}",
+            foreign.warnings
+        );
+
+        let capped = check(
+            &issued,
+            &Expected {
+                duration: Some(Duration::from_secs(90 * 86_400)),
+                ..expected
+            },
+        )
+        .unwrap();
+        assert!(
+            capped.warnings[0].contains("asked for 90d, got about 24h"),
+            "{:?}",
+            capped.warnings
+        );
+        let as_asked = check(
+            &issued,
+            &Expected {
+                duration: Some(Duration::from_secs(86_400)),
+                ..expected
+            },
+        )
+        .unwrap();
+        assert!(as_asked.warnings.is_empty(), "{:?}", as_asked.warnings);
+
+        let err = check(
+            &issued,
+            &Expected {
+                user: "john",
+                ..expected
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("CN=jane instead of CN=john"),
+            "{err}"
+        );
+        let err = check(
+            &issued,
+            &Expected {
+                groups: &[],
+                ..expected
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("groups [dev] instead of []"),
+            "{err}"
+        );
+        let other_key = PrivateKey::obtain(&crate::key::KeySource::Generate(
+            crate::key::KeyAlgorithm::EcdsaP256,
+        ))
+        .unwrap();
+        let err = check(
+            &issued,
+            &Expected {
+                key: &other_key,
+                ..expected
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("another public key"), "{err}");
+        let later = SystemTime::now() + Duration::from_secs(3 * 86_400);
+        let err = check(
+            &issued,
+            &Expected {
+                now: later,
+                ..expected
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("expired"), "{err}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ fn admin_flow_adds_a_working_user_and_changes_nothing_else() {
         .onboard(&[&user, "--group", "dev", "--approve"])
         .success();
     let context = format!("{user}@{}", cluster.name);
+    assert!(!run.stderr.contains("warning:"), "{run}");
     assert!(
         run.stdout.contains(&format!(
             "Authenticated as {user} (groups: dev, system:authenticated)"
@@ -166,15 +167,8 @@ fn existing_keys_in_every_pem_format_are_used_as_they_are() {
         let key = keys.join(file);
         env.onboard(&[&user, "--approve", "--key", key.to_str().unwrap()])
             .success();
-        let view = env.config_view();
-        let entry = view["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["name"] == user.as_str())
-            .unwrap();
-        let cert =
-            Base64::decode_vec(entry["user"]["client-certificate-data"].as_str().unwrap()).unwrap();
+        let entry = env.user_entry(&user);
+        let cert = Base64::decode_vec(entry["client-certificate-data"].as_str().unwrap()).unwrap();
         fs::write(keys.join("issued.crt"), cert).unwrap();
         assert_eq!(
             openssl(&["x509", "-in", "issued.crt", "-noout", "-pubkey"]),
@@ -193,22 +187,16 @@ fn embed_false_writes_0600_files_and_absolute_paths() {
     env.onboard(&[&user, "--approve", "--embed=false"])
         .success();
     let context = format!("{user}@{}", cluster.name);
-    let view = env.config_view();
-    let entry = view["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == user.as_str())
-        .unwrap();
+    let entry = env.user_entry(&user);
     for field in ["client-certificate", "client-key"] {
-        let path = std::path::PathBuf::from(entry["user"][field].as_str().unwrap());
+        let path = std::path::PathBuf::from(entry[field].as_str().unwrap());
         assert!(
             path.is_absolute() && path.starts_with(env.home.join(".kube")),
             "{path:?}"
         );
         assert_eq!(mode(&path), 0o600, "{path:?}");
     }
-    assert!(entry["user"].get("client-key-data").is_none());
+    assert!(entry.get("client-key-data").is_none());
     assert_eq!(env.whoami(&context).0, user);
 }
 

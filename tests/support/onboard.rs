@@ -166,6 +166,14 @@ impl<'a> Env<'a> {
         serde_json::from_str(&self.kubectl_ok(&["config", "view", "--raw", "-o", "json"])).unwrap()
     }
 
+    /// The `user:` body of kubeconfig user `name`, as kubectl reads it.
+    pub fn user_entry(&self, name: &str) -> serde_json::Value {
+        let view = self.config_view();
+        let users = view["users"].as_array().cloned().unwrap_or_default();
+        let entry = users.into_iter().find(|u| u["name"] == name);
+        entry.unwrap_or_else(|| panic!("no user {name} in the kubeconfig"))["user"].clone()
+    }
+
     pub fn kubeconfig_bytes(&self) -> Vec<u8> {
         fs::read(&self.kubeconfig).unwrap()
     }
