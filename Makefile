@@ -4,14 +4,26 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 export CONTROLPLANE_BIN := $(CURDIR)/target/controlplane/bin
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+ARCHIVE := dist/kubectl-onboard_$(VERSION)_linux_amd64.tar.gz
 
-.PHONY: build release controlplane cluster demo test lint clean
+.PHONY: build release dist controlplane cluster demo test lint clean
 
 build:
 	$(CARGO) build
 
 release:
 	$(CARGO) build --release
+
+# The release archive krew installs: the stripped binary and LICENSE, packed reproducibly,
+# with its sha256 beside it.
+dist: release
+	@rm -rf dist/stage && mkdir -p dist/stage
+	@cp target/release/kubectl-onboard LICENSE dist/stage/
+	@tar -C dist/stage --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - kubectl-onboard LICENSE | gzip -n -9 > $(ARCHIVE)
+	@cd dist && sha256sum $(notdir $(ARCHIVE)) > $(notdir $(ARCHIVE)).sha256
+	@rm -rf dist/stage
+	@echo "$(ARCHIVE) ($$(du -h $(ARCHIVE) | cut -f1)), sha256 $$(cut -d' ' -f1 $(ARCHIVE).sha256)"
 
 # etcd, kube-apiserver and kube-controller-manager, built once from tests/controlplane/go.mod.
 controlplane:

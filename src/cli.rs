@@ -4,6 +4,7 @@
 use argh::{ArgsInfo, FromArgs};
 use std::path::PathBuf;
 
+use crate::completion::{self, Completion};
 use crate::error::{Error, Result};
 
 /// The name users type; kubectl runs us as `kubectl-onboard`.
@@ -18,6 +19,7 @@ pub const COMMAND: &str = "kubectl onboard";
     example = "Ask for a certificate with bootstrap credentials and wait for an administrator:\n  $ {command_name} jane --group dev --duration 90d",
     example = "Write a standalone kubeconfig to hand to a colleague:\n  $ {command_name} jane --group dev --approve --output-kubeconfig jane.kubeconfig",
     note = "The private key is generated locally and never leaves this machine.",
+    note = "Shell completion: kubectl onboard completion bash|zsh|fish.",
     error_code(1, "An error: kubeconfig, network, permissions or files."),
     error_code(2, "Usage error: nothing was sent to the cluster."),
     error_code(3, "The request was denied by an approver or failed by the signer."),
@@ -107,11 +109,15 @@ pub struct Args {
 #[derive(Debug, PartialEq)]
 pub enum Parsed {
     Run(Box<Args>),
-    /// `--help` or `--version`: print this on stdout and exit 0.
+    /// `--help`, `--version`, `completion SHELL`: print this on stdout and exit 0.
     Print(String),
 }
 
 pub fn parse(raw: &[String]) -> Result<Parsed> {
+    // A subcommand comes first; a user who is really called so goes after `--`.
+    if raw.first().map(String::as_str) == Some(completion::NAME) {
+        return parse_completion(&raw[1..]);
+    }
     let args = normalize(raw)?;
     if args
         .iter()
@@ -130,6 +136,28 @@ pub fn parse(raw: &[String]) -> Result<Parsed> {
             Ok(()) => Ok(Parsed::Print(early.output)),
             Err(()) => Err(Error::usage(format!(
                 "{}; see '{COMMAND} --help'",
+                early.output.trim_end()
+            ))),
+        },
+    }
+}
+
+fn parse_completion(raw: &[String]) -> Result<Parsed> {
+    let strs: Vec<&str> = raw.iter().map(String::as_str).collect();
+    let command = format!("{COMMAND} {}", completion::NAME);
+    match Completion::from_args(&[&command], &strs) {
+        Ok(c) => completion::script(&c.shell)
+            .map(Parsed::Print)
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "no completion for shell '{}': use bash, zsh or fish",
+                    c.shell
+                ))
+            }),
+        Err(early) => match early.status {
+            Ok(()) => Ok(Parsed::Print(early.output)),
+            Err(()) => Err(Error::usage(format!(
+                "{}; see '{command} --help'",
                 early.output.trim_end()
             ))),
         },
@@ -255,6 +283,17 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn completion_is_a_subcommand_unless_after_double_dash() {
+        match parse(&strings(&["completion", "bash"])).unwrap() {
+            Parsed::Print(s) => assert!(s.contains("complete -F"), "{s}"),
+            other => panic!("{other:?}"),
+        }
+        let err = parse(&strings(&["completion", "tcsh"])).unwrap_err();
+        assert!(err.to_string().contains("bash, zsh or fish"), "{err}");
+        assert_eq!(run(&["--", "completion"]).user, "completion");
     }
 
     #[test]

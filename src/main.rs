@@ -3,6 +3,7 @@
 mod access;
 mod cli;
 mod cluster;
+mod completion;
 mod csr;
 mod error;
 mod flow;
