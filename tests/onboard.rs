@@ -539,3 +539,72 @@ fn with_a_kubeconfig_list_new_entries_go_to_the_first_existing_file() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn twenty_at_once_into_one_kubeconfig_while_kubectl_edits_it() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let users: Vec<String> = (0..20).map(|i| unique(&format!("crowd{i}"))).collect();
+    let children: Vec<_> = users
+        .iter()
+        .map(|u| {
+            env.spawn(&[
+                u.as_str(),
+                "--approve",
+                "--key-algorithm",
+                "ecdsa-p256",
+                "--timeout",
+                "120s",
+            ])
+        })
+        .collect();
+    // Meanwhile kubectl writes the same file under the same lock; it gives up at once when the
+    // lock is taken, so only its successful writes are owed.
+    let mut kubectl_contexts = Vec::new();
+    for i in 0..40 {
+        let name = format!("kubectl-{i}");
+        let out = env.kubectl(&[
+            "config",
+            "set-context",
+            &name,
+            "--cluster",
+            &cluster.name,
+            "--namespace",
+            "ns",
+        ]);
+        if out.status.success() {
+            kubectl_contexts.push(name);
+        }
+    }
+    for (user, child) in users.iter().zip(children) {
+        finish(child, &format!("kubectl onboard {user} (one of 20)")).success();
+    }
+    assert!(!kubectl_contexts.is_empty(), "kubectl never got to write");
+    let view = env.config_view();
+    let names = |section: &str| -> Vec<String> {
+        view[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (all_users, all_contexts) = (names("users"), names("contexts"));
+    for user in &users {
+        assert!(all_users.contains(user), "user {user} lost");
+        assert!(
+            all_contexts.contains(&format!("{user}@{}", cluster.name)),
+            "context of {user} lost"
+        );
+    }
+    for name in &kubectl_contexts {
+        assert!(all_contexts.contains(name), "kubectl's context {name} lost");
+    }
+    assert!(
+        all_users.contains(&"admin".to_string())
+            && all_contexts.contains(&"admin@local".to_string())
+    );
+    for user in users.iter().step_by(5) {
+        assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, *user);
+    }
+}
