@@ -1,27 +1,12 @@
-//! kubectl-onboard: a new Kubernetes user with a client certificate, in one command.
-
-mod access;
-mod cli;
-mod cluster;
-mod completion;
-mod csr;
-mod error;
-mod flow;
-mod key;
-mod kubeconfig;
-mod plan;
-mod progress;
-mod report;
-mod submit;
-mod verify;
-mod wait;
-mod whoami;
+//! `kubectl-onboard`: prints the one fatal error and picks the exit code; the work is in the
+//! library.
 
 use std::process::ExitCode;
 
-use cli::Parsed;
-use error::{Error, Result};
-use plan::Plan;
+use kubectl_onboard::cli::{self, Parsed};
+use kubectl_onboard::error::{Error, Result};
+use kubectl_onboard::flow;
+use kubectl_onboard::plan::Plan;
 
 fn main() -> ExitCode {
     match run() {

@@ -1,0 +1,21 @@
+//! kubectl-onboard: a new Kubernetes user with a client certificate, in one command.
+//!
+//! The binary (`main.rs`) parses the command line and runs [`flow::onboard`]; the modules are
+//! public so that fuzz targets and benchmarks can reach the pure pieces.
+
+pub mod access;
+pub mod cli;
+pub mod cluster;
+pub mod completion;
+pub mod csr;
+pub mod error;
+pub mod flow;
+pub mod key;
+pub mod kubeconfig;
+pub mod plan;
+pub mod progress;
+pub mod report;
+pub mod submit;
+pub mod verify;
+pub mod wait;
+pub mod whoami;
