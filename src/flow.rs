@@ -29,6 +29,11 @@ use crate::whoami::{self, Identity};
 pub async fn onboard(plan: Plan) -> Result<()> {
     let mut signals = Signals::install()?;
     let mut progress = Progress::new(plan.quiet);
+    // A supplied key first: a bad --key file is a usage error before anything else.
+    let supplied = match &plan.key {
+        KeySource::File(_) => Some(PrivateKey::obtain(&plan.key)?),
+        KeySource::Generate(_) => None,
+    };
 
     let loaded = kubeconfig::load(plan.kubeconfig.as_deref())?;
     let target = loaded.target(plan.context.as_deref())?;
@@ -39,7 +44,7 @@ pub async fn onboard(plan: Plan) -> Result<()> {
         .output_kubeconfig
         .as_ref()
         .unwrap_or(&loaded.sources.destination);
-    kubeconfig::file::wait_until_unlocked(destination)?;
+    kubeconfig::file::probe(destination)?;
 
     let conn = signals
         .interruptible(Connection::open(&loaded, &target))
@@ -47,7 +52,10 @@ pub async fn onboard(plan: Plan) -> Result<()> {
     let permissions = signals
         .interruptible(access::check(&conn, plan.approve))
         .await?;
-    let key = PrivateKey::obtain(&plan.key)?;
+    let key = match supplied {
+        Some(key) => key,
+        None => PrivateKey::obtain(&plan.key)?,
+    };
     progress.step(&match &plan.key {
         KeySource::Generate(_) => format!("Generated a private key ({})", key.algorithm()),
         KeySource::File(path) => format!(
@@ -56,6 +64,7 @@ pub async fn onboard(plan: Plan) -> Result<()> {
             key.algorithm()
         ),
     });
+
     let request = csr::build(&plan.user, &plan.groups, &key)?;
 
     let csr_name = submit::object_name(&plan.user, &submit::random_suffix());

@@ -36,18 +36,14 @@ pub fn lock_path(config: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Waits (as `lock` would) until nobody holds the lock, without taking it: lets the flow
-/// refuse a stale lock before it asks the cluster for anything.
-pub fn wait_until_unlocked(config: &Path) -> Result<()> {
-    let path = lock_path(config);
-    let started = Instant::now();
-    while path.exists() {
-        if started.elapsed() >= LOCK_WAIT {
-            return Err(locked(config, &path));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+/// Takes and releases the lock: a stale lock, or a directory we may not write, is found
+/// before the flow asks the cluster for anything. A missing directory is left to the write,
+/// which creates it.
+pub fn probe(config: &Path) -> Result<()> {
+    match config.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Ok(()),
+        _ => lock(config).map(drop),
     }
-    Ok(())
 }
 
 fn locked(config: &Path, lock: &Path) -> Error {

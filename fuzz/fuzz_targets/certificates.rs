@@ -1,0 +1,85 @@
+//! The issued certificate: `verify::check` (PEM chain → leaf checks → CA signature) and
+//! `verify::inspect`, on arbitrary bytes.
+//!
+//! Input: a PEM chain (`-----BEGIN`), leaf first, that is also used as the "cluster CA bundle";
+//! anything else is taken as one DER certificate and also wrapped as PEM, so that mutations
+//! reach the DER parser without having to keep base64 valid. The expected key is the fixed
+//! P-256 key in fuzz/keys/ (the seed certificates are issued for it, CN=jane, O=dev), so inputs
+//! get past the key check to the subject, validity and signature checks.
+//!
+//! Properties: no panic; a certificate that passes `check` comes back as PEM that parses to
+//! the same certificate.
+
+#![no_main]
+
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime};
+
+use kubectl_onboard::key::{PrivateKey, parse_pem};
+use kubectl_onboard::verify::{self, Expected};
+use libfuzzer_sys::fuzz_target;
+use pkcs8::LineEnding;
+use pkcs8::der::pem;
+use x509_cert::Certificate;
+use x509_cert::der::{Decode, Encode};
+
+static KEY: LazyLock<PrivateKey> = LazyLock::new(|| {
+    parse_pem(include_bytes!("../keys/fuzz-p256.pem")).expect("the fixed fuzz key")
+});
+
+/// Inside the seed certificates' validity (they are issued for 100 years from 2026).
+const NOW: Duration = Duration::from_secs(1_893_456_000); // 2030-01-01T00:00:00Z
+
+fuzz_target!(|data: &[u8]| {
+    let groups = ["dev".to_string()];
+    let expected = Expected {
+        user: "jane",
+        groups: &groups,
+        key: &KEY,
+        duration: Some(Duration::from_secs(365 * 86_400)),
+        ca_pem: Some(data),
+        now: SystemTime::UNIX_EPOCH + NOW,
+    };
+
+    if data.windows(10).any(|w| w == b"-----BEGIN") {
+        if let Ok(chain) = Certificate::load_pem_chain(data) {
+            look_at(&chain);
+        }
+        checked(data, &expected);
+        checked(data, &Expected { ca_pem: None, duration: None, ..expected });
+    } else if let Ok(cert) = Certificate::from_der(data) {
+        look_at(std::slice::from_ref(&cert));
+        if let Ok(text) = pem::encode_string("CERTIFICATE", LineEnding::LF, data) {
+            checked(text.as_bytes(), &Expected { ca_pem: Some(text.as_bytes()), ..expected });
+        }
+    }
+});
+
+/// What we read from each certificate, and each one's signature checked by each (at most 4).
+fn look_at(chain: &[Certificate]) {
+    for cert in chain {
+        let _ = verify::inspect(cert);
+        // What we decoded encodes again.
+        let der = cert.to_der().expect("a decoded certificate encodes");
+        let again = Certificate::from_der(&der).expect("an encoded certificate decodes");
+        assert_eq!(&again, cert);
+    }
+    for cert in chain.iter().take(4) {
+        for ca in chain.iter().take(4) {
+            let _ = verify::verify_signature(cert, ca);
+        }
+    }
+}
+
+fn checked(issued: &[u8], expected: &Expected) {
+    let Ok(verified) = verify::check(issued, expected) else {
+        return;
+    };
+    let back = Certificate::load_pem_chain(verified.pem.as_bytes())
+        .expect("the leaf PEM we hand out parses");
+    assert_eq!(back.len(), 1);
+    let info = verify::inspect(&back[0]).expect("inspect the leaf we hand out");
+    assert_eq!(info, verified.info);
+    assert_eq!(info.common_name.as_deref(), Some(expected.user));
+    let _ = verify::rfc3339(info.not_after);
+}

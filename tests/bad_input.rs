@@ -1,0 +1,478 @@
+//! Bad input, case by case: each gives one line that says what is wrong and what to do, the
+//! documented exit code, and leaves every file exactly as it was (no lock or temporary file
+//! behind either).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::Cluster;
+use support::cluster::random_hex;
+use support::onboard::BIN;
+
+const USAGE: i32 = 2;
+const FAILED: i32 = 1;
+
+/// A scratch directory standing in for HOME, with a kubeconfig in `.kube/config`.
+struct Scratch {
+    home: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let home = std::env::temp_dir().join(format!("onboard-bad-{}", random_hex(6)));
+        fs::create_dir_all(home.join(".kube")).unwrap();
+        Scratch { home }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.home.join(".kube/config")
+    }
+
+    fn with_kubeconfig(text: &str) -> Scratch {
+        let s = Scratch::new();
+        fs::write(s.kubeconfig(), text).unwrap();
+        s
+    }
+
+    /// The admin kubeconfig of `cluster`, edited by `change`.
+    fn from_admin(cluster: &Cluster, change: impl Fn(String) -> String) -> Scratch {
+        Scratch::with_kubeconfig(&change(
+            fs::read_to_string(&cluster.admin_kubeconfig).unwrap(),
+        ))
+    }
+
+    /// Every file below HOME with its bytes (symlinks as their target path).
+    fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+            for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let meta = fs::symlink_metadata(&path).unwrap();
+                if meta.file_type().is_symlink() {
+                    out.insert(
+                        path.clone(),
+                        fs::read_link(&path)
+                            .unwrap()
+                            .into_os_string()
+                            .into_encoded_bytes(),
+                    );
+                } else if meta.is_dir() {
+                    if path.ends_with("kubecache") {
+                        continue;
+                    }
+                    walk(&path, out);
+                } else {
+                    out.insert(path.clone(), fs::read(&path).unwrap_or_default());
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(&self.home, &mut out);
+        out
+    }
+
+    /// Runs kubectl-onboard with KUBECONFIG at our kubeconfig (unless `env` says otherwise)
+    /// and checks the three promises.
+    fn expect(&self, args: &[&str], env: &[(&str, &str)], code: i32, says: &str) {
+        let before = self.snapshot();
+        let kubeconfig = self.kubeconfig();
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("HOME", &self.home)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("KUBECACHEDIR", self.home.join("kubecache"));
+        for (k, v) in env {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let shown = format!(
+            "$ kubectl onboard {}\nexit {:?}\n{stderr}",
+            args.join(" "),
+            out.status.code()
+        );
+        assert_eq!(out.status.code(), Some(code), "{shown}");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{shown}");
+        assert!(errors[0].contains(says), "expected {says:?}\n{shown}");
+        assert!(out.stdout.is_empty(), "{shown}");
+        assert_eq!(self.snapshot(), before, "files changed\n{shown}");
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.home);
+    }
+}
+
+fn kubeconfig_for(server: &str, extra_cluster: &str, user_body: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n{extra_cluster}contexts:\n- name: ctx\n  context:\n    cluster: c\n    user: u\ncurrent-context: ctx\nusers:\n- name: u\n  user:\n{user_body}"
+    )
+}
+
+#[test]
+fn bad_arguments_are_usage_errors_before_any_request() {
+    // No kubeconfig at all: a usage error must not even look for one.
+    let s = Scratch::new();
+    let long = "a".repeat(300);
+    let cases: &[(&[&str], &str)] = &[
+        (&[""], "empty"),
+        (&["/"], "cannot form a CSR object name"),
+        (&[".."], "must start with a letter or digit"),
+        (&[&long], "too long"),
+        (&["jané"], "cannot form a CSR object name"),
+        (&["-dash"], "Unrecognized argument: -dash"),
+        (&["system:kube-proxy"], "reserved for Kubernetes components"),
+        (&["a b"], "cannot form a CSR object name"),
+        (&["jane", "--duration", "5m"], "10m or more"),
+        (&["jane", "--duration=-1h"], "is not a duration"),
+        (&["jane", "--duration", "abc"], "is not a duration"),
+        (&["jane", "--duration", "100y"], "too long"),
+        (
+            &["jane", "--group", "system:masters"],
+            "CertificateSubjectRestriction",
+        ),
+        (&["jane", "--group", ""], "--group is empty"),
+        (&["jane", "--key-algorithm", "dsa"], "use rsa-2048"),
+        (
+            &["jane", "--key", "k.pem", "--key-algorithm", "rsa-2048"],
+            "exclude each other",
+        ),
+        (
+            &["jane", "--key", "/nonexistent/k.pem"],
+            "cannot read --key",
+        ),
+        (&["jane", "-o", "table"], "use -o json or -o yaml"),
+        (&["jane", "--timeout", "0s"], "more than 0s"),
+        (
+            &["jane", "--output-kubeconfig", "x", "--embed=false"],
+            "drop --embed=false",
+        ),
+        (&["jane", "-n", "Bad_NS"], "namespace 'Bad_NS' is not valid"),
+        (&["jane", "--approve=maybe"], "=true/=false"),
+        (
+            &["jane", "--frobnicate"],
+            "Unrecognized argument: --frobnicate",
+        ),
+        (&["--approve"], "Required positional arguments not provided"),
+        (&["completion", "tcsh"], "use bash, zsh or fish"),
+    ];
+    for (args, says) in cases {
+        s.expect(args, &[], USAGE, says);
+    }
+}
+
+#[test]
+fn bad_key_files_are_named() {
+    let s = Scratch::new();
+    let dir = s.home.join("keys");
+    fs::create_dir_all(&dir).unwrap();
+    let openssl = |args: &[&str]| {
+        assert!(
+            Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        )
+    };
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-aes256",
+        "-pass",
+        "pass:x",
+        "-out",
+        "enc.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "k.pem",
+        "-out",
+        "cert.pem",
+        "-subj",
+        "/CN=x",
+    ]);
+    openssl(&["genpkey", "-algorithm", "ED25519", "-out", "ed.pem"]);
+    for (file, says) in [
+        ("enc.pem", "it is encrypted: decrypt it first"),
+        (
+            "cert.pem",
+            "its PEM block is 'CERTIFICATE', not a private key",
+        ),
+        ("ed.pem", "is not supported: use RSA or ECDSA"),
+    ] {
+        let path = dir.join(file);
+        s.expect(&["jane", "--key", path.to_str().unwrap()], &[], USAGE, says);
+    }
+}
+
+#[test]
+fn broken_kubeconfigs_are_explained() {
+    let secret = "s3cr3t-t0ken-value";
+    let server = "https://127.0.0.1:1";
+    let cases: Vec<(String, &str)> = vec![
+        (String::new(), "no current context"),
+        (
+            format!("users:\n- name: u\n  user:\n    token: {secret}\n   bad: [\n"),
+            "is not valid YAML at line",
+        ),
+        (
+            "apiVersion: v1\nkind: Pod\n".into(),
+            "its kind is \"Pod\", not Config",
+        ),
+        ("users: {a: 1}\n".into(), "its 'users' is not a list"),
+        ("- just\n- a list\n".into(), "it is not a YAML mapping"),
+        (
+            kubeconfig_for(server, "", "    token: t\n").replace("current-context: ctx\n", ""),
+            "no current context",
+        ),
+        (
+            kubeconfig_for(server, "", "    token: t\n").replace("cluster: c\n", "cluster: gone\n"),
+            "points at cluster \"gone\", which is not in",
+        ),
+        (
+            kubeconfig_for(server, "", "    token: t\n").replace(
+                &format!("server: {server}\n"),
+                "insecure-skip-tls-verify: true\n",
+            ),
+            "has no server URL",
+        ),
+        (
+            kubeconfig_for(
+                server,
+                "    certificate-authority: /nonexistent/ca.crt\n",
+                "    token: t\n",
+            ),
+            "cannot read the CA file /nonexistent/ca.crt",
+        ),
+        (
+            kubeconfig_for(
+                server,
+                "    certificate-authority-data: '%%%'\n",
+                "    token: t\n",
+            ),
+            "not base64",
+        ),
+    ];
+    for (text, says) in &cases {
+        let s = Scratch::with_kubeconfig(text);
+        s.expect(&["jane"], &[], FAILED, says);
+        let out = Command::new(BIN)
+            .arg("jane")
+            .env("KUBECONFIG", s.kubeconfig())
+            .output()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains(secret),
+            "an error quoted the kubeconfig"
+        );
+    }
+    let s = Scratch::with_kubeconfig(&kubeconfig_for(server, "", "    token: t\n"));
+    s.expect(
+        &["jane", "--context", "nope"],
+        &[],
+        FAILED,
+        "context \"nope\" is not in",
+    );
+    s.expect(
+        &["jane", "--kubeconfig", "/nonexistent/config"],
+        &[],
+        FAILED,
+        "does not exist; pass an existing file to --kubeconfig",
+    );
+    // Not UTF-8, and a directory where the file should be.
+    fs::write(s.kubeconfig(), b"\xff\xfe\x00k").unwrap();
+    s.expect(&["jane"], &[], FAILED, "is not UTF-8 text");
+    let dir = Scratch::new();
+    fs::create_dir_all(dir.kubeconfig()).unwrap();
+    dir.expect(&["jane"], &[], FAILED, "cannot read kubeconfig");
+    // No KUBECONFIG and no ~/.kube/config.
+    let empty = Scratch::new();
+    empty.expect(
+        &["jane"],
+        &[("KUBECONFIG", "")],
+        FAILED,
+        "no kubeconfig found at",
+    );
+    // A dangling symlink as the only KUBECONFIG entry.
+    let dangling = Scratch::new();
+    std::os::unix::fs::symlink(dangling.home.join("missing"), dangling.kubeconfig()).unwrap();
+    dangling.expect(&["jane"], &[], FAILED, "no kubeconfig found at");
+}
+
+#[test]
+fn cluster_side_refusals_are_explained() {
+    let cluster = Cluster::shared();
+    let port = cluster.server.rsplit(':').next().unwrap().to_string();
+
+    let unreachable = Scratch::from_admin(cluster, |t| {
+        t.replace(&cluster.server, "https://127.0.0.1:1")
+    });
+    unreachable.expect(
+        &["jane"],
+        &[],
+        FAILED,
+        "cannot reach the API server at https://127.0.0.1:1 while checking your permissions",
+    );
+
+    let wrong_name = Scratch::from_admin(cluster, |t| {
+        t.replace(
+            &format!("server: {}", cluster.server),
+            &format!("server: https://127.0.0.1:{port}\n    tls-server-name: wrong.example"),
+        )
+    });
+    wrong_name.expect(&["jane"], &[], FAILED, "wrong.example");
+
+    let intruder = Scratch::new();
+    cluster.write_kubeconfig(
+        &intruder.kubeconfig(),
+        "intruder",
+        "    token: not-a-valid-token\n",
+    );
+    intruder.expect(
+        &["jane"],
+        &[],
+        FAILED,
+        "rejected your credentials (401 Unauthorized)",
+    );
+
+    let sa = format!("nobody-{}", random_hex(3));
+    cluster.admin(&["create", "serviceaccount", &sa, "-n", "default"]);
+    let token = cluster.admin(&["create", "token", &sa, "-n", "default"]);
+    let nobody = Scratch::new();
+    cluster.write_kubeconfig(
+        &nobody.kubeconfig(),
+        &sa,
+        &format!("    token: {}\n", token.trim()),
+    );
+    nobody.expect(&["jane"], &[], FAILED, r#"you may not create CertificateSigningRequests; an administrator must grant the RBAC rule {apiGroups: ["certificates.k8s.io"], resources: ["certificatesigningrequests"], verbs: ["create"]}"#);
+
+    let bootstrap = Scratch::new();
+    fs::copy(&cluster.bootstrap_kubeconfig, bootstrap.kubeconfig()).unwrap();
+    bootstrap.expect(
+        &["jane", "--approve"],
+        &[],
+        FAILED,
+        "you may not approve requests",
+    );
+
+    let clash = Scratch::from_admin(cluster, |t| t);
+    clash.expect(
+        &["admin", "--approve"],
+        &[],
+        FAILED,
+        "user \"admin\" already exists",
+    );
+
+    let locked = Scratch::from_admin(cluster, |t| t);
+    fs::write(locked.home.join(".kube/config.lock"), b"").unwrap();
+    locked.expect(&["jane", "--approve"], &[], FAILED, "config.lock exists");
+
+    let out = Scratch::from_admin(cluster, |t| t);
+    let existing = out.home.join("handed-out.kubeconfig");
+    fs::write(&existing, "precious").unwrap();
+    out.expect(
+        &[
+            "jane",
+            "--approve",
+            "--output-kubeconfig",
+            existing.to_str().unwrap(),
+        ],
+        &[],
+        FAILED,
+        "already exists; pass --force to overwrite it",
+    );
+}
+
+/// A tmpfs mounted at `dir`, or `None` where we may not mount (not root).
+fn tmpfs(dir: &Path, options: &str) -> Option<Mount> {
+    fs::create_dir_all(dir).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+        .arg(dir)
+        .output()
+        .ok()?
+        .status
+        .success();
+    ok.then(|| Mount(dir.to_path_buf()))
+}
+
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn unwritable_and_full_file_systems_change_nothing() {
+    let cluster = Cluster::shared();
+    let admin = fs::read_to_string(&cluster.admin_kubeconfig).unwrap();
+
+    // Read-only: found by the lock probe, before a certificate is requested.
+    let ro = Scratch::new();
+    let kube = ro.home.join(".kube");
+    let Some(_mount) = tmpfs(&kube, "size=1m") else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    fs::write(ro.kubeconfig(), &admin).unwrap();
+    assert!(
+        Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&kube)
+            .status()
+            .unwrap()
+            .success()
+    );
+    ro.expect(&["jane", "--approve"], &[], FAILED, "Read-only file system");
+
+    // Full: the write fails after the certificate came; everything is rolled back and the
+    // request withdrawn.
+    let full = Scratch::new();
+    let kube = full.home.join(".kube");
+    let _mount = tmpfs(&kube, "size=64k").unwrap();
+    fs::write(full.kubeconfig(), &admin).unwrap();
+    let filler = kube.join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k", "count=64"])
+        .arg(format!("of={}", filler.display()))
+        .output();
+    full.expect(
+        &["jane-full", "--approve"],
+        &[],
+        FAILED,
+        "No space left on device (free some space)",
+    );
+    let csrs = cluster.admin(&["get", "csr", "-o", "json"]);
+    assert!(
+        !csrs.contains("\"kubectl-onboard/user\": \"jane-full\""),
+        "the request was not withdrawn"
+    );
+}
