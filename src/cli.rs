@@ -100,6 +100,14 @@ pub struct Args {
     #[argh(switch, short = 'q')]
     pub quiet: bool,
 
+    /// print what it looks at and decides (never key material)
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
+
+    /// print how long each phase took, on stderr
+    #[argh(switch)]
+    pub timings: bool,
+
     /// print the version
     #[argh(switch)]
     pub version: bool,

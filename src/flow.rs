@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
@@ -28,15 +28,25 @@ use crate::whoami::{self, Identity};
 
 pub async fn onboard(plan: Plan) -> Result<()> {
     let mut signals = Signals::install()?;
-    let mut progress = Progress::new(plan.quiet);
+    let mut progress = Progress::new(plan.quiet, plan.verbose, plan.timings);
     // A supplied key first: a bad --key file is a usage error before anything else.
     let supplied = match &plan.key {
         KeySource::File(_) => Some(PrivateKey::obtain(&plan.key)?),
         KeySource::Generate(_) => None,
     };
 
+    let started = Instant::now();
     let loaded = kubeconfig::load(plan.kubeconfig.as_deref())?;
     let target = loaded.target(plan.context.as_deref())?;
+    progress.detail(&format!(
+        "kubeconfig: read {}; new entries go to {}",
+        display_paths(&loaded.sources.read),
+        loaded.sources.destination.display()
+    ));
+    progress.detail(&format!(
+        "context {}: cluster {} at {}",
+        target.context, target.cluster_name, target.server
+    ));
     let context = format!("{}@{}", plan.user, target.cluster_name);
     let files = CredentialFiles::for_plan(&plan, &context)?;
     check_names_are_free(&plan, &loaded, &context, files.as_ref())?;
@@ -45,17 +55,26 @@ pub async fn onboard(plan: Plan) -> Result<()> {
         .as_ref()
         .unwrap_or(&loaded.sources.destination);
     kubeconfig::file::probe(destination)?;
+    progress.phase("kubeconfig read", started);
 
+    let started = Instant::now();
     let conn = signals
         .interruptible(Connection::open(&loaded, &target))
         .await?;
     let permissions = signals
         .interruptible(access::check(&conn, plan.approve))
         .await?;
+    progress.phase("permission check", started);
+    progress.detail(&format!(
+        "may watch CSRs: {}; may delete CSRs: {}",
+        permissions.watch, permissions.delete
+    ));
+    let started = Instant::now();
     let key = match supplied {
         Some(key) => key,
         None => PrivateKey::obtain(&plan.key)?,
     };
+    progress.phase("key", started);
     progress.step(&match &plan.key {
         KeySource::Generate(_) => format!("Generated a private key ({})", key.algorithm()),
         KeySource::File(path) => format!(
@@ -65,7 +84,9 @@ pub async fn onboard(plan: Plan) -> Result<()> {
         ),
     });
 
+    let started = Instant::now();
     let request = csr::build(&plan.user, &plan.groups, &key)?;
+    progress.phase("csr build", started);
 
     let csr_name = submit::object_name(&plan.user, &submit::random_suffix());
     let certificate = Certificate {
@@ -80,7 +101,9 @@ pub async fn onboard(plan: Plan) -> Result<()> {
     let obtained = signals
         .interruptible(certificate.obtain(&request, &mut progress))
         .await;
+    let started = Instant::now();
     let withdrawn = certificate.clean_up(&obtained, &mut progress).await;
+    progress.phase("csr cleanup", started);
     let (verified, identity) = obtained.map_err(|e| withdrawn.explain(e))?;
 
     let key_pem = key.to_pem();
@@ -105,6 +128,7 @@ pub async fn onboard(plan: Plan) -> Result<()> {
         context_body,
     };
 
+    let started = Instant::now();
     let written = match &plan.output_kubeconfig {
         Some(path) => {
             kubeconfig::write_standalone(
@@ -129,6 +153,10 @@ pub async fn onboard(plan: Plan) -> Result<()> {
             result?
         }
     };
+
+    progress.phase("kubeconfig write", started);
+    progress.detail(&format!("wrote {}", display_paths(&written)));
+    progress.print_timings();
 
     let summary = Summary {
         user: plan.user.clone(),
@@ -250,12 +278,23 @@ impl Certificate<'_> {
             duration: plan.duration,
             key_algorithm: &self.key.algorithm(),
         };
+        progress.detail(&format!(
+            "request: signer {}, usages {:?}, expirationSeconds {}",
+            submit::SIGNER,
+            submit::usages(request.rsa),
+            plan.duration
+                .map_or("(cluster default)".to_string(), |d| d.as_secs().to_string())
+        ));
+        let started = Instant::now();
         self.sent.set(Sent::InFlight);
         let created = submit::create(self.conn, self.name, &request).await?;
         self.sent.set(Sent::Created);
+        progress.phase("create", started);
         progress.step(&format!("Created CertificateSigningRequest {}", self.name));
         if plan.approve {
+            let started = Instant::now();
             submit::approve(self.conn, self.name).await?;
+            progress.phase("approve", started);
             progress.step(&format!("Approved {}", self.name));
         }
         let waiter = Waiter {
@@ -265,7 +304,10 @@ impl Certificate<'_> {
             may_watch: self.permissions.watch,
             approved: plan.approve,
         };
+        let started = Instant::now();
         let issued = waiter.until_issued(&created, progress).await?;
+        progress.phase("wait for certificate", started);
+        let started = Instant::now();
         let verified = verify::check(
             &issued,
             &verify::Expected {
@@ -277,6 +319,14 @@ impl Certificate<'_> {
                 now: SystemTime::now(),
             },
         )?;
+        progress.phase("verify", started);
+        progress.detail(&format!(
+            "certificate: CN={} O={:?}, valid {} to {}",
+            verified.info.common_name.as_deref().unwrap_or(""),
+            verified.info.organizations,
+            verify::rfc3339(verified.info.not_before),
+            verify::rfc3339(verified.info.not_after)
+        ));
         progress.step(&format!(
             "Certificate issued, valid until {}",
             verify::rfc3339(verified.info.not_after)
@@ -285,10 +335,12 @@ impl Certificate<'_> {
             progress.warn(warning);
         }
         let identity = if plan.prove_identity {
+            let started = Instant::now();
             let as_new_user = self
                 .conn
                 .as_certificate(&verified.pem, &self.key.to_pem())?;
             let identity = whoami::prove(&as_new_user, &plan.user).await?;
+            progress.phase("selfsubjectreview", started);
             if identity.is_none() {
                 progress.warn("the cluster has no SelfSubjectReview API (Kubernetes < 1.28); the new credentials were not proven");
             }
@@ -393,4 +445,12 @@ impl Signals {
             _ = self.terminate.recv() => Err(Error::new(Kind::Terminated, "terminated")),
         }
     }
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "(none)".into();
+    }
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
 }

@@ -42,6 +42,8 @@ pub struct Plan {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     pub quiet: bool,
+    pub verbose: bool,
+    pub timings: bool,
 }
 
 impl TryFrom<Args> for Plan {
@@ -124,6 +126,8 @@ impl TryFrom<Args> for Plan {
             kubeconfig: args.kubeconfig,
             context: args.context,
             quiet: args.quiet,
+            verbose: args.verbose,
+            timings: args.timings,
         })
     }
 }

@@ -8,6 +8,10 @@ const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '�
 
 pub struct Progress {
     quiet: bool,
+    verbose: bool,
+    /// With --timings: each phase and how long it took, in order.
+    timings: Option<Vec<(&'static str, Duration)>>,
+    started: Instant,
     tty: bool,
     /// The waiting state currently shown, and since when.
     state: Option<(String, Instant)>,
@@ -15,9 +19,12 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(quiet: bool) -> Self {
+    pub fn new(quiet: bool, verbose: bool, timings: bool) -> Self {
         Progress {
             quiet,
+            verbose: verbose && !quiet,
+            timings: timings.then(Vec::new),
+            started: Instant::now(),
             tty: std::io::stderr().is_terminal(),
             state: None,
             frame: 0,
@@ -27,6 +34,40 @@ impl Progress {
     /// A step that is done.
     pub fn step(&mut self, message: &str) {
         self.line(message);
+    }
+
+    /// With -v: what the command looks at and decides. Never key material.
+    pub fn detail(&mut self, message: &str) {
+        if self.verbose {
+            self.clear();
+            eprintln!("  {message}");
+        }
+    }
+
+    /// Records that `phase` took from `since` until now (shown with --timings).
+    pub fn phase(&mut self, phase: &'static str, since: Instant) {
+        let took = since.elapsed();
+        if let Some(t) = &mut self.timings {
+            t.push((phase, took));
+        }
+        self.detail(&format!("{phase}: {:.1} ms", took.as_secs_f64() * 1000.0));
+    }
+
+    /// The --timings table, on stderr.
+    pub fn print_timings(&mut self) {
+        let Some(timings) = &self.timings else {
+            return;
+        };
+        let mut table = String::from("timings:\n");
+        for (phase, took) in timings {
+            table += &format!("  {phase:<22} {:>9.1} ms\n", took.as_secs_f64() * 1000.0);
+        }
+        table += &format!(
+            "  {:<22} {:>9.1} ms",
+            "total",
+            self.started.elapsed().as_secs_f64() * 1000.0
+        );
+        eprintln!("{table}");
     }
 
     /// Something the user should know but that does not stop the command.

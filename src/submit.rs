@@ -62,11 +62,17 @@ pub fn random_suffix() -> String {
     out
 }
 
-pub fn object(name: &str, request: &Request) -> CertificateSigningRequest {
+/// `client auth` is what the kube-apiserver-client signer requires; `digital signature` and,
+/// for RSA, `key encipherment` are the only additions it allows.
+pub fn usages(rsa: bool) -> Vec<String> {
     let mut usages = vec!["client auth".to_string(), "digital signature".to_string()];
-    if request.rsa {
+    if rsa {
         usages.push("key encipherment".into());
     }
+    usages
+}
+
+pub fn object(name: &str, request: &Request) -> CertificateSigningRequest {
     CertificateSigningRequest {
         metadata: ObjectMeta {
             name: Some(name.into()),
@@ -87,7 +93,7 @@ pub fn object(name: &str, request: &Request) -> CertificateSigningRequest {
         spec: CertificateSigningRequestSpec {
             request: ByteString(request.pem.as_bytes().to_vec()),
             signer_name: SIGNER.into(),
-            usages: Some(usages),
+            usages: Some(usages(request.rsa)),
             // Checked in plan.rs to fit an int32.
             expiration_seconds: request.duration.map(|d| d.as_secs() as i32),
             ..Default::default()

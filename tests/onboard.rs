@@ -608,3 +608,52 @@ fn twenty_at_once_into_one_kubeconfig_while_kubectl_edits_it() {
         assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, *user);
     }
 }
+
+#[test]
+fn no_private_key_bytes_in_any_output_even_verbose() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    for extra in [
+        &["-v", "--timings"][..],
+        &["-v", "-o", "json"][..],
+        &["-v", "-o", "yaml"][..],
+    ] {
+        let user = unique("secret");
+        let mut args = vec![user.as_str(), "--approve"];
+        args.extend_from_slice(extra);
+        let run = env.onboard(&args).success();
+        let key_b64 = env.user_entry(&user)["client-key-data"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let key_pem = String::from_utf8(Base64::decode_vec(&key_b64).unwrap()).unwrap();
+        let output = format!("{}{}", run.stdout, run.stderr);
+        assert!(!output.contains("PRIVATE KEY"), "{run}");
+        assert!(!output.contains(&key_b64[..40]), "{run}");
+        for line in key_pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(
+                !output.contains(&line[..line.len().min(24)]),
+                "a line of the key leaked\n{run}"
+            );
+        }
+        if extra.contains(&"--timings") {
+            for phase in [
+                "kubeconfig read",
+                "permission check",
+                "key",
+                "create",
+                "approve",
+                "wait for certificate",
+                "verify",
+                "selfsubjectreview",
+                "kubeconfig write",
+                "total",
+            ] {
+                assert!(
+                    run.stderr.contains(&format!("  {phase} ")),
+                    "no {phase} in --timings\n{run}"
+                );
+            }
+        }
+    }
+}
