@@ -7,7 +7,7 @@ export CONTROLPLANE_BIN := $(CURDIR)/target/controlplane/bin
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 ARCHIVE := dist/kubectl-onboard_$(VERSION)_linux_amd64.tar.gz
 
-.PHONY: build release dist controlplane cluster demo test lint clean
+.PHONY: build release dist manifest krew-tools krew-check controlplane cluster demo test lint clean
 
 build:
 	$(CARGO) build
@@ -25,6 +25,20 @@ dist: release
 	@rm -rf dist/stage
 	@echo "$(ARCHIVE) ($$(du -h $(ARCHIVE) | cut -f1)), sha256 $$(cut -d' ' -f1 $(ARCHIVE).sha256)"
 
+# dist/onboard.yaml: plugin-manifest/onboard.yaml with the sha256 of the archive built here
+# (tests/krew/manifest.sh --release fills all six platforms from dist/*.sha256).
+manifest: dist
+	@bash tests/krew/manifest.sh
+
+# krew and validate-krew-manifest, built from their Go module on first use (target/krew/bin).
+krew-tools:
+	@bash tests/krew/tools.sh
+
+# krew's own validator on the rendered manifest, then a real `kubectl krew install` of the
+# archive into a temporary KREW_ROOT, used through kubectl's plugin discovery.
+krew-check: manifest krew-tools
+	@bash tests/krew/check.sh
+
 # etcd, kube-apiserver and kube-controller-manager, built once from tests/controlplane/go.mod.
 controlplane:
 	@bash tests/controlplane/build.sh
@@ -41,7 +55,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # Fails if the tests leave a control-plane process behind (ones running before are not ours).
-test: controlplane lint
+test: controlplane lint krew-check
 	@pattern='^$(CONTROLPLANE_BIN)/'; before=$$(pgrep -f "$$pattern" | sort); \
 	$(CARGO) test; status=$$?; \
 	for i in 1 2 3 4 5 6 7 8 9 10; do \
