@@ -14,7 +14,6 @@ use x509_cert::spki::SubjectPublicKeyInfoRef;
 
 use crate::csr::{OID_CN, OID_O};
 use crate::error::{Error, Result};
-use crate::key::PrivateKey;
 use crate::plan::format_duration;
 
 const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
@@ -54,7 +53,8 @@ pub struct Verified {
 pub struct Expected<'a> {
     pub user: &'a str,
     pub groups: &'a [String],
-    pub key: &'a PrivateKey,
+    /// DER SubjectPublicKeyInfo of the key the certificate must be for.
+    pub public_key_der: &'a [u8],
     pub duration: Option<Duration>,
     /// PEM bundle of the cluster CA(s) from the kubeconfig, if it has one.
     pub ca_pem: Option<&'a [u8]>,
@@ -70,7 +70,7 @@ pub fn check(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
     })?;
     let info = inspect(leaf)?;
 
-    if info.public_key_der != expected.key.public_key_der() {
+    if info.public_key_der != expected.public_key_der {
         return Err(Error::failed(
             "the issued certificate is for another public key than ours; refusing to write it (check who else edits this CSR)",
         ));
@@ -265,6 +265,7 @@ pub fn rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::PrivateKey;
 
     #[test]
     fn lifetimes_are_rounded_for_people() {
@@ -359,7 +360,7 @@ mod tests {
         let expected = Expected {
             user: "jane",
             groups: &groups,
-            key: &key,
+            public_key_der: &key.public_key_der(),
             duration: None,
             ca_pem: Some(&cluster_ca),
             now: SystemTime::now(),
@@ -438,7 +439,7 @@ mod tests {
         let err = check(
             &issued,
             &Expected {
-                key: &other_key,
+                public_key_der: &other_key.public_key_der(),
                 ..expected
             },
         )
@@ -465,7 +466,7 @@ mod tests {
         let expected = Expected {
             user: "jane",
             groups: &[],
-            key: &key,
+            public_key_der: &key.public_key_der(),
             duration: None,
             ca_pem: None,
             now: SystemTime::now(),

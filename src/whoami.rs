@@ -7,6 +7,8 @@ use kube::api::PostParams;
 
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
+use crate::key::PrivateKey;
+use crate::progress::Progress;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -41,4 +43,20 @@ pub async fn prove(conn: &Connection, user: &str) -> Result<Option<Identity>> {
         )),
         Err(e) => Err(conn.api_error("proving the new credentials", e)),
     }
+}
+
+/// Proves `cert_pem` with `key` on the cluster of `conn`; warns when the cluster cannot tell.
+pub async fn prove_certificate(
+    conn: &Connection,
+    cert_pem: &str,
+    key: &PrivateKey,
+    user: &str,
+    progress: &mut Progress,
+) -> Result<Option<Identity>> {
+    let as_new_user = conn.as_certificate(cert_pem, &key.to_pem())?;
+    let identity = prove(&as_new_user, user).await?;
+    if identity.is_none() {
+        progress.warn("the cluster has no SelfSubjectReview API (Kubernetes < 1.28); the new credentials were not proven");
+    }
+    Ok(identity)
 }

@@ -1,0 +1,82 @@
+//! What every command that talks to the cluster starts from: the kubeconfig files kubectl
+//! reads, the cluster of the context in use, a connection, and what the caller may do.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::access::{self, Permissions};
+use crate::cluster::Connection;
+use crate::error::Result;
+use crate::kubeconfig::{self, Loaded, Target};
+use crate::progress::Progress;
+use crate::signals::Signals;
+
+/// The kubeconfig side, read before anything is sent.
+pub struct Local {
+    pub loaded: Loaded,
+    pub target: Target,
+}
+
+impl Local {
+    pub fn load(
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+        progress: &mut Progress,
+    ) -> Result<Local> {
+        let started = Instant::now();
+        let loaded = kubeconfig::load(kubeconfig)?;
+        let target = loaded.target(context)?;
+        progress.detail(&format!(
+            "kubeconfig: read {}; new entries go to {}",
+            display_paths(&loaded.sources.read),
+            loaded.sources.destination.display()
+        ));
+        progress.detail(&format!(
+            "context {}: cluster {} at {}",
+            target.context, target.cluster_name, target.server
+        ));
+        progress.phase("kubeconfig read", started);
+        Ok(Local { loaded, target })
+    }
+
+    /// Connects and asks the cluster what the caller may do (with `approve`: approve too).
+    pub async fn connect(
+        self,
+        approve: bool,
+        signals: &mut Signals,
+        progress: &mut Progress,
+    ) -> Result<Session> {
+        let started = Instant::now();
+        let conn = signals
+            .interruptible(Connection::open(&self.loaded, &self.target))
+            .await?;
+        let permissions = signals.interruptible(access::check(&conn, approve)).await?;
+        progress.phase("permission check", started);
+        progress.detail(&format!(
+            "may watch CSRs: {}; may delete CSRs: {}",
+            permissions.watch, permissions.delete
+        ));
+        Ok(Session {
+            local: self,
+            conn,
+            permissions,
+        })
+    }
+}
+
+pub struct Session {
+    pub local: Local,
+    pub conn: Connection,
+    pub permissions: Permissions,
+}
+
+pub fn display_paths(paths: &[impl AsRef<Path>]) -> String {
+    if paths.is_empty() {
+        return "(none)".into();
+    }
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    names.join(", ")
+}
