@@ -4,7 +4,7 @@
 use argh::{ArgsInfo, FromArgs};
 use std::path::PathBuf;
 
-use crate::completion::{self, Completion};
+use crate::cmd;
 use crate::error::{Error, Result};
 
 /// The name users type; kubectl runs us as `kubectl-onboard`.
@@ -19,7 +19,7 @@ pub const COMMAND: &str = "kubectl onboard";
     example = "Ask for a certificate with bootstrap credentials and wait for an administrator:\n  $ {command_name} jane --group dev --duration 90d",
     example = "Write a standalone kubeconfig to hand to a colleague:\n  $ {command_name} jane --group dev --approve --output-kubeconfig jane.kubeconfig",
     note = "The private key is generated locally and never leaves this machine.",
-    note = "Shell completion: kubectl onboard completion bash|zsh|fish.",
+    note = "Subcommands: status (client certificates and their expiry), completion bash|zsh|fish. Each has --help.",
     error_code(1, "An error: kubeconfig, network, permissions or files."),
     error_code(2, "Usage error: nothing was sent to the cluster."),
     error_code(3, "The request was denied by an approver or failed by the signer."),
@@ -114,20 +114,24 @@ pub struct Args {
 }
 
 /// What the command line asks for.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Parsed {
+    /// `kubectl onboard <user>`.
     Run(Box<Args>),
+    /// `kubectl onboard <subcommand> …`.
+    Command(cmd::Command),
     /// `--help`, `--version`, `completion SHELL`: print this on stdout and exit 0.
     Print(String),
 }
 
 pub fn parse(raw: &[String]) -> Result<Parsed> {
     // A subcommand comes first; a user who is really called so goes after `--`.
-    if raw.first().map(String::as_str) == Some(completion::NAME) {
-        return parse_completion(&raw[1..]);
+    if let Some(first) = raw.first()
+        && let Some(parsed) = cmd::parse(first, &raw[1..])
+    {
+        return parsed;
     }
-    let args = normalize(raw)?;
-    if args
+    if raw
         .iter()
         .take_while(|a| *a != "--")
         .any(|a| a == "--version")
@@ -137,33 +141,23 @@ pub fn parse(raw: &[String]) -> Result<Parsed> {
             env!("CARGO_PKG_VERSION")
         )));
     }
-    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
-    match Args::from_args(&[COMMAND], &strs) {
-        Ok(args) => Ok(Parsed::Run(Box::new(args))),
-        Err(early) => match early.status {
-            Ok(()) => Ok(Parsed::Print(early.output)),
-            Err(()) => Err(Error::usage(format!(
-                "{}; see '{COMMAND} --help'",
-                early.output.trim_end()
-            ))),
-        },
-    }
+    Ok(match parse_as::<Args>(COMMAND, raw)? {
+        Ok(args) => Parsed::Run(Box::new(args)),
+        Err(help) => Parsed::Print(help),
+    })
 }
 
-fn parse_completion(raw: &[String]) -> Result<Parsed> {
-    let strs: Vec<&str> = raw.iter().map(String::as_str).collect();
-    let command = format!("{COMMAND} {}", completion::NAME);
-    match Completion::from_args(&[&command], &strs) {
-        Ok(c) => completion::script(&c.shell)
-            .map(Parsed::Print)
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "no completion for shell '{}': use bash, zsh or fish",
-                    c.shell
-                ))
-            }),
+/// Parses `raw` as `T` with kubectl's habits. `Ok(Err(text))`: `--help` asked for `text`.
+pub fn parse_as<T: FromArgs + ArgsInfo>(
+    command: &str,
+    raw: &[String],
+) -> Result<Result<T, String>> {
+    let args = normalize::<T>(raw)?;
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match T::from_args(&[command], &strs) {
+        Ok(parsed) => Ok(Ok(parsed)),
         Err(early) => match early.status {
-            Ok(()) => Ok(Parsed::Print(early.output)),
+            Ok(()) => Ok(Err(early.output)),
             Err(()) => Err(Error::usage(format!(
                 "{}; see '{command} --help'",
                 early.output.trim_end()
@@ -175,8 +169,8 @@ fn parse_completion(raw: &[String]) -> Result<Parsed> {
 /// Rewrites kubectl-style arguments into the form argh accepts:
 /// `--opt=value` → `--opt value`; `--switch=true` → `--switch`; `--switch=false` → nothing;
 /// a bare `--embed` → `--embed true`. Everything after `--` is left alone.
-pub fn normalize(raw: &[String]) -> Result<Vec<String>> {
-    let info = Args::get_args_info();
+pub fn normalize<T: ArgsInfo>(raw: &[String]) -> Result<Vec<String>> {
+    let info = T::get_args_info();
     let is_switch = |long: &str| {
         info.flags
             .iter()
@@ -207,7 +201,7 @@ pub fn normalize(raw: &[String]) -> Result<Vec<String>> {
                     out.push(value.to_string());
                 }
             }
-            _ if arg == "--embed" => {
+            _ if arg == "--embed" && info.flags.iter().any(|f| f.long == "--embed") => {
                 out.push(arg.clone());
                 let explicit = rest.peek().is_some_and(|v| *v == "true" || *v == "false");
                 if !explicit {
@@ -228,10 +222,17 @@ mod tests {
         args.iter().map(|s| s.to_string()).collect()
     }
 
+    fn printed(args: &[&str]) -> String {
+        match parse(&strings(args)).unwrap() {
+            Parsed::Print(text) => text,
+            _ => panic!("expected {args:?} to print"),
+        }
+    }
+
     fn run(args: &[&str]) -> Args {
         match parse(&strings(args)).unwrap() {
             Parsed::Run(args) => *args,
-            other => panic!("expected a run, got {other:?}"),
+            _ => panic!("expected a run of {args:?}"),
         }
     }
 
@@ -269,7 +270,7 @@ mod tests {
     #[test]
     fn arguments_after_double_dash_are_untouched() {
         assert_eq!(
-            normalize(&strings(&["--", "--group=x"])).unwrap(),
+            normalize::<Args>(&strings(&["--", "--group=x"])).unwrap(),
             strings(&["--", "--group=x"])
         );
         assert_eq!(run(&["--", "-dash"]).user, "-dash");
@@ -277,28 +278,21 @@ mod tests {
 
     #[test]
     fn version_and_help_print() {
-        match parse(&strings(&["--version"])).unwrap() {
-            Parsed::Print(s) => assert!(s.starts_with("kubectl-onboard ")),
-            other => panic!("{other:?}"),
-        }
-        match parse(&strings(&["--help"])).unwrap() {
-            Parsed::Print(s) => {
-                assert!(
-                    s.starts_with("Usage: kubectl onboard ") && s.contains("<user>"),
-                    "{s}"
-                );
-                assert!(s.contains("--key-algorithm"), "{s}");
-            }
-            other => panic!("{other:?}"),
-        }
+        assert!(printed(&["--version"]).starts_with("kubectl-onboard "));
+        let help = printed(&["--help"]);
+        assert!(
+            help.starts_with("Usage: kubectl onboard ") && help.contains("<user>"),
+            "{help}"
+        );
+        assert!(
+            help.contains("--key-algorithm") && help.contains("status"),
+            "{help}"
+        );
     }
 
     #[test]
     fn completion_is_a_subcommand_unless_after_double_dash() {
-        match parse(&strings(&["completion", "bash"])).unwrap() {
-            Parsed::Print(s) => assert!(s.contains("complete -F"), "{s}"),
-            other => panic!("{other:?}"),
-        }
+        assert!(printed(&["completion", "bash"]).contains("complete -F"));
         let err = parse(&strings(&["completion", "tcsh"])).unwrap_err();
         assert!(err.to_string().contains("bash, zsh or fish"), "{err}");
         assert_eq!(run(&["--", "completion"]).user, "completion");

@@ -11,6 +11,7 @@ pub enum ExitCode {
     Usage = 2,
     Rejected = 3,
     Timeout = 4,
+    Expiring = 5,
     Interrupted = 130,
     Terminated = 143,
 }
@@ -25,6 +26,8 @@ pub enum Kind {
     Rejected,
     /// No certificate within --timeout.
     Timeout,
+    /// `status --warn`: a certificate expires within the window (or has expired).
+    Expiring,
     /// SIGINT (Ctrl-C).
     Interrupted,
     /// SIGTERM.
@@ -61,6 +64,7 @@ impl Error {
             Kind::Failed => ExitCode::Error,
             Kind::Rejected => ExitCode::Rejected,
             Kind::Timeout => ExitCode::Timeout,
+            Kind::Expiring => ExitCode::Expiring,
             Kind::Interrupted => ExitCode::Interrupted,
             Kind::Terminated => ExitCode::Terminated,
         }
@@ -93,6 +97,7 @@ mod tests {
         assert_eq!(code(Kind::Usage), 2);
         assert_eq!(code(Kind::Rejected), 3);
         assert_eq!(code(Kind::Timeout), 4);
+        assert_eq!(code(Kind::Expiring), 5);
         assert_eq!(code(Kind::Interrupted), 130);
         assert_eq!(code(Kind::Terminated), 143);
     }

@@ -6,7 +6,7 @@
 pub mod access;
 pub mod cli;
 pub mod cluster;
-pub mod completion;
+pub mod cmd;
 pub mod csr;
 pub mod error;
 pub mod flow;

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use kubectl_onboard::cli::{self, Parsed};
+use kubectl_onboard::cmd;
 use kubectl_onboard::error::{Error, Result};
 use kubectl_onboard::flow;
 use kubectl_onboard::plan::Plan;
@@ -33,11 +34,15 @@ fn run() -> Result<()> {
         }
         Parsed::Run(args) => {
             let plan = Plan::try_from(*args)?;
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))?
-                .block_on(flow::onboard(plan))
+            runtime()?.block_on(flow::onboard(plan))
         }
+        Parsed::Command(command) => runtime()?.block_on(cmd::run(command)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}")))
 }

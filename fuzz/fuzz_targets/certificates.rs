@@ -15,7 +15,7 @@
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use kubectl_onboard::key::{PrivateKey, parse_pem};
+use kubectl_onboard::key::parse_pem;
 use kubectl_onboard::verify::{self, Expected};
 use libfuzzer_sys::fuzz_target;
 use pkcs8::LineEnding;
@@ -23,8 +23,11 @@ use pkcs8::der::pem;
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};
 
-static KEY: LazyLock<PrivateKey> = LazyLock::new(|| {
-    parse_pem(include_bytes!("../keys/fuzz-p256.pem")).expect("the fixed fuzz key")
+/// The SubjectPublicKeyInfo of the fixed key (what `Expected` compares the certificate with).
+static KEY: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    parse_pem(include_bytes!("../keys/fuzz-p256.pem"))
+        .expect("the fixed fuzz key")
+        .public_key_der()
 });
 
 /// Inside the seed certificates' validity (they are issued for 100 years from 2026).
@@ -35,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     let expected = Expected {
         user: "jane",
         groups: &groups,
-        key: &KEY,
+        public_key_der: &KEY,
         duration: Some(Duration::from_secs(365 * 86_400)),
         ca_pem: Some(data),
         now: SystemTime::UNIX_EPOCH + NOW,

@@ -1,10 +1,11 @@
 //! `kubectl onboard completion bash|zsh|fish`: completion scripts for `kubectl-onboard`,
 //! generated from the same argh definitions that parse the command line.
 
-use argh::{ArgsInfo, FromArgs, SubCommandInfo};
+use argh::{ArgsInfo, FromArgs};
 use argh_complete::Generator;
 
-use crate::cli::Args;
+use crate::cli::{Args, Parsed, parse_as};
+use crate::error::{Error, Result};
 
 /// Print a shell completion script for kubectl-onboard: bash, zsh or fish.
 #[derive(FromArgs, ArgsInfo, Debug, PartialEq)]
@@ -21,15 +22,21 @@ pub struct Completion {
 pub const NAME: &str = "completion";
 const BINARY: &str = "kubectl-onboard";
 
+pub fn parse(command: &str, rest: &[String]) -> Result<Parsed> {
+    match parse_as::<Completion>(command, rest)? {
+        Err(help) => Ok(Parsed::Print(help)),
+        Ok(c) => script(&c.shell).map(Parsed::Print).ok_or_else(|| {
+            Error::usage(format!(
+                "no completion for shell '{}': use bash, zsh or fish",
+                c.shell
+            ))
+        }),
+    }
+}
+
 pub fn script(shell: &str) -> Option<String> {
     let mut info = Args::get_args_info();
-    let mut command = Completion::get_args_info();
-    // argh names a top-level struct after its type; the scripts match on this name.
-    command.name = NAME;
-    info.commands.push(SubCommandInfo {
-        name: NAME,
-        command,
-    });
+    info.commands.extend(super::infos());
     Some(match shell {
         "bash" => argh_complete::bash::Bash::generate(BINARY, &info),
         "zsh" => argh_complete::zsh::Zsh::generate(BINARY, &info),
@@ -46,7 +53,14 @@ mod tests {
     fn every_shell_gets_the_flags_and_the_subcommand() {
         for shell in ["bash", "zsh", "fish"] {
             let text = script(shell).unwrap();
-            for word in ["approve", "key-algorithm", "output-kubeconfig", NAME] {
+            for word in [
+                "approve",
+                "key-algorithm",
+                "output-kubeconfig",
+                NAME,
+                "status",
+                "warn",
+            ] {
                 assert!(text.contains(word), "{shell} script lacks {word}");
             }
         }

@@ -1,0 +1,49 @@
+//! Subcommands: `kubectl onboard <subcommand> …`, one file each. `kubectl onboard <user>`
+//! stays the one-command path (`flow.rs`). To add one: a module with an argh `Args` and
+//! `run`, a `Command` variant, and a line in `parse`, `run` and `infos`.
+
+pub mod completion;
+pub mod status;
+
+use argh::{ArgsInfo, SubCommandInfo};
+
+use crate::cli::{COMMAND, Parsed, parse_as};
+use crate::error::Result;
+
+#[derive(Debug)]
+pub enum Command {
+    Status(status::Args),
+}
+
+/// `Some` when `name` is a subcommand: its parse of `rest`.
+pub fn parse(name: &str, rest: &[String]) -> Option<Result<Parsed>> {
+    let command = format!("{COMMAND} {name}");
+    let parsed = match name {
+        completion::NAME => return Some(completion::parse(&command, rest)),
+        "status" => parse_as::<status::Args>(&command, rest).map(|r| r.map(Command::Status)),
+        _ => return None,
+    };
+    Some(parsed.map(|r| match r {
+        Ok(command) => Parsed::Command(command),
+        Err(help) => Parsed::Print(help),
+    }))
+}
+
+pub async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Status(args) => status::run(args).await,
+    }
+}
+
+/// Every subcommand's flags, for the completion scripts.
+pub fn infos() -> Vec<SubCommandInfo> {
+    let info = |name: &'static str, mut command: argh::CommandInfoWithArgs| {
+        // argh names a top-level struct after its type; the scripts match on this name.
+        command.name = name;
+        SubCommandInfo { name, command }
+    };
+    vec![
+        info(completion::NAME, completion::Completion::get_args_info()),
+        info("status", status::Args::get_args_info()),
+    ]
+}

@@ -1,0 +1,376 @@
+//! `kubectl onboard status`: every user in the loaded kubeconfig(s) that has a client
+//! certificate, with its subject, issuer and expiry — what people do today with
+//! `openssl x509 -in … -text -noout`. `--warn 30d` makes it a check for cron and monitoring.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use argh::{ArgsInfo, FromArgs};
+use base64ct::{Base64, Encoding};
+use serde_json::{Value, json};
+use x509_cert::Certificate;
+
+use crate::error::{Error, Kind, Result};
+use crate::kubeconfig::{self, edit::Section, yaml};
+use crate::plan::parse_duration;
+use crate::verify::{self, rfc3339};
+
+/// Show the client certificates of the users in your kubeconfig: subject, issuer, expiry.
+#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+#[argh(
+    example = "Which certificates expire within a month? (exit 5 if any)\n  $ {command_name} --warn 30d",
+    error_code(5, "--warn: a certificate expires within the window or has expired.")
+)]
+pub struct Args {
+    /// mark certificates that expire within this long, e.g. 30d, and exit 5 if there are any
+    #[argh(option)]
+    pub warn: Option<String>,
+
+    /// print json or yaml instead of a table
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
+    /// path to the kubeconfig to read
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub user: String,
+    pub source: PathBuf,
+    pub certificate: std::result::Result<Cert, String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cert {
+    pub common_name: String,
+    pub groups: Vec<String>,
+    pub issuer: String,
+    pub not_after: SystemTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Ok,
+    Expiring,
+    Expired,
+    Unreadable,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Expiring => "expiring",
+            State::Expired => "expired",
+            State::Unreadable => "unreadable",
+        }
+    }
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let warn = args
+        .warn
+        .as_deref()
+        .map(|w| parse_duration("--warn", w))
+        .transpose()?;
+    let format = match args.output.as_deref() {
+        None => None,
+        Some(f @ ("json" | "yaml")) => Some(f.to_string()),
+        Some(other) => {
+            return Err(Error::usage(format!(
+                "-o {other} is not a known output format: use -o json or -o yaml"
+            )));
+        }
+    };
+    let loaded = kubeconfig::load(args.kubeconfig.as_deref())?;
+    let rows = rows(&loaded.merged);
+    let now = SystemTime::now();
+    let out = match format.as_deref() {
+        Some("json") => {
+            serde_json::to_string_pretty(&to_value(&rows, now, warn)).expect("JSON") + "\n"
+        }
+        Some(_) => yaml::emit(&to_value(&rows, now, warn))?,
+        None => table(&rows, now, warn),
+    };
+    print!("{out}");
+    if let Some(window) = warn {
+        let due: Vec<&str> = rows
+            .iter()
+            .filter(|r| {
+                matches!(
+                    state(r, now, Some(window)),
+                    State::Expiring | State::Expired
+                )
+            })
+            .map(|r| r.user.as_str())
+            .collect();
+        if !due.is_empty() {
+            return Err(Error::new(
+                Kind::Expiring,
+                format!(
+                    "{} of {} certificates expire within {}: {}; renew them (kubectl onboard renew USER)",
+                    due.len(),
+                    rows.len(),
+                    args.warn.unwrap_or_default(),
+                    due.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every user with a client certificate, in kubectl's order: first file first, and a name
+/// defined again in a later file is the earlier one's.
+pub fn rows(merged: &kubeconfig::edit::Merged) -> Vec<Row> {
+    let mut seen = std::collections::HashSet::new();
+    let mut rows = Vec::new();
+    for doc in &merged.documents {
+        let users = doc
+            .value
+            .get(Section::Users.key())
+            .and_then(Value::as_array);
+        for entry in users.into_iter().flatten() {
+            let Some(name) = entry.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            if !seen.insert(name.to_string()) {
+                continue;
+            }
+            let body = entry.get("user").unwrap_or(&Value::Null);
+            let Some(pem) = certificate_bytes(body, &doc.path) else {
+                continue;
+            };
+            rows.push(Row {
+                user: name.to_string(),
+                source: doc.path.clone(),
+                certificate: pem.and_then(|bytes| read_cert(&bytes)),
+            });
+        }
+    }
+    rows
+}
+
+/// `None`: the user has no client certificate. A relative path is relative to the
+/// kubeconfig that names it.
+fn certificate_bytes(user: &Value, origin: &Path) -> Option<std::result::Result<Vec<u8>, String>> {
+    if let Some(data) = user.get("client-certificate-data").and_then(Value::as_str) {
+        let cleaned: String = data.chars().filter(|c| !c.is_whitespace()).collect();
+        return Some(
+            Base64::decode_vec(&cleaned)
+                .map_err(|_| "client-certificate-data is not base64".into()),
+        );
+    }
+    let path = user.get("client-certificate").and_then(Value::as_str)?;
+    let path = match origin.parent() {
+        Some(dir) if Path::new(path).is_relative() => dir.join(path),
+        _ => PathBuf::from(path),
+    };
+    Some(std::fs::read(&path).map_err(|e| {
+        format!(
+            "cannot read {}: {}",
+            path.display(),
+            kubeconfig::file::describe(&e)
+        )
+    }))
+}
+
+fn read_cert(pem: &[u8]) -> std::result::Result<Cert, String> {
+    let chain =
+        Certificate::load_pem_chain(pem).map_err(|_| "not a PEM certificate".to_string())?;
+    let leaf = chain.first().ok_or("no certificate in it")?;
+    let info = verify::inspect(leaf).map_err(|e| e.to_string())?;
+    Ok(Cert {
+        common_name: info.common_name.unwrap_or_default(),
+        groups: info.organizations,
+        issuer: leaf.tbs_certificate().issuer().to_string(),
+        not_after: info.not_after,
+    })
+}
+
+pub fn state(row: &Row, now: SystemTime, warn: Option<Duration>) -> State {
+    match &row.certificate {
+        Err(_) => State::Unreadable,
+        Ok(c) if c.not_after <= now => State::Expired,
+        Ok(c) if warn.is_some_and(|w| c.not_after <= now + w) => State::Expiring,
+        Ok(_) => State::Ok,
+    }
+}
+
+fn days_left(not_after: SystemTime, now: SystemTime) -> i64 {
+    match not_after.duration_since(now) {
+        Ok(d) => (d.as_secs() / 86_400) as i64,
+        Err(e) => -(e.duration().as_secs().div_ceil(86_400) as i64),
+    }
+}
+
+fn to_value(rows: &[Row], now: SystemTime, warn: Option<Duration>) -> Value {
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = json!({
+                "user": r.user,
+                "source": r.source.display().to_string(),
+                "state": state(r, now, warn).as_str(),
+            });
+            match &r.certificate {
+                Ok(c) => {
+                    v["commonName"] = json!(c.common_name);
+                    v["groups"] = json!(c.groups);
+                    v["issuer"] = json!(c.issuer);
+                    v["notAfter"] = json!(rfc3339(c.not_after));
+                    v["daysLeft"] = json!(days_left(c.not_after, now));
+                }
+                Err(why) => v["error"] = json!(why),
+            }
+            v
+        })
+        .collect();
+    json!({ "users": items })
+}
+
+fn table(rows: &[Row], now: SystemTime, warn: Option<Duration>) -> String {
+    if rows.is_empty() {
+        return "No user in the kubeconfig has a client certificate.\n".into();
+    }
+    let header = [
+        "USER",
+        "CN",
+        "GROUPS",
+        "ISSUER",
+        "NOT AFTER",
+        "DAYS LEFT",
+        "STATE",
+        "SOURCE",
+    ]
+    .map(String::from);
+    let mut lines = vec![header.to_vec()];
+    for r in rows {
+        let source = r.source.display().to_string();
+        let state = state(r, now, warn).as_str().to_string();
+        lines.push(match &r.certificate {
+            Ok(c) => vec![
+                r.user.clone(),
+                c.common_name.clone(),
+                if c.groups.is_empty() {
+                    "-".into()
+                } else {
+                    c.groups.join(",")
+                },
+                c.issuer.clone(),
+                rfc3339(c.not_after),
+                days_left(c.not_after, now).to_string(),
+                state,
+                source,
+            ],
+            Err(why) => vec![
+                r.user.clone(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                format!("{state}: {why}"),
+                source,
+            ],
+        });
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out += cells.join("   ").trim_end();
+        out += "\n";
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(not_after: Option<SystemTime>) -> Row {
+        Row {
+            user: "u".into(),
+            source: "/k".into(),
+            certificate: not_after
+                .map(|t| Cert {
+                    common_name: "u".into(),
+                    groups: vec![],
+                    issuer: "CN=ca".into(),
+                    not_after: t,
+                })
+                .ok_or_else(|| "gone".to_string()),
+        }
+    }
+
+    #[test]
+    fn states_and_days_left() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let day = Duration::from_secs(86_400);
+        let month = Some(30 * day);
+        assert_eq!(state(&row(Some(now + 40 * day)), now, month), State::Ok);
+        assert_eq!(
+            state(&row(Some(now + 10 * day)), now, month),
+            State::Expiring
+        );
+        assert_eq!(state(&row(Some(now + 10 * day)), now, None), State::Ok);
+        assert_eq!(state(&row(Some(now - day)), now, None), State::Expired);
+        assert_eq!(state(&row(None), now, month), State::Unreadable);
+        assert_eq!(days_left(now + 10 * day + Duration::from_secs(5), now), 10);
+        assert_eq!(days_left(now - Duration::from_secs(5), now), -1);
+    }
+
+    #[test]
+    fn users_without_certificates_are_left_out_and_the_first_file_wins() {
+        let doc = |path: &str, users: Value| kubeconfig::edit::Document {
+            path: path.into(),
+            value: json!({ "users": users }),
+        };
+        let merged = kubeconfig::edit::Merged {
+            documents: vec![
+                doc(
+                    "/a",
+                    json!([{"name": "tok", "user": {"token": "t"}}, {"name": "dup", "user": {"client-certificate-data": "!!"}}]),
+                ),
+                doc(
+                    "/b/config",
+                    json!([{"name": "dup", "user": {"client-certificate": "c.crt"}}, {"name": "file", "user": {"client-certificate": "missing.crt"}}]),
+                ),
+            ],
+        };
+        let rows = rows(&merged);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].user.as_str(), rows[0].source.as_path()),
+            ("dup", Path::new("/a"))
+        );
+        assert_eq!(
+            rows[0].certificate,
+            Err("client-certificate-data is not base64".into())
+        );
+        assert!(
+            rows[1]
+                .certificate
+                .as_ref()
+                .unwrap_err()
+                .contains("/b/missing.crt"),
+            "{:?}",
+            rows[1]
+        );
+    }
+}
