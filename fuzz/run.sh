@@ -47,17 +47,18 @@ for target in "${targets[@]}"; do
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     >"$log" 2>&1 || status=$?
   stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n1; }
+  # (greps that may match nothing must not end the script under pipefail)
   execs=$(stat number_of_executed_units); rate=$(stat average_exec_per_sec)
   units=$(stat new_units_added); rss=$(stat peak_rss_mb)
-  corpus=$(grep -oE 'corp: [0-9]+/[0-9]+[a-zA-Z]*' "$log" | tail -n1 | cut -d' ' -f2)
+  corpus=$( (grep -oE 'corp: [0-9]+/[0-9]+[a-zA-Z]*' "$log" || true) | tail -n1 | cut -d' ' -f2)
   line=$(printf '%-22s %12s execs %8s exec/s  corpus %-10s new %-6s rss %sMB' \
     "$target" "${execs:-?}" "${rate:-?}" "${corpus:-?}" "${units:-?}" "${rss:-?}")
   if [ "$status" -ne 0 ]; then
-    artifact=$(grep -oE 'Test unit written to [^ ]+' "$log" | tail -n1 | cut -d' ' -f5)
+    artifact=$( (grep -oE 'Test unit written to [^ ]+' "$log" || true) | tail -n1 | cut -d' ' -f5)
     line="$line  CRASH (exit $status) ${artifact:+fuzz/$artifact}"
     failed+=("$target")
     grep -m1 -A3 -E "panicked at|ERROR: libFuzzer|==ERROR" "$log" | sed 's/^/    /' || true
-    [ -n "${artifact:-}" ] && echo "    reproduce: cd fuzz && cargo fuzz run -s $sanitizer $target $artifact; minimize: cargo fuzz tmin -s $sanitizer $target $artifact"
+    [ -z "${artifact:-}" ] || echo "    reproduce: cd fuzz && cargo fuzz run -s $sanitizer $target $artifact; minimize: cargo fuzz tmin -s $sanitizer $target $artifact"
   fi
   summary+=("$line")
   if [ "${FUZZ_MERGE:-0}" = 1 ] && [ "$status" -eq 0 ]; then

@@ -10,6 +10,7 @@ use kube::api::PostParams;
 
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
+use crate::rbac::Grant;
 use crate::submit::SIGNER;
 
 const GROUP: &str = "certificates.k8s.io";
@@ -26,19 +27,39 @@ pub struct Permissions {
 
 /// One permission, as a rule an administrator can paste into a Role.
 struct Rule {
+    group: &'static str,
     verb: &'static str,
     resource: &'static str,
     subresource: Option<&'static str>,
     name: Option<&'static str>,
+    namespace: Option<String>,
 }
 
 impl Rule {
     const fn csrs(verb: &'static str) -> Rule {
         Rule {
+            group: GROUP,
             verb,
             resource: CSRS,
             subresource: None,
             name: None,
+            namespace: None,
+        }
+    }
+
+    /// Creating the binding a grant needs.
+    fn binding(grant: &Grant) -> Rule {
+        let (resource, namespace) = match grant {
+            Grant::ClusterRole(_) => ("clusterrolebindings", None),
+            Grant::Role { namespace, .. } => ("rolebindings", Some(namespace.clone())),
+        };
+        Rule {
+            group: "rbac.authorization.k8s.io",
+            verb: "create",
+            resource,
+            subresource: None,
+            name: None,
+            namespace,
         }
     }
 
@@ -51,9 +72,14 @@ impl Rule {
             .name
             .map(|n| format!(", resourceNames: [\"{n}\"]"))
             .unwrap_or_default();
+        let within = self
+            .namespace
+            .as_ref()
+            .map(|ns| format!(" in namespace {ns}"))
+            .unwrap_or_default();
         format!(
-            "{{apiGroups: [\"{GROUP}\"], resources: [\"{resource}\"], verbs: [\"{}\"]{names}}}",
-            self.verb
+            "{{apiGroups: [\"{}\"], resources: [\"{resource}\"], verbs: [\"{}\"]{names}}}{within}",
+            self.group, self.verb
         )
     }
 
@@ -61,7 +87,8 @@ impl Rule {
         SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
-                    group: Some(GROUP.into()),
+                    group: Some(self.group.into()),
+                    namespace: self.namespace.clone(),
                     resource: Some(self.resource.into()),
                     subresource: self.subresource.map(Into::into),
                     verb: Some(self.verb.into()),
@@ -75,27 +102,33 @@ impl Rule {
     }
 }
 
-const CREATE: Rule = Rule::csrs("create");
-const WATCH: Rule = Rule::csrs("watch");
-const DELETE: Rule = Rule::csrs("delete");
-const APPROVAL: Rule = Rule {
+static CREATE: Rule = Rule::csrs("create");
+static WATCH: Rule = Rule::csrs("watch");
+static DELETE: Rule = Rule::csrs("delete");
+static APPROVAL: Rule = Rule {
+    group: GROUP,
     verb: "update",
     resource: CSRS,
     subresource: Some("approval"),
     name: None,
+    namespace: None,
 };
-const APPROVE_SIGNER: Rule = Rule {
+static APPROVE_SIGNER: Rule = Rule {
+    group: GROUP,
     verb: "approve",
     resource: "signers",
     subresource: None,
     name: Some(SIGNER),
+    namespace: None,
 };
 
-pub async fn check(conn: &Connection, approve: bool) -> Result<Permissions> {
+pub async fn check(conn: &Connection, approve: bool, grants: &[Grant]) -> Result<Permissions> {
+    let bindings: Vec<Rule> = grants.iter().map(Rule::binding).collect();
     let mut required = vec![&CREATE];
     if approve {
         required.extend([&APPROVAL, &APPROVE_SIGNER]);
     }
+    required.extend(bindings.iter());
     let optional = [&WATCH, &DELETE];
     let answers = futures::future::join_all(
         required
@@ -112,10 +145,14 @@ pub async fn check(conn: &Connection, approve: bool) -> Result<Permissions> {
         }
     }
     if let Some(first) = missing.first() {
-        let what = if first.verb == "create" {
-            "you may not create CertificateSigningRequests"
-        } else {
-            "you may not approve requests for the kube-apiserver-client signer (drop --approve to wait for an administrator)"
+        let what = match (first.group, first.verb) {
+            (GROUP, "create") => "you may not create CertificateSigningRequests",
+            (GROUP, _) => {
+                "you may not approve requests for the kube-apiserver-client signer (drop --approve to wait for an administrator)"
+            }
+            _ => {
+                "you may not create the role bindings asked for (drop --clusterrole/--role, or bind later)"
+            }
         };
         let rules: Vec<String> = missing.iter().map(|r| r.as_yaml()).collect();
         let noun = if rules.len() == 1 { "rule" } else { "rules" };

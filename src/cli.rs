@@ -76,9 +76,17 @@ pub struct Args {
     #[argh(option)]
     pub output_kubeconfig: Option<PathBuf>,
 
-    /// namespace of the new context
+    /// namespace of the new context, and of the RoleBindings --role makes
     #[argh(option, short = 'n')]
     pub namespace: Option<String>,
+
+    /// bind this ClusterRole to the user (a ClusterRoleBinding); repeat for several
+    #[argh(option)]
+    pub clusterrole: Vec<String>,
+
+    /// bind this Role in --namespace to the user (a RoleBinding); repeat for several
+    #[argh(option)]
+    pub role: Vec<String>,
 
     /// skip proving the new credentials with a SelfSubjectReview
     #[argh(switch)]

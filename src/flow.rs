@@ -16,6 +16,7 @@ use crate::kubeconfig::file::{Mode, Transaction};
 use crate::kubeconfig::{self, Entries, Loaded};
 use crate::plan::Plan;
 use crate::progress::Progress;
+use crate::rbac;
 use crate::report::Summary;
 use crate::session::{Local, display_paths};
 use crate::signals::Signals;
@@ -45,7 +46,7 @@ pub async fn onboard(plan: Plan) -> Result<()> {
         .unwrap_or(&local.loaded.sources.destination);
     kubeconfig::file::probe(destination)?;
     let session = local
-        .connect(plan.approve, &mut signals, &mut progress)
+        .connect(plan.approve, &plan.grants, &mut signals, &mut progress)
         .await?;
 
     let started = Instant::now();
@@ -112,6 +113,19 @@ pub async fn onboard(plan: Plan) -> Result<()> {
     } else {
         None
     };
+
+    // Bindings before files: if one fails, no file has changed.
+    for grant in &plan.grants {
+        let made = signals
+            .interruptible(rbac::bind(&session.conn, &plan.user, grant))
+            .await?;
+        progress.step(&format!(
+            "{} {} for {}",
+            if made { "Created" } else { "Kept the existing" },
+            grant.describe(),
+            plan.user
+        ));
+    }
 
     let target = &session.local.target;
     let key_pem = key.to_pem();

@@ -15,6 +15,7 @@ pub mod key;
 pub mod kubeconfig;
 pub mod plan;
 pub mod progress;
+pub mod rbac;
 pub mod report;
 pub mod session;
 pub mod signals;

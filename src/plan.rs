@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::cli::Args;
 use crate::error::{Error, Result};
 use crate::key::{KeyAlgorithm, KeySource};
+use crate::rbac::Grant;
 
 /// X.520 upper bound for CommonName and OrganizationName (RFC 5280 ub-common-name).
 const MAX_NAME_LEN: usize = 64;
@@ -37,6 +38,8 @@ pub struct Plan {
     pub use_context: bool,
     pub output_kubeconfig: Option<PathBuf>,
     pub namespace: Option<String>,
+    /// RBAC bindings to make for the user.
+    pub grants: Vec<Grant>,
     pub prove_identity: bool,
     pub output: Option<OutputFormat>,
     pub kubeconfig: Option<PathBuf>,
@@ -108,6 +111,7 @@ impl TryFrom<Args> for Plan {
         if let Some(ns) = &args.namespace {
             validate_namespace(ns)?;
         }
+        let grants = grants(&args.clusterrole, &args.role, args.namespace.as_deref())?;
         Ok(Plan {
             groups: validate_groups(args.group)?,
             user: args.user,
@@ -121,6 +125,7 @@ impl TryFrom<Args> for Plan {
             use_context: args.use_context,
             output_kubeconfig: args.output_kubeconfig,
             namespace: args.namespace,
+            grants,
             prove_identity: !args.no_verify,
             output,
             kubeconfig: args.kubeconfig,
@@ -196,6 +201,34 @@ fn validate_groups(groups: Vec<String>) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// `--clusterrole` and `--role` (which needs `--namespace`) as bindings to make.
+fn grants(
+    cluster_roles: &[String],
+    roles: &[String],
+    namespace: Option<&str>,
+) -> Result<Vec<Grant>> {
+    let mut grants = Vec::new();
+    for role in cluster_roles.iter().chain(roles) {
+        if role.is_empty() || role.contains(['/', '%']) || role == "." || role == ".." {
+            return Err(Error::usage(format!("'{role}' is not a role name")));
+        }
+    }
+    grants.extend(cluster_roles.iter().map(|r| Grant::ClusterRole(r.clone())));
+    if !roles.is_empty() {
+        let namespace = namespace.ok_or_else(|| {
+            Error::usage(
+                "--role binds a Role inside a namespace: add --namespace NS (or use --clusterrole)",
+            )
+        })?;
+        grants.extend(roles.iter().map(|r| Grant::Role {
+            role: r.clone(),
+            namespace: namespace.to_string(),
+        }));
+    }
+    grants.dedup();
+    Ok(grants)
 }
 
 /// A namespace is a DNS label (RFC 1123).
@@ -391,6 +424,30 @@ mod tests {
         let mut a = args("jane");
         a.namespace = Some("Bad_NS".into());
         assert!(usage_error(a).contains("namespace"));
+    }
+
+    #[test]
+    fn roles_become_grants_and_a_role_needs_a_namespace() {
+        let mut a = args("jane");
+        a.clusterrole = vec!["view".into()];
+        a.role = vec!["deployer".into()];
+        a.namespace = Some("team-a".into());
+        assert_eq!(
+            Plan::try_from(a).unwrap().grants,
+            vec![
+                Grant::ClusterRole("view".into()),
+                Grant::Role {
+                    role: "deployer".into(),
+                    namespace: "team-a".into()
+                }
+            ]
+        );
+        let mut a = args("jane");
+        a.role = vec!["deployer".into()];
+        assert!(usage_error(a).contains("add --namespace"));
+        let mut a = args("jane");
+        a.clusterrole = vec!["a/b".into()];
+        assert!(usage_error(a).contains("not a role name"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::cluster::Connection;
 use crate::error::Result;
 use crate::kubeconfig::{self, Loaded, Target};
 use crate::progress::Progress;
+use crate::rbac::Grant;
 use crate::signals::Signals;
 
 /// The kubeconfig side, read before anything is sent.
@@ -43,6 +44,7 @@ impl Local {
     pub async fn connect(
         self,
         approve: bool,
+        grants: &[Grant],
         signals: &mut Signals,
         progress: &mut Progress,
     ) -> Result<Session> {
@@ -50,7 +52,9 @@ impl Local {
         let conn = signals
             .interruptible(Connection::open(&self.loaded, &self.target))
             .await?;
-        let permissions = signals.interruptible(access::check(&conn, approve)).await?;
+        let permissions = signals
+            .interruptible(access::check(&conn, approve, grants))
+            .await?;
         progress.phase("permission check", started);
         progress.detail(&format!(
             "may watch CSRs: {}; may delete CSRs: {}",

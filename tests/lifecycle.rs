@@ -63,3 +63,115 @@ fn status_lists_certificates_with_their_expiry_and_warns() {
         .success();
     assert!(all_fine.stdout.contains("state: ok"), "{all_fine}");
 }
+
+#[test]
+fn clusterrole_and_role_bindings_are_made_idempotently_and_labelled() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let user = unique("bound");
+    let ns = unique("team");
+    cluster.admin(&["create", "namespace", &ns]);
+    // Not `view`: it is aggregated, and the test cluster runs only the CSR controllers.
+    let reader = unique("pod-reader");
+    cluster.admin(&[
+        "create",
+        "clusterrole",
+        &reader,
+        "--verb=list,get",
+        "--resource=pods",
+    ]);
+    cluster.admin(&[
+        "create",
+        "role",
+        "deployer",
+        "-n",
+        &ns,
+        "--verb=create,get",
+        "--resource=deployments.apps",
+    ]);
+    let context = format!("{user}@{}", cluster.name);
+    let can_i = |args: &[&str]| {
+        let mut full = vec!["--context", context.as_str(), "auth", "can-i"];
+        full.extend_from_slice(args);
+        String::from_utf8_lossy(&env.kubectl(&full).stdout)
+            .trim()
+            .to_string()
+    };
+
+    let run = env
+        .onboard(&[
+            &user,
+            "--approve",
+            "--clusterrole",
+            &reader,
+            "--role",
+            "deployer",
+            "-n",
+            &ns,
+        ])
+        .success();
+    assert!(
+        run.stderr.contains(&format!(
+            "Created ClusterRoleBinding to ClusterRole {reader}"
+        )),
+        "{run}"
+    );
+    assert_eq!(can_i(&["list", "pods", "-A"]), "yes");
+    assert_eq!(can_i(&["create", "deployments.apps", "-n", &ns]), "yes");
+    assert_eq!(
+        can_i(&["create", "deployments.apps", "-n", "default"]),
+        "no"
+    );
+    assert_eq!(can_i(&["delete", "pods", "-A"]), "no");
+
+    let binding: serde_json::Value = serde_json::from_str(&cluster.admin(&[
+        "get",
+        "rolebinding",
+        &format!("kubectl-onboard:{user}:deployer"),
+        "-n",
+        &ns,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        binding["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "kubectl-onboard"
+    );
+    assert_eq!(
+        binding["metadata"]["annotations"]["kubectl-onboard/user"],
+        user.as_str()
+    );
+    assert_eq!(binding["subjects"][0]["name"], user.as_str());
+
+    let again = env
+        .onboard(&[
+            &user,
+            "--approve",
+            "--force",
+            "--clusterrole",
+            &reader,
+            "--role",
+            "deployer",
+            "-n",
+            &ns,
+        ])
+        .success();
+    assert!(
+        again.stderr.contains(&format!(
+            "Kept the existing ClusterRoleBinding to ClusterRole {reader}"
+        )),
+        "{again}"
+    );
+}
+
+#[test]
+fn no_right_to_bind_is_found_before_anything_is_requested() {
+    let cluster = Cluster::shared();
+    let env = Env::bootstrap(cluster);
+    let before = env.kubeconfig_bytes();
+    env.onboard(&[&unique("nobind"), "--clusterrole", "view"])
+        .code(1)
+        .error_says(r#"you may not create the role bindings asked for (drop --clusterrole/--role, or bind later); an administrator must grant the RBAC rule {apiGroups: ["rbac.authorization.k8s.io"], resources: ["clusterrolebindings"], verbs: ["create"]}"#);
+    assert_eq!(env.kubeconfig_bytes(), before);
+}

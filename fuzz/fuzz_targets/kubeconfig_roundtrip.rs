@@ -45,13 +45,20 @@ fuzz_target!(|data: &[u8]| {
     let context = apply(&mut doc, Section::Contexts, &edit.context);
     if edit.set_current {
         edit::set_current_context(&mut doc, &edit.context.name);
-        assert_eq!(doc["current-context"], Value::String(edit.context.name.clone()));
+        assert_eq!(
+            doc["current-context"],
+            Value::String(edit.context.name.clone())
+        );
     }
     edit::check_shape(&doc).expect("an edited kubeconfig keeps its shape");
 
     // Everything we did not touch is as it was, key order included.
-    let touched = |v: &Value| strip(v, &original, &[user, context], edit.set_current);
-    assert_same("untouched part after the edit", &touched(&original), &touched(&doc));
+    let touched = [user, context];
+    assert_same(
+        "untouched part after the edit",
+        &strip(&original, &original, &touched, edit.set_current, false),
+        &strip(&doc, &original, &touched, edit.set_current, true),
+    );
 
     // Serialize and read back: the meaning must be kept.
     let emitted = yaml::emit(&doc).unwrap_or_else(|e| panic!("emit failed: {e}"));
@@ -165,6 +172,8 @@ fn index_of(doc: &Value, section: Section, name: &str) -> Option<usize> {
 struct Touched {
     section: Section,
     index: Option<usize>,
+    /// An existing entry (present in the original too), not an added one.
+    replaced: bool,
 }
 
 fn apply(doc: &mut Value, section: Section, entry: &Entry) -> Touched {
@@ -176,7 +185,11 @@ fn apply(doc: &mut Value, section: Section, entry: &Entry) -> Touched {
         (Some(_), false) => {
             assert!(result.is_err(), "a clash without replace must be refused");
             assert_same("document after a refused upsert", &before, doc);
-            return Touched { section, index: None };
+            return Touched {
+                section,
+                index: None,
+                replaced: false,
+            };
         }
         (Some(i), true) => {
             assert_eq!(result, Ok(true), "replacing an existing entry");
@@ -192,16 +205,27 @@ fn apply(doc: &mut Value, section: Section, entry: &Entry) -> Touched {
             assert_same("other keys of a replaced entry", &old, &new);
             if !had_inner {
                 assert_eq!(
-                    doc[section.key()][i].as_object().unwrap().keys().last().map(String::as_str),
+                    doc[section.key()][i]
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .last()
+                        .map(String::as_str),
                     Some(inner),
                     "a missing body is added last"
                 );
             }
-            Touched { section, index: Some(i) }
+            Touched {
+                section,
+                index: Some(i),
+                replaced: true,
+            }
         }
         (None, _) => {
             assert_eq!(result, Ok(false), "adding a new entry");
-            let list = doc[section.key()].as_array().expect("the section is a list now");
+            let list = doc[section.key()]
+                .as_array()
+                .expect("the section is a list now");
             let last = list.last().unwrap();
             assert_same(
                 "added entry",
@@ -211,21 +235,29 @@ fn apply(doc: &mut Value, section: Section, entry: &Entry) -> Touched {
                 ])),
                 last,
             );
-            Touched { section, index: Some(list.len() - 1) }
+            Touched {
+                section,
+                index: Some(list.len() - 1),
+                replaced: false,
+            }
         }
     }
 }
 
-/// `v` without what the edits touched, normalised against `original` (a list an upsert created
-/// where there was none or null, and that holds only the new entry, counts as unchanged).
-fn strip(v: &Value, original: &Value, touched: &[Touched], current: bool) -> Value {
+/// `v` (the original, or the `edited` document) without what the edits touched; an edited list
+/// that an upsert created where there was none or null, and that held only the new entry, is
+/// put back as it was.
+fn strip(v: &Value, original: &Value, touched: &[Touched], current: bool, edited: bool) -> Value {
     let mut v = v.clone();
     let root = v.as_object_mut().unwrap();
     for t in touched {
         let key = t.section.key();
+        if !edited && !t.replaced {
+            continue;
+        }
         if let (Some(i), Some(Value::Array(list))) = (t.index, root.get_mut(key)) {
             list.remove(i);
-            if list.is_empty() {
+            if edited && list.is_empty() {
                 match original.get(key) {
                     None => {
                         root.shift_remove(key);

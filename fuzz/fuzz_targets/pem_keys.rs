@@ -40,8 +40,12 @@ fn check(input: &[u8]) {
     let public = key.public_key_der();
     let written = key.to_pem();
     assert!(written.starts_with("-----BEGIN PRIVATE KEY-----\n"));
-    let back = parse_pem(written.as_bytes())
-        .unwrap_or_else(|e| panic!("a {} key we wrote does not parse back: {e}", key.algorithm()));
+    let back = parse_pem(written.as_bytes()).unwrap_or_else(|e| {
+        panic!(
+            "a {} key we wrote does not parse back: {e}",
+            key.algorithm()
+        )
+    });
     assert_eq!(back.algorithm(), key.algorithm());
     assert_eq!(
         back.public_key_der(),

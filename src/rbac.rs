@@ -1,0 +1,229 @@
+//! RBAC for a new user: `--clusterrole NAME` → a ClusterRoleBinding, `--role NAME --namespace
+//! NS` → a RoleBinding in NS. Idempotent, and recognisable later (offboard): named
+//! `kubectl-onboard:<user>:<role>`, labelled `app.kubernetes.io/managed-by=kubectl-onboard`,
+//! annotated `kubectl-onboard/user=<user>`, with the user as the only subject.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+
+use crate::cluster::Connection;
+use crate::error::{Error, Result};
+use crate::submit::MANAGED_BY;
+
+pub const USER_ANNOTATION: &str = "kubectl-onboard/user";
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// One binding to make for a user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// A ClusterRoleBinding to this ClusterRole.
+    ClusterRole(String),
+    /// A RoleBinding in `namespace` to the Role `role` there.
+    Role { role: String, namespace: String },
+}
+
+impl Grant {
+    pub fn describe(&self) -> String {
+        match self {
+            Grant::ClusterRole(role) => format!("ClusterRoleBinding to ClusterRole {role}"),
+            Grant::Role { role, namespace } => {
+                format!("RoleBinding to Role {role} in namespace {namespace}")
+            }
+        }
+    }
+}
+
+/// `kubectl-onboard:jane:view`.
+pub fn binding_name(user: &str, role: &str) -> String {
+    format!("kubectl-onboard:{user}:{role}")
+}
+
+fn metadata(user: &str, role: &str, namespace: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(binding_name(user, role)),
+        namespace: namespace.map(Into::into),
+        labels: Some(BTreeMap::from([(MANAGED_BY.0.into(), MANAGED_BY.1.into())])),
+        annotations: Some(BTreeMap::from([(USER_ANNOTATION.into(), user.into())])),
+        ..Default::default()
+    }
+}
+
+fn subject(user: &str) -> Vec<Subject> {
+    vec![Subject {
+        kind: "User".into(),
+        api_group: Some(RBAC_GROUP.into()),
+        name: user.into(),
+        namespace: None,
+    }]
+}
+
+/// Whether a binding made earlier is exactly the one we would make now.
+fn same(
+    role_ref: &RoleRef,
+    subjects: Option<&Vec<Subject>>,
+    kind: &str,
+    role: &str,
+    user: &str,
+) -> bool {
+    role_ref.kind == kind && role_ref.name == role && subjects == Some(&subject(user))
+}
+
+/// Creates the binding, or accepts the identical one that is already there.
+/// Returns true when it created it.
+pub async fn bind(conn: &Connection, user: &str, grant: &Grant) -> Result<bool> {
+    let doing = format!("creating the {}", grant.describe());
+    let exists_differently = |name: &str| {
+        Error::failed(format!(
+            "{name} already exists and binds something else; delete it or choose another role"
+        ))
+    };
+    match grant {
+        Grant::ClusterRole(role) => {
+            let api: Api<ClusterRoleBinding> = Api::all(conn.client.clone());
+            let binding = ClusterRoleBinding {
+                metadata: metadata(user, role, None),
+                role_ref: RoleRef {
+                    api_group: RBAC_GROUP.into(),
+                    kind: "ClusterRole".into(),
+                    name: role.clone(),
+                },
+                subjects: Some(subject(user)),
+            };
+            match api.create(&PostParams::default(), &binding).await {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    let name = binding_name(user, role);
+                    let existing = api
+                        .get(&name)
+                        .await
+                        .map_err(|e| conn.api_error(&doing, e))?;
+                    if same(
+                        &existing.role_ref,
+                        existing.subjects.as_ref(),
+                        "ClusterRole",
+                        role,
+                        user,
+                    ) {
+                        Ok(false)
+                    } else {
+                        Err(exists_differently(&format!("ClusterRoleBinding {name}")))
+                    }
+                }
+                Err(e) => Err(conn.api_error(&doing, e)),
+            }
+        }
+        Grant::Role { role, namespace } => {
+            let api: Api<RoleBinding> = Api::namespaced(conn.client.clone(), namespace);
+            let binding = RoleBinding {
+                metadata: metadata(user, role, Some(namespace)),
+                role_ref: RoleRef {
+                    api_group: RBAC_GROUP.into(),
+                    kind: "Role".into(),
+                    name: role.clone(),
+                },
+                subjects: Some(subject(user)),
+            };
+            match api.create(&PostParams::default(), &binding).await {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    let name = binding_name(user, role);
+                    let existing = api
+                        .get(&name)
+                        .await
+                        .map_err(|e| conn.api_error(&doing, e))?;
+                    if same(
+                        &existing.role_ref,
+                        existing.subjects.as_ref(),
+                        "Role",
+                        role,
+                        user,
+                    ) {
+                        Ok(false)
+                    } else {
+                        Err(exists_differently(&format!(
+                            "RoleBinding {namespace}/{name}"
+                        )))
+                    }
+                }
+                Err(e) => Err(conn.api_error(&doing, e)),
+            }
+        }
+    }
+}
+
+/// The bindings kubectl-onboard made for `user`, as (namespace, name); namespace `None` for
+/// ClusterRoleBindings.
+pub async fn bindings_of(conn: &Connection, user: &str) -> Result<Vec<(Option<String>, String)>> {
+    let selector = ListParams::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+    let ours = |meta: &ObjectMeta| {
+        meta.annotations
+            .as_ref()
+            .and_then(|a| a.get(USER_ANNOTATION))
+            .map(String::as_str)
+            == Some(user)
+    };
+    let doing = "listing the bindings made for the user";
+    let cluster: Api<ClusterRoleBinding> = Api::all(conn.client.clone());
+    let mut found: Vec<(Option<String>, String)> = cluster
+        .list(&selector)
+        .await
+        .map_err(|e| conn.api_error(doing, e))?
+        .items
+        .into_iter()
+        .filter(|b| ours(&b.metadata))
+        .filter_map(|b| b.metadata.name.map(|n| (None, n)))
+        .collect();
+    let namespaced: Api<RoleBinding> = Api::all(conn.client.clone());
+    found.extend(
+        namespaced
+            .list(&selector)
+            .await
+            .map_err(|e| conn.api_error(doing, e))?
+            .items
+            .into_iter()
+            .filter(|b| ours(&b.metadata))
+            .filter_map(|b| Some((b.metadata.namespace, b.metadata.name?))),
+    );
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_sameness() {
+        assert_eq!(binding_name("jane", "view"), "kubectl-onboard:jane:view");
+        let role_ref = RoleRef {
+            api_group: RBAC_GROUP.into(),
+            kind: "ClusterRole".into(),
+            name: "view".into(),
+        };
+        assert!(same(
+            &role_ref,
+            Some(&subject("jane")),
+            "ClusterRole",
+            "view",
+            "jane"
+        ));
+        assert!(!same(
+            &role_ref,
+            Some(&subject("john")),
+            "ClusterRole",
+            "view",
+            "jane"
+        ));
+        assert!(!same(
+            &role_ref,
+            Some(&subject("jane")),
+            "Role",
+            "view",
+            "jane"
+        ));
+        assert!(!same(&role_ref, None, "ClusterRole", "view", "jane"));
+    }
+}
