@@ -18,8 +18,9 @@ pub const COMMAND: &str = "kubectl onboard";
     example = "Onboard jane into group dev, approving the request yourself:\n  $ {command_name} jane --group dev --approve",
     example = "Ask for a certificate with bootstrap credentials and wait for an administrator:\n  $ {command_name} jane --group dev --duration 90d",
     example = "Write a standalone kubeconfig to hand to a colleague:\n  $ {command_name} jane --group dev --approve --output-kubeconfig jane.kubeconfig",
+    example = "Sign locally with the cluster CA (offline, no API call):\n  $ {command_name} jane --group dev --ca-cert ca.crt --ca-key ca.key --server https://10.0.0.1:6443",
     note = "The private key is generated locally and never leaves this machine.",
-    note = "Subcommands: status (client certificates and their expiry), completion bash|zsh|fish. Each has --help.",
+    note = "Subcommands: status (client certificates and their expiry), batch (many users from a YAML file), completion bash|zsh|fish. Each has --help.",
     error_code(1, "An error: kubeconfig, network, permissions or files."),
     error_code(2, "Usage error: nothing was sent to the cluster."),
     error_code(3, "The request was denied by an approver or failed by the signer."),
@@ -91,6 +92,26 @@ pub struct Args {
     /// skip proving the new credentials with a SelfSubjectReview
     #[argh(switch)]
     pub no_verify: bool,
+
+    /// offline: sign locally with this cluster CA certificate (with --ca-key and --server), no API call
+    #[argh(option)]
+    pub ca_cert: Option<PathBuf>,
+
+    /// offline: the cluster CA's private key (PEM) to sign with
+    #[argh(option)]
+    pub ca_key: Option<PathBuf>,
+
+    /// offline: the API server URL for the new kubeconfig entry, e.g. https://10.0.0.1:6443
+    #[argh(option)]
+    pub server: Option<String>,
+
+    /// offline: the cluster's name in the kubeconfig (default: the server's host)
+    #[argh(option)]
+    pub cluster_name: Option<String>,
+
+    /// offline: allow group system:masters, a cluster-admin credential that cannot be revoked
+    #[argh(switch)]
+    pub allow_masters: bool,
 
     /// print a summary on stdout: json or yaml
     #[argh(option, short = 'o')]

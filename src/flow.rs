@@ -24,6 +24,9 @@ use crate::submit::Request;
 use crate::whoami;
 
 pub async fn onboard(plan: Plan) -> Result<()> {
+    if let Some(offline) = plan.offline.clone() {
+        return crate::offline::onboard(plan, offline).await;
+    }
     let mut signals = Signals::install()?;
     let mut progress = Progress::new(plan.quiet, plan.verbose, plan.timings);
     // A supplied key first: a bad --key file is a usage error before anything else.
@@ -238,13 +241,13 @@ fn check_names_are_free(
 }
 
 /// With `--embed=false`: where certificate and key go (0600, under ~/.kube).
-struct CredentialFiles {
-    cert: PathBuf,
-    key: PathBuf,
+pub(crate) struct CredentialFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl CredentialFiles {
-    fn for_plan(plan: &Plan, context: &str) -> Result<Option<CredentialFiles>> {
+    pub(crate) fn for_plan(plan: &Plan, context: &str) -> Result<Option<CredentialFiles>> {
         if plan.embed {
             return Ok(None);
         }

@@ -4,6 +4,7 @@
 //! public so that fuzz targets and benchmarks can reach the pure pieces.
 
 pub mod access;
+pub mod authority;
 pub mod cli;
 pub mod cluster;
 pub mod cmd;
@@ -13,6 +14,7 @@ pub mod flow;
 pub mod issue;
 pub mod key;
 pub mod kubeconfig;
+pub mod offline;
 pub mod plan;
 pub mod progress;
 pub mod rbac;

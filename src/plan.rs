@@ -15,7 +15,9 @@ const MAX_NAME_LEN: usize = 64;
 const MIN_DURATION: Duration = Duration::from_secs(600);
 /// `spec.expirationSeconds` is an int32.
 const MAX_DURATION: Duration = Duration::from_secs(i32::MAX as u64);
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// The group that bypasses all authorization.
+pub const MASTERS: &str = "system:masters";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -41,6 +43,8 @@ pub struct Plan {
     /// RBAC bindings to make for the user.
     pub grants: Vec<Grant>,
     pub prove_identity: bool,
+    /// `--ca-cert --ca-key --server`: sign here with the cluster CA, no API call.
+    pub offline: Option<Offline>,
     pub output: Option<OutputFormat>,
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
@@ -49,11 +53,43 @@ pub struct Plan {
     pub timings: bool,
 }
 
+/// Offline mode: what to sign with and which cluster the kubeconfig entry names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Offline {
+    pub ca_cert: PathBuf,
+    pub ca_key: PathBuf,
+    pub server: String,
+    pub cluster_name: String,
+}
+
 impl TryFrom<Args> for Plan {
     type Error = Error;
 
     fn try_from(args: Args) -> Result<Plan> {
         validate_user(&args.user)?;
+        let offline = offline(args.ca_cert, args.ca_key, args.server, args.cluster_name)?;
+        if offline.is_some() {
+            let pointless = [
+                (args.approve, "--approve"),
+                (args.timeout.is_some(), "--timeout"),
+                (args.keep_csr, "--keep-csr"),
+                (args.context.is_some(), "--context"),
+            ];
+            if let Some((_, flag)) = pointless.iter().find(|(set, _)| *set) {
+                return Err(Error::usage(format!(
+                    "{flag} has no meaning offline: with --ca-key the certificate is signed here and no request goes to the cluster; drop {flag}"
+                )));
+            }
+            if !args.clusterrole.is_empty() || !args.role.is_empty() {
+                return Err(Error::usage(
+                    "--clusterrole and --role bind roles through the API, which offline mode does not call: bind them afterwards with kubectl create clusterrolebinding/rolebinding, or drop --ca-key to go through the cluster",
+                ));
+            }
+        } else if args.allow_masters {
+            return Err(Error::usage(
+                "--allow-masters works only offline (--ca-cert, --ca-key, --server): the API server refuses system:masters in requests",
+            ));
+        }
         let key = match (args.key, args.key_algorithm) {
             (Some(_), Some(_)) => {
                 return Err(Error::usage(
@@ -67,22 +103,8 @@ impl TryFrom<Args> for Plan {
         let duration = args
             .duration
             .as_deref()
-            .map(|d| parse_duration("--duration", d))
+            .map(|d| lifetime("--duration", d))
             .transpose()?;
-        if let Some(d) = duration {
-            if d < MIN_DURATION {
-                return Err(Error::usage(format!(
-                    "--duration {} is too short: the API server refuses certificates shorter than 10m; use 10m or more",
-                    args.duration.unwrap_or_default()
-                )));
-            }
-            if d > MAX_DURATION {
-                return Err(Error::usage(format!(
-                    "--duration {} is too long: a CSR can ask for at most 68 years (and signers cap it far lower, 1y by default); use e.g. 1y",
-                    args.duration.unwrap_or_default()
-                )));
-            }
-        }
         let timeout = match args.timeout.as_deref() {
             Some(t) => parse_duration("--timeout", t)?,
             None => DEFAULT_TIMEOUT,
@@ -113,7 +135,7 @@ impl TryFrom<Args> for Plan {
         }
         let grants = grants(&args.clusterrole, &args.role, args.namespace.as_deref())?;
         Ok(Plan {
-            groups: validate_groups(args.group)?,
+            groups: validate_groups(args.group, args.allow_masters)?,
             user: args.user,
             key,
             duration,
@@ -127,6 +149,7 @@ impl TryFrom<Args> for Plan {
             namespace: args.namespace,
             grants,
             prove_identity: !args.no_verify,
+            offline,
             output,
             kubeconfig: args.kubeconfig,
             context: args.context,
@@ -137,8 +160,83 @@ impl TryFrom<Args> for Plan {
     }
 }
 
+/// `--ca-cert --ca-key --server [--cluster-name]`: all three or none of them.
+pub fn offline(
+    ca_cert: Option<PathBuf>,
+    ca_key: Option<PathBuf>,
+    server: Option<String>,
+    cluster_name: Option<String>,
+) -> Result<Option<Offline>> {
+    match (ca_cert, ca_key, server) {
+        (None, None, None) => match cluster_name {
+            Some(_) => Err(Error::usage(
+                "--cluster-name names the cluster of offline mode: use it with --ca-cert, --ca-key and --server",
+            )),
+            None => Ok(None),
+        },
+        (Some(ca_cert), Some(ca_key), Some(server)) => {
+            let host = server_host(&server)?;
+            let cluster_name = cluster_name.unwrap_or(host);
+            if cluster_name.trim().is_empty() || cluster_name.chars().any(char::is_control) {
+                return Err(Error::usage(format!(
+                    "--cluster-name '{}' is not a usable name",
+                    cluster_name.escape_default()
+                )));
+            }
+            Ok(Some(Offline {
+                ca_cert,
+                ca_key,
+                server,
+                cluster_name,
+            }))
+        }
+        (ca_cert, ca_key, server) => {
+            let missing: Vec<&str> = [
+                (ca_cert.is_none(), "--ca-cert"),
+                (ca_key.is_none(), "--ca-key"),
+                (server.is_none(), "--server"),
+            ]
+            .into_iter()
+            .filter_map(|(missing, flag)| missing.then_some(flag))
+            .collect();
+            Err(Error::usage(format!(
+                "offline mode needs --ca-cert, --ca-key and --server together; add {}",
+                missing.join(" and ")
+            )))
+        }
+    }
+}
+
+/// The host of an `https://host[:port][/path]` URL: the default cluster name offline.
+pub fn server_host(url: &str) -> Result<String> {
+    let bad = |why: &str| {
+        Error::usage(format!(
+            "--server '{url}' {why}: give the API server's URL, e.g. https://10.0.0.1:6443"
+        ))
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| bad("is not an https:// URL"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@')
+        || authority
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad("is not a plain URL"));
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    Ok(host.to_string())
+}
+
 /// A user name must fit a certificate's CN, a kubeconfig entry and a CSR object name.
-fn validate_user(user: &str) -> Result<()> {
+pub fn validate_user(user: &str) -> Result<()> {
     let hint =
         "use 1-64 characters from letters, digits and . - _ @ +, starting with a letter or digit";
     if user.is_empty() {
@@ -171,8 +269,8 @@ fn validate_user(user: &str) -> Result<()> {
 }
 
 /// Groups become O attributes; the API server's CertificateSubjectRestriction admission refuses
-/// `system:masters` for the kube-apiserver-client signer.
-fn validate_groups(groups: Vec<String>) -> Result<Vec<String>> {
+/// `system:masters` for the kube-apiserver-client signer (offline, `--allow-masters` permits it).
+pub fn validate_groups(groups: Vec<String>, allow_masters: bool) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::with_capacity(groups.len());
     for group in groups {
         if group.trim().is_empty() {
@@ -180,7 +278,7 @@ fn validate_groups(groups: Vec<String>) -> Result<Vec<String>> {
                 "--group is empty: give a group name, e.g. --group dev",
             ));
         }
-        if group == "system:masters" {
+        if group == MASTERS && !allow_masters {
             return Err(Error::usage(
                 "group system:masters cannot be requested: the API server's CertificateSubjectRestriction admission refuses it for kubernetes.io/kube-apiserver-client; bind a ClusterRole such as cluster-admin to the user instead",
             ));
@@ -204,7 +302,7 @@ fn validate_groups(groups: Vec<String>) -> Result<Vec<String>> {
 }
 
 /// `--clusterrole` and `--role` (which needs `--namespace`) as bindings to make.
-fn grants(
+pub fn grants(
     cluster_roles: &[String],
     roles: &[String],
     namespace: Option<&str>,
@@ -232,7 +330,7 @@ fn grants(
 }
 
 /// A namespace is a DNS label (RFC 1123).
-fn validate_namespace(ns: &str) -> Result<()> {
+pub fn validate_namespace(ns: &str) -> Result<()> {
     let ok = !ns.is_empty()
         && ns.len() <= 63
         && ns
@@ -247,6 +345,23 @@ fn validate_namespace(ns: &str) -> Result<()> {
             "namespace '{ns}' is not valid: use lowercase letters, digits and '-', at most 63 characters"
         )))
     }
+}
+
+/// A certificate lifetime (`what` is `--duration` or where the text came from): a duration
+/// the API server accepts, 10m to 68 years.
+pub fn lifetime(what: &str, text: &str) -> Result<Duration> {
+    let d = parse_duration(what, text)?;
+    if d < MIN_DURATION {
+        return Err(Error::usage(format!(
+            "{what} {text} is too short: the API server refuses certificates shorter than 10m; use 10m or more"
+        )));
+    }
+    if d > MAX_DURATION {
+        return Err(Error::usage(format!(
+            "{what} {text} is too long: a CSR can ask for at most 68 years (and signers cap it far lower, 1y by default); use e.g. 1y"
+        )));
+    }
+    Ok(d)
 }
 
 /// Parses `90d`, `36h`, `1h30m`, `10m`, `1y`, `45s`: a sequence of whole numbers with units
@@ -448,6 +563,88 @@ mod tests {
         let mut a = args("jane");
         a.clusterrole = vec!["a/b".into()];
         assert!(usage_error(a).contains("not a role name"));
+    }
+
+    fn offline_args(user: &str) -> Args {
+        Args {
+            ca_cert: Some("ca.crt".into()),
+            ca_key: Some("ca.key".into()),
+            server: Some("https://api.example.com:6443".into()),
+            ..args(user)
+        }
+    }
+
+    #[test]
+    fn offline_needs_all_three_flags_and_refuses_what_needs_the_api() {
+        let plan = Plan::try_from(offline_args("jane")).unwrap();
+        assert_eq!(
+            plan.offline,
+            Some(Offline {
+                ca_cert: "ca.crt".into(),
+                ca_key: "ca.key".into(),
+                server: "https://api.example.com:6443".into(),
+                cluster_name: "api.example.com".into(),
+            })
+        );
+        let mut a = offline_args("jane");
+        a.server = None;
+        assert!(usage_error(a).contains("add --server"));
+        let mut a = args("jane");
+        a.ca_key = Some("k".into());
+        assert!(usage_error(a).contains("add --ca-cert and --server"));
+        let mut a = args("jane");
+        a.cluster_name = Some("c".into());
+        assert!(usage_error(a).contains("--cluster-name"));
+        for (flag, set) in [
+            (
+                "--approve",
+                (|a: &mut Args| a.approve = true) as fn(&mut Args),
+            ),
+            ("--timeout", |a| a.timeout = Some("1m".into())),
+            ("--keep-csr", |a| a.keep_csr = true),
+            ("--context", |a| a.context = Some("c".into())),
+        ] {
+            let mut a = offline_args("jane");
+            set(&mut a);
+            assert!(
+                usage_error(a).contains(&format!("{flag} has no meaning offline")),
+                "{flag}"
+            );
+        }
+        let mut a = offline_args("jane");
+        a.clusterrole = vec!["view".into()];
+        assert!(usage_error(a).contains("does not call"));
+    }
+
+    #[test]
+    fn system_masters_only_offline_and_only_when_allowed() {
+        let mut a = offline_args("root");
+        a.group = vec![MASTERS.into()];
+        assert!(usage_error(a).contains("CertificateSubjectRestriction"));
+        let mut a = offline_args("root");
+        a.group = vec![MASTERS.into()];
+        a.allow_masters = true;
+        assert_eq!(Plan::try_from(a).unwrap().groups, [MASTERS]);
+        let mut a = args("root");
+        a.allow_masters = true;
+        assert!(usage_error(a).contains("only offline"));
+    }
+
+    #[test]
+    fn server_hosts() {
+        let host = |url| server_host(url).unwrap();
+        assert_eq!(host("https://10.0.0.1:6443"), "10.0.0.1");
+        assert_eq!(host("https://api.example.com/prefix"), "api.example.com");
+        assert_eq!(host("https://[fd00::1]:6443"), "fd00::1");
+        for bad in [
+            "http://x",
+            "x:6443",
+            "https://",
+            "https://u@x",
+            "https://a b",
+        ] {
+            assert_eq!(server_host(bad).unwrap_err().kind, Kind::Usage, "{bad}");
+        }
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct Progress {
     /// The waiting state currently shown, and since when.
     state: Option<(String, Instant)>,
     frame: usize,
+    /// `captured()`: the warnings, kept for the caller instead of printed.
+    captured: Option<Vec<String>>,
 }
 
 impl Progress {
@@ -28,7 +30,25 @@ impl Progress {
             tty: std::io::stderr().is_terminal(),
             state: None,
             frame: 0,
+            captured: None,
         }
+    }
+
+    /// Prints nothing and keeps the warnings for `take_warnings`: for work that runs next to
+    /// other work (batch), whose owner reports it.
+    pub fn captured() -> Self {
+        Progress {
+            captured: Some(Vec::new()),
+            ..Progress::new(true, false, false)
+        }
+    }
+
+    /// The warnings kept so far (`captured()` only).
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        self.captured
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// A step that is done.
@@ -72,6 +92,10 @@ impl Progress {
 
     /// Something the user should know but that does not stop the command.
     pub fn warn(&mut self, message: &str) {
+        if let Some(kept) = &mut self.captured {
+            kept.push(message.to_string());
+            return;
+        }
         // Warnings show even with -q.
         self.clear();
         eprintln!("warning: {message}");

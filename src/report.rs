@@ -39,6 +39,12 @@ impl Summary {
             "notAfter": rfc3339(self.certificate.not_after),
             "keyAlgorithm": self.key_algorithm,
         });
+        // Offline, the certificate was signed here: there was no request object.
+        if self.csr.is_empty()
+            && let Some(map) = v.as_object_mut()
+        {
+            map.remove("csrName");
+        }
         if let Some(id) = &self.identity {
             v["authenticatedAs"] = json!({"username": id.username, "groups": id.groups});
         }

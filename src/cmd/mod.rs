@@ -2,6 +2,7 @@
 //! stays the one-command path (`flow.rs`). To add one: a module with an argh `Args` and
 //! `run`, a `Command` variant, and a line in `parse`, `run` and `infos`.
 
+pub mod batch;
 pub mod completion;
 pub mod status;
 
@@ -13,6 +14,7 @@ use crate::error::Result;
 #[derive(Debug)]
 pub enum Command {
     Status(status::Args),
+    Batch(Box<batch::Args>),
 }
 
 /// `Some` when `name` is a subcommand: its parse of `rest`.
@@ -21,6 +23,8 @@ pub fn parse(name: &str, rest: &[String]) -> Option<Result<Parsed>> {
     let parsed = match name {
         completion::NAME => return Some(completion::parse(&command, rest)),
         "status" => parse_as::<status::Args>(&command, rest).map(|r| r.map(Command::Status)),
+        "batch" => parse_as::<batch::Args>(&command, rest)
+            .map(|r| r.map(|args| Command::Batch(Box::new(args)))),
         _ => return None,
     };
     Some(parsed.map(|r| match r {
@@ -32,6 +36,7 @@ pub fn parse(name: &str, rest: &[String]) -> Option<Result<Parsed>> {
 pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Status(args) => status::run(args).await,
+        Command::Batch(args) => batch::run(*args).await,
     }
 }
 
@@ -45,5 +50,6 @@ pub fn infos() -> Vec<SubCommandInfo> {
     vec![
         info(completion::NAME, completion::Completion::get_args_info()),
         info("status", status::Args::get_args_info()),
+        info("batch", batch::Args::get_args_info()),
     ]
 }

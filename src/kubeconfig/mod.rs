@@ -182,6 +182,35 @@ impl Loaded {
         use_context: bool,
         tx: &mut Transaction,
     ) -> Result<Vec<PathBuf>> {
+        self.merge_with_cluster(entries, None, force, use_context, tx)
+    }
+
+    /// Whether cluster `name` is already there, and whether it is this one (same server and
+    /// CA): offline mode adds the cluster itself.
+    pub fn cluster_entry(&self, name: &str, server: &str, ca_pem: &[u8]) -> Result<ClusterEntry> {
+        let Some((i, body)) = self.merged.find(Section::Clusters, name) else {
+            return Ok(ClusterEntry::Absent);
+        };
+        let origin = &self.merged.documents[i].path;
+        let same_server = body.get("server").and_then(Value::as_str) == Some(server);
+        let same_ca =
+            cluster_ca(body, origin, name)?.is_some_and(|ca| same_certificates(&ca, ca_pem));
+        Ok(if same_server && same_ca {
+            ClusterEntry::Same
+        } else {
+            ClusterEntry::Different(origin.clone())
+        })
+    }
+
+    /// `merge`, and with `cluster` (name, body) that cluster entry too (replaced with `force`).
+    pub fn merge_with_cluster(
+        &self,
+        entries: &Entries,
+        cluster: Option<(&str, &Value)>,
+        force: bool,
+        use_context: bool,
+        tx: &mut Transaction,
+    ) -> Result<Vec<PathBuf>> {
         // An existing entry goes back to the file it came from; a new one to kubectl's choice.
         let home_of = |section, name: &str| match self.merged.find(section, name) {
             Some((i, _)) if force => self.merged.documents[i].path.clone(),
@@ -189,15 +218,20 @@ impl Loaded {
         };
         let user_file = home_of(Section::Users, &entries.user);
         let context_file = home_of(Section::Contexts, &entries.context);
+        let cluster_file = cluster.map(|(name, _)| home_of(Section::Clusters, name));
         let current_file = use_context.then(|| match self.merged.current_context() {
             Some((i, _)) => self.merged.documents[i].path.clone(),
             None => self.sources.destination.clone(),
         });
-        let files: BTreeSet<&PathBuf> =
-            [Some(&user_file), Some(&context_file), current_file.as_ref()]
-                .into_iter()
-                .flatten()
-                .collect();
+        let files: BTreeSet<&PathBuf> = [
+            Some(&user_file),
+            Some(&context_file),
+            cluster_file.as_ref(),
+            current_file.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
 
         // Lock all, in a stable order, before reading any.
         let _locks = files
@@ -236,6 +270,12 @@ impl Loaded {
                 )
                 .map_err(|_| clash(Section::Contexts, &entries.context, path))?;
             }
+            if let Some((name, body)) = cluster
+                && cluster_file.as_ref() == Some(*path)
+            {
+                edit::upsert(&mut doc, Section::Clusters, name, body.clone(), force)
+                    .map_err(|_| clash(Section::Clusters, name, path))?;
+            }
             if current_file.as_ref() == Some(*path) {
                 edit::set_current_context(&mut doc, &entries.context);
             }
@@ -246,6 +286,27 @@ impl Loaded {
             tx.write(path, text.as_bytes(), Mode::Keep)?;
         }
         Ok(updated.into_iter().map(|(p, _)| p).collect())
+    }
+}
+
+/// What the kubeconfig holds under a cluster name we are about to add.
+#[derive(Debug, PartialEq)]
+pub enum ClusterEntry {
+    Absent,
+    /// The same server and CA: nothing to add.
+    Same,
+    /// Another cluster by that name, in this file.
+    Different(PathBuf),
+}
+
+/// Whether two PEM bundles hold the same certificates (whatever the line breaks).
+fn same_certificates(a: &[u8], b: &[u8]) -> bool {
+    match (
+        x509_cert::Certificate::load_pem_chain(a),
+        x509_cert::Certificate::load_pem_chain(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 

@@ -1,0 +1,886 @@
+//! `kubectl onboard batch team.yaml --output-dir out/`: every user of a YAML list, each into a
+//! standalone kubeconfig `out/<user>.kubeconfig` (0600), what `--output-kubeconfig` writes for
+//! one user.
+//!
+//! - The whole file is checked first; any problem, and nothing is done.
+//! - Resumable: a user whose file is already there and good (see `resume.rs`) is skipped, so a
+//!   second run finishes what the first left; no connection is made when nothing is left.
+//! - One connection and one permission check for all; `--parallel` users at a time (default 8),
+//!   each through the same steps as `kubectl onboard <user> --output-kubeconfig` (`issue`,
+//!   `whoami`, `rbac`); key generation and local signing run on blocking threads, so that RSA
+//!   key generation uses every core while requests are in flight.
+//! - One user's failure stops no other; the summary table (stdout) says what became of each,
+//!   and the exit code is 1 if any failed.
+//! - Ctrl-C: the requests in flight are withdrawn, no new user starts, the table is printed.
+
+mod resume;
+mod roster;
+
+use std::cell::Cell;
+use std::io::IsTerminal;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use argh::{ArgsInfo, FromArgs};
+use base64ct::{Base64, Encoding};
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::authority::Authority;
+use crate::csr;
+use crate::error::{Error, Kind, Result};
+use crate::issue;
+use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
+use crate::kubeconfig::{self, Entries, Target};
+use crate::offline;
+use crate::plan::{self, Offline};
+use crate::progress::Progress;
+use crate::rbac::{self, Grant};
+use crate::session::{Local, Session};
+use crate::signals::Signals;
+use crate::submit::Request;
+use crate::verify::{Verified, rfc3339};
+use crate::whoami;
+
+use roster::Entry;
+
+const DEFAULT_PARALLEL: usize = 8;
+
+/// Onboard every user listed in a YAML file, each into a standalone kubeconfig in --output-dir.
+#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+#[argh(
+    example = "The users of team.yaml, approving their requests yourself:\n  $ {command_name} team.yaml --output-dir out/ --approve",
+    example = "Signed locally with the cluster CA, with fast ECDSA keys:\n  $ {command_name} team.yaml --output-dir out/ --ca-cert ca.crt --ca-key ca.key --server https://10.0.0.1:6443 --key-algorithm ecdsa-p256",
+    note = "The file is a YAML list: '- name: jane', with optional groups: [dev], duration: 90d, clusterRoles: [view], roles: [{{name: deployer, namespace: team-a}}].",
+    note = "Run it again to finish what is left: users whose kubeconfig is already in --output-dir and valid are skipped.",
+    error_code(
+        1,
+        "A user failed, or the cluster could not be used (the table says which)."
+    ),
+    error_code(2, "Usage error, or a problem in the file: nothing was done."),
+    error_code(130, "Interrupted (Ctrl-C); requests in flight were withdrawn.")
+)]
+pub struct Args {
+    /// the YAML file listing the users
+    #[argh(positional)]
+    pub file: PathBuf,
+
+    /// where to write <user>.kubeconfig for each user (created 0700)
+    #[argh(option)]
+    pub output_dir: Option<PathBuf>,
+
+    /// approve the requests yourself (needs approve on signers/kubernetes.io/kube-apiserver-client)
+    #[argh(switch)]
+    pub approve: bool,
+
+    /// how many users to onboard at a time (default 8)
+    #[argh(option)]
+    pub parallel: Option<usize>,
+
+    /// key to generate: rsa-2048 (default), rsa-3072, rsa-4096, ecdsa-p256 (fastest), ecdsa-p384
+    #[argh(option)]
+    pub key_algorithm: Option<String>,
+
+    /// lifetime for users whose entry names none, at least 10m (default: the cluster's)
+    #[argh(option)]
+    pub duration: Option<String>,
+
+    /// how long to wait for each certificate (default 5m)
+    #[argh(option)]
+    pub timeout: Option<String>,
+
+    /// replace a file in --output-dir that is not a valid kubeconfig for its user
+    #[argh(switch)]
+    pub force: bool,
+
+    /// skip proving each user's credentials with a SelfSubjectReview
+    #[argh(switch)]
+    pub no_verify: bool,
+
+    /// offline: sign locally with this cluster CA certificate (with --ca-key and --server)
+    #[argh(option)]
+    pub ca_cert: Option<PathBuf>,
+
+    /// offline: the cluster CA's private key (PEM)
+    #[argh(option)]
+    pub ca_key: Option<PathBuf>,
+
+    /// offline: the API server URL for the kubeconfigs
+    #[argh(option)]
+    pub server: Option<String>,
+
+    /// offline: the cluster's name in the kubeconfigs (default: the server's host)
+    #[argh(option)]
+    pub cluster_name: Option<String>,
+
+    /// path to the kubeconfig whose cluster and credentials to use
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// the kubeconfig context whose cluster and credentials to use
+    #[argh(option)]
+    pub context: Option<String>,
+
+    /// no progress, only warnings, errors and the table
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+}
+
+/// The arguments, checked.
+struct Batch {
+    file: PathBuf,
+    dir: PathBuf,
+    approve: bool,
+    parallel: usize,
+    key: KeyAlgorithm,
+    duration: Option<Duration>,
+    timeout: Duration,
+    force: bool,
+    verify: bool,
+    offline: Option<Offline>,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    quiet: bool,
+}
+
+impl TryFrom<Args> for Batch {
+    type Error = Error;
+
+    fn try_from(args: Args) -> Result<Batch> {
+        let dir = args.output_dir.ok_or_else(|| {
+            Error::usage("--output-dir DIR is required: each user's kubeconfig is written there")
+        })?;
+        let parallel = args.parallel.unwrap_or(DEFAULT_PARALLEL);
+        if parallel == 0 {
+            return Err(Error::usage("--parallel must be 1 or more"));
+        }
+        let offline = plan::offline(args.ca_cert, args.ca_key, args.server, args.cluster_name)?;
+        if offline.is_some() {
+            let pointless = [
+                (args.approve, "--approve"),
+                (args.timeout.is_some(), "--timeout"),
+                (args.context.is_some(), "--context"),
+                (args.kubeconfig.is_some(), "--kubeconfig"),
+            ];
+            if let Some((_, flag)) = pointless.iter().find(|(set, _)| *set) {
+                return Err(Error::usage(format!(
+                    "{flag} has no meaning offline: with --ca-key the certificates are signed here and no request goes to the cluster; drop {flag}"
+                )));
+            }
+        }
+        let timeout = match args.timeout.as_deref() {
+            Some(t) => plan::parse_duration("--timeout", t)?,
+            None => plan::DEFAULT_TIMEOUT,
+        };
+        if timeout.is_zero() {
+            return Err(Error::usage(
+                "--timeout must be more than 0s, e.g. 30s or 5m",
+            ));
+        }
+        Ok(Batch {
+            file: args.file,
+            dir,
+            approve: args.approve,
+            parallel,
+            key: match args.key_algorithm {
+                Some(name) => name.parse()?,
+                None => KeyAlgorithm::Rsa2048,
+            },
+            duration: args
+                .duration
+                .as_deref()
+                .map(|d| plan::lifetime("--duration", d))
+                .transpose()?,
+            timeout,
+            force: args.force,
+            verify: !args.no_verify,
+            offline,
+            kubeconfig: args.kubeconfig,
+            context: args.context,
+            quiet: args.quiet,
+        })
+    }
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let batch = Batch::try_from(args)?;
+    let entries = read_roster(&batch)?;
+    let mut signals = Signals::install()?;
+    let mut progress = Progress::new(batch.quiet, false, false);
+
+    // Where the certificates come from, and the cluster the files are for.
+    let (source, target) = match &batch.offline {
+        Some(offline) => {
+            let authority = Authority::load(&offline.ca_cert, &offline.ca_key)?;
+            let target = offline::target(offline, authority.ca_pem());
+            (Source::Local(Arc::new(authority)), target)
+        }
+        None => {
+            let local = Local::load(
+                batch.kubeconfig.as_deref(),
+                batch.context.as_deref(),
+                &mut progress,
+            )?;
+            let target = local.target.clone();
+            (Source::Cluster(Box::new(local)), target)
+        }
+    };
+
+    make_dir(&batch.dir)?;
+    let now = SystemTime::now();
+    let mut results: Vec<Option<Outcome>> = Vec::with_capacity(entries.len());
+    let mut todo = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let path = file_of(&batch.dir, &entry.name);
+        results.push(
+            match resume::check(&path, entry, &target.server, target.ca_pem.as_deref(), now) {
+                Ok(Some(not_after)) => Some(Outcome::Skipped(not_after)),
+                Ok(None) => None,
+                Err(_) if batch.force => None,
+                Err(why) => Some(Outcome::Failed(format!(
+                    "{} exists but {why}; pass --force to replace it",
+                    path.display()
+                ))),
+            },
+        );
+        if results[i].is_none() {
+            todo.push(i);
+        }
+    }
+
+    let mut bar = Bar::new(batch.quiet, entries.len());
+    if !batch.quiet {
+        let done = results
+            .iter()
+            .flatten()
+            .filter(|o| matches!(o, Outcome::Skipped(_)))
+            .count();
+        let plan = match todo.len() {
+            0 => "nothing left to do".to_string(),
+            n => format!(
+                "{n} to onboard, {} at a time, into {}",
+                batch.parallel.min(n),
+                batch.dir.display()
+            ),
+        };
+        eprintln!(
+            "{} users in {}: {done} already done, {plan}",
+            entries.len(),
+            batch.file.display(),
+        );
+    }
+    for (entry, outcome) in entries.iter().zip(&results) {
+        if let Some(outcome) = outcome {
+            bar.finished(&entry.name, outcome, &[]);
+        }
+    }
+
+    if !todo.is_empty() {
+        let mode = match source {
+            Source::Local(authority) => {
+                let prove = batch.verify && offline::reachable(&target.server).await;
+                if batch.verify && !prove {
+                    bar.warn(&format!(
+                        "cannot reach the API server at {}; the new credentials are not proven (check later with kubectl auth whoami)",
+                        target.server
+                    ));
+                }
+                if todo.iter().any(|&i| !entries[i].grants.is_empty()) {
+                    // Checked in read_roster; here for the type's sake.
+                    unreachable!("offline entries have no roles");
+                }
+                Mode::Local { authority, prove }
+            }
+            Source::Cluster(local) => {
+                let mut grants: Vec<Grant> = Vec::new();
+                for &i in &todo {
+                    for grant in &entries[i].grants {
+                        if !grants.contains(grant) {
+                            grants.push(grant.clone());
+                        }
+                    }
+                }
+                let session = local
+                    .connect(batch.approve, &grants, &mut signals, &mut progress)
+                    .await?;
+                Mode::Cluster(Box::new(session))
+            }
+        };
+        let work = Work {
+            batch: &batch,
+            mode,
+            target: &target,
+            stop: Cell::new(None),
+        };
+        let mut stream = futures::stream::iter(todo.iter().copied())
+            .map(|i| {
+                let work = &work;
+                let entry = &entries[i];
+                async move { (i, work.onboard(entry).await) }
+            })
+            .buffer_unordered(batch.parallel);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                biased;
+                e = signals.interruptible(std::future::pending::<Result<()>>()), if work.stop.get().is_none() => {
+                    let kind = e.map_or_else(|e| e.kind, |()| Kind::Interrupted);
+                    work.stop.set(Some(kind));
+                    bar.warn("interrupted: withdrawing the requests in flight; no new user starts");
+                }
+                next = stream.next() => match next {
+                    Some((i, (outcome, warnings))) => {
+                        bar.finished(&entries[i].name, &outcome, &warnings);
+                        results[i] = Some(outcome);
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => bar.draw(),
+            }
+        }
+        drop(stream);
+        bar.close();
+        if let Some(kind) = work.stop.get() {
+            print!("{}", table(&entries, &results, &batch.dir));
+            let done = results
+                .iter()
+                .filter(|r| matches!(r, Some(Outcome::Done(_) | Outcome::Skipped(_))))
+                .count();
+            return Err(Error::new(
+                kind,
+                format!(
+                    "{}: {done} of {} users done; run the same command again to finish (users done are skipped)",
+                    if kind == Kind::Terminated {
+                        "terminated"
+                    } else {
+                        "interrupted"
+                    },
+                    entries.len()
+                ),
+            ));
+        }
+    }
+    bar.close();
+    print!("{}", table(&entries, &results, &batch.dir));
+    let failed: Vec<&str> = entries
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| matches!(r, Some(Outcome::Failed(_))))
+        .map(|(e, _)| e.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "{} of {} users failed: {}; fix what the table says and run again (users done are skipped)",
+        failed.len(),
+        entries.len(),
+        abbreviated(&failed)
+    )))
+}
+
+/// The roster, checked; every problem on its own line of stderr, then one error.
+fn read_roster(batch: &Batch) -> Result<Vec<Entry>> {
+    let text = std::fs::read_to_string(&batch.file).map_err(|e| {
+        Error::usage(format!(
+            "cannot read {}: {}",
+            batch.file.display(),
+            crate::kubeconfig::file::describe(&e)
+        ))
+    })?;
+    let mut problems = match roster::parse(&text) {
+        Ok(entries) => {
+            if batch.offline.is_none() {
+                return Ok(entries);
+            }
+            let with_roles: Vec<roster::Problem> = entries
+                .iter()
+                .filter(|e| !e.grants.is_empty())
+                .map(|e| roster::Problem {
+                    line: e.line,
+                    message: format!(
+                        "user {}: roles are bound through the API, which offline mode does not call; bind them afterwards, or drop --ca-key to go through the cluster",
+                        e.name
+                    ),
+                })
+                .collect();
+            if with_roles.is_empty() {
+                return Ok(entries);
+            }
+            with_roles
+        }
+        Err(problems) => problems,
+    };
+    problems.sort_by_key(|p| p.line);
+    for p in &problems {
+        match p.line {
+            0 => eprintln!("{}: {}", batch.file.display(), p.message),
+            line => eprintln!("{}:{line}: {}", batch.file.display(), p.message),
+        }
+    }
+    Err(Error::usage(format!(
+        "{} has {} (listed above); nothing was done",
+        batch.file.display(),
+        match problems.len() {
+            1 => "a problem".to_string(),
+            n => format!("{n} problems"),
+        }
+    )))
+}
+
+/// The output directory, created 0700 (it will hold private keys).
+fn make_dir(dir: &Path) -> Result<()> {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) if dir.is_dir() => Ok(()),
+        Ok(()) => Err(Error::failed(format!(
+            "--output-dir {} is not a directory",
+            dir.display()
+        ))),
+        Err(e) => Err(Error::failed(format!(
+            "cannot create --output-dir {}: {}",
+            dir.display(),
+            crate::kubeconfig::file::describe(&e)
+        ))),
+    }
+}
+
+fn file_of(dir: &Path, user: &str) -> PathBuf {
+    // User names are letters, digits and . - _ @ +, starting with a letter or digit (plan.rs).
+    dir.join(format!("{user}.kubeconfig"))
+}
+
+/// Where certificates come from, before connecting.
+enum Source {
+    Cluster(Box<Local>),
+    Local(Arc<Authority>),
+}
+
+/// … and once ready.
+enum Mode {
+    Cluster(Box<Session>),
+    Local {
+        authority: Arc<Authority>,
+        /// The server answered: prove each user's credentials.
+        prove: bool,
+    },
+}
+
+/// What became of a user.
+#[derive(Debug)]
+enum Outcome {
+    Done(SystemTime),
+    Skipped(SystemTime),
+    Failed(String),
+    Interrupted(String),
+}
+
+/// What every user's onboarding shares.
+struct Work<'a> {
+    batch: &'a Batch,
+    mode: Mode,
+    target: &'a Target,
+    /// Set on SIGINT/SIGTERM: no user starts after it.
+    stop: Cell<Option<Kind>>,
+}
+
+impl Work<'_> {
+    async fn onboard(&self, entry: &Entry) -> (Outcome, Vec<String>) {
+        if self.stop.get().is_some() {
+            return (Outcome::Interrupted("not started".into()), Vec::new());
+        }
+        // Each user's own handler: on Ctrl-C each withdraws its own request.
+        let mut signals = match Signals::install() {
+            Ok(s) => s,
+            Err(e) => return (Outcome::Failed(e.to_string()), Vec::new()),
+        };
+        let mut progress = Progress::captured();
+        let outcome = match self.steps(entry, &mut signals, &mut progress).await {
+            Ok(not_after) => Outcome::Done(not_after),
+            Err(e) if matches!(e.kind, Kind::Interrupted | Kind::Terminated) => {
+                Outcome::Interrupted(e.to_string())
+            }
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+        (outcome, progress.take_warnings())
+    }
+
+    /// One user: key → certificate → proof → bindings → file. Returns the notAfter.
+    async fn steps(
+        &self,
+        entry: &Entry,
+        signals: &mut Signals,
+        progress: &mut Progress,
+    ) -> Result<SystemTime> {
+        let duration = entry.duration.or(self.batch.duration);
+        let algorithm = self.batch.key;
+        let (key, verified, identity_conn) = match &self.mode {
+            Mode::Cluster(session) => {
+                let (user, groups) = (entry.name.clone(), entry.groups.clone());
+                let (key, request_pem) = signals
+                    .interruptible(blocking(move || {
+                        let key = PrivateKey::obtain(&KeySource::Generate(algorithm))?;
+                        let pem = csr::build(&user, &groups, &key)?;
+                        Ok((key, pem))
+                    }))
+                    .await?;
+                let request = Request {
+                    user: &entry.name,
+                    pem: &request_pem,
+                    rsa: key.is_rsa(),
+                    duration,
+                    key_algorithm: &key.algorithm(),
+                };
+                let options = issue::Options {
+                    approve: self.batch.approve,
+                    timeout: self.batch.timeout,
+                    keep_csr: false,
+                };
+                let issued = issue::issue(
+                    session,
+                    &request,
+                    &entry.groups,
+                    &key.public_key_der(),
+                    &options,
+                    signals,
+                    progress,
+                )
+                .await?;
+                (key, issued.verified, Some(&session.conn))
+            }
+            Mode::Local { authority, .. } => {
+                let (user, groups) = (entry.name.clone(), entry.groups.clone());
+                let authority = Arc::clone(authority);
+                let (key, verified, warnings) = signals
+                    .interruptible(blocking(move || {
+                        let key = PrivateKey::obtain(&KeySource::Generate(algorithm))?;
+                        let mut progress = Progress::captured();
+                        let verified = offline::sign(
+                            &authority,
+                            &user,
+                            &groups,
+                            &key,
+                            duration,
+                            SystemTime::now(),
+                            &mut progress,
+                        )?;
+                        Ok((key, verified, progress.take_warnings()))
+                    }))
+                    .await?;
+                for warning in &warnings {
+                    progress.warn(warning);
+                }
+                (key, verified, None)
+            }
+        };
+        let not_after = verified.info.not_after;
+        let config = self.standalone(entry, &key, &verified)?;
+
+        if self.batch.verify {
+            let proof = async {
+                match (identity_conn, &self.mode) {
+                    (Some(conn), _) => {
+                        whoami::prove_certificate(conn, &verified.pem, &key, &entry.name, progress)
+                            .await
+                    }
+                    (None, Mode::Local { prove: true, .. }) => {
+                        let conn = offline::connect(&self.target.server, &config).await?;
+                        whoami::prove(&conn, &entry.name).await
+                    }
+                    _ => Ok(None),
+                }
+            };
+            signals.interruptible(proof).await?;
+        }
+        if let Mode::Cluster(session) = &self.mode {
+            for grant in &entry.grants {
+                signals
+                    .interruptible(rbac::bind(&session.conn, &entry.name, grant))
+                    .await?;
+            }
+        }
+        let path = file_of(&self.batch.dir, &entry.name);
+        let force = self.batch.force;
+        signals
+            .interruptible(blocking(move || {
+                kubeconfig::write_standalone(&path, &config, force)
+            }))
+            .await?;
+        Ok(not_after)
+    }
+
+    /// The user's kubeconfig: the cluster with its CA, the user with certificate and key
+    /// embedded, context `<user>@<cluster>`.
+    fn standalone(
+        &self,
+        entry: &Entry,
+        key: &PrivateKey,
+        verified: &Verified,
+    ) -> Result<serde_json::Value> {
+        let cluster = &self.target.cluster_name;
+        let key_pem = key.to_pem();
+        kubeconfig::standalone(
+            self.target,
+            &Entries {
+                user: entry.name.clone(),
+                user_body: json!({
+                    "client-certificate-data": Base64::encode_string(verified.pem.as_bytes()),
+                    "client-key-data": Base64::encode_string(key_pem.as_bytes()),
+                }),
+                context: format!("{}@{cluster}", entry.name),
+                context_body: json!({"cluster": cluster, "user": entry.name}),
+            },
+        )
+    }
+}
+
+/// CPU work (key generation, signing) or file I/O, off the thread that drives the requests.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::failed(format!("a worker thread failed: {e}")))?
+}
+
+/// The summary: USER, RESULT, NOT AFTER, FILE OR ERROR.
+fn table(entries: &[Entry], results: &[Option<Outcome>], dir: &Path) -> String {
+    let mut rows = vec![["USER", "RESULT", "NOT AFTER", "FILE OR ERROR"].map(String::from)];
+    for (entry, result) in entries.iter().zip(results) {
+        let file = file_of(dir, &entry.name).display().to_string();
+        rows.push(match result {
+            Some(Outcome::Done(t)) => [entry.name.clone(), "ok".into(), rfc3339(*t), file],
+            Some(Outcome::Skipped(t)) => [entry.name.clone(), "skipped".into(), rfc3339(*t), file],
+            Some(Outcome::Failed(why)) => {
+                [entry.name.clone(), "failed".into(), "-".into(), why.clone()]
+            }
+            Some(Outcome::Interrupted(why)) => [
+                entry.name.clone(),
+                "interrupted".into(),
+                "-".into(),
+                why.clone(),
+            ],
+            None => [
+                entry.name.clone(),
+                "interrupted".into(),
+                "-".into(),
+                "not started".into(),
+            ],
+        });
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out += cells.join("   ").trim_end();
+        out += "\n";
+    }
+    out
+}
+
+/// `a, b, c and 12 more`.
+fn abbreviated(names: &[&str]) -> String {
+    const SHOWN: usize = 5;
+    if names.len() <= SHOWN {
+        return names.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        names[..SHOWN].join(", "),
+        names.len() - SHOWN
+    )
+}
+
+/// Progress on stderr: on a terminal a bar, with failures and warnings printed above it;
+/// elsewhere one line per user as it finishes.
+struct Bar {
+    quiet: bool,
+    tty: bool,
+    total: usize,
+    ok: usize,
+    skipped: usize,
+    failed: usize,
+    started: Instant,
+    drawn: bool,
+}
+
+impl Bar {
+    fn new(quiet: bool, total: usize) -> Bar {
+        Bar {
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            total,
+            ok: 0,
+            skipped: 0,
+            failed: 0,
+            started: Instant::now(),
+            drawn: false,
+        }
+    }
+
+    fn finished(&mut self, user: &str, outcome: &Outcome, warnings: &[String]) {
+        let line = match outcome {
+            Outcome::Done(t) => {
+                self.ok += 1;
+                format!("{user}: ok, valid until {}", rfc3339(*t))
+            }
+            Outcome::Skipped(t) => {
+                self.skipped += 1;
+                format!(
+                    "{user}: skipped, already done (valid until {})",
+                    rfc3339(*t)
+                )
+            }
+            Outcome::Failed(why) => {
+                self.failed += 1;
+                format!("{user}: failed: {why}")
+            }
+            Outcome::Interrupted(why) => {
+                self.failed += 1;
+                format!("{user}: {why}")
+            }
+        };
+        for warning in warnings {
+            self.warn(&format!("{user}: {warning}"));
+        }
+        let worth_a_line = !self.tty || matches!(outcome, Outcome::Failed(_));
+        if !self.quiet && worth_a_line {
+            self.clear();
+            eprintln!("{line}");
+        }
+        self.draw();
+    }
+
+    /// Shown even with -q.
+    fn warn(&mut self, message: &str) {
+        self.clear();
+        eprintln!("warning: {message}");
+        self.draw();
+    }
+
+    fn draw(&mut self) {
+        if self.quiet || !self.tty {
+            return;
+        }
+        const WIDTH: usize = 30;
+        let finished = self.ok + self.skipped + self.failed;
+        let filled = (finished * WIDTH).checked_div(self.total).unwrap_or(WIDTH);
+        let bar: String = "█".repeat(filled) + &"░".repeat(WIDTH - filled);
+        eprint!(
+            "\r\x1b[2K{bar} {finished}/{} · ok {} · skipped {} · failed {} · {}s",
+            self.total,
+            self.ok,
+            self.skipped,
+            self.failed,
+            self.started.elapsed().as_secs()
+        );
+        self.drawn = true;
+    }
+
+    fn clear(&mut self) {
+        if self.drawn {
+            eprint!("\r\x1b[2K");
+            self.drawn = false;
+        }
+    }
+
+    /// Leaves the final bar on its own line.
+    fn close(&mut self) {
+        if self.drawn {
+            eprintln!();
+            self.drawn = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_says_what_became_of_each_user() {
+        let entry = |name: &str| Entry {
+            line: 1,
+            name: name.into(),
+            groups: vec![],
+            duration: None,
+            grants: vec![],
+        };
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let out = table(
+            &[entry("jane"), entry("bob"), entry("al")],
+            &[
+                Some(Outcome::Done(t)),
+                Some(Outcome::Failed("denied".into())),
+                None,
+            ],
+            Path::new("out"),
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("USER   RESULT"), "{out}");
+        assert!(
+            lines[1].contains("ok")
+                && lines[1].contains("2026-11-18T11:06:40Z")
+                && lines[1].ends_with("out/jane.kubeconfig"),
+            "{out}"
+        );
+        assert!(
+            lines[2].contains("failed") && lines[2].ends_with("denied"),
+            "{out}"
+        );
+        assert!(lines[3].contains("interrupted"), "{out}");
+    }
+
+    #[test]
+    fn long_lists_of_names_are_cut() {
+        assert_eq!(abbreviated(&["a", "b"]), "a, b");
+        assert_eq!(
+            abbreviated(&["a", "b", "c", "d", "e", "f", "g"]),
+            "a, b, c, d, e and 2 more"
+        );
+    }
+
+    #[test]
+    fn output_dir_is_required_and_offline_refuses_api_flags() {
+        let args = |extra: &[&str]| {
+            let mut raw = vec!["team.yaml".to_string()];
+            raw.extend(extra.iter().map(|s| s.to_string()));
+            let strs: Vec<&str> = raw.iter().map(String::as_str).collect();
+            Args::from_args(&["batch"], &strs).unwrap()
+        };
+        let err = |extra: &[&str]| Batch::try_from(args(extra)).err().unwrap().to_string();
+        assert!(err(&[]).contains("--output-dir"));
+        assert!(err(&["--output-dir", "o", "--parallel", "0"]).contains("--parallel"));
+        let offline = [
+            "--output-dir",
+            "o",
+            "--ca-cert",
+            "c",
+            "--ca-key",
+            "k",
+            "--server",
+            "https://h",
+        ];
+        assert!(
+            err(&[&offline[..], &["--approve"]].concat())
+                .contains("--approve has no meaning offline")
+        );
+        assert!(
+            err(&["--output-dir", "o", "--ca-key", "k"]).contains("add --ca-cert and --server")
+        );
+        let ok = Batch::try_from(args(&offline)).unwrap();
+        assert_eq!(ok.offline.unwrap().cluster_name, "h");
+        assert_eq!(ok.parallel, DEFAULT_PARALLEL);
+    }
+}

@@ -1,0 +1,109 @@
+//! Resuming a batch: a user whose file is already there, for this cluster, with a valid
+//! certificate for the right subject and the key that goes with it, is done. Anything else in
+//! its place is not ours to overwrite without `--force`.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use base64ct::{Base64, Encoding};
+use serde_json::Value;
+use x509_cert::Certificate;
+
+use super::roster::Entry;
+use crate::kubeconfig::edit::{Document, Section};
+use crate::kubeconfig::yaml;
+use crate::verify::{self, rfc3339};
+
+/// `Ok(None)`: no file yet. `Ok(Some(not_after))`: done. `Err(why)`: something else is there.
+pub fn check(
+    path: &Path,
+    entry: &Entry,
+    server: &str,
+    ca_pem: Option<&[u8]>,
+    now: SystemTime,
+) -> Result<Option<SystemTime>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "cannot be read ({})",
+                crate::kubeconfig::file::describe(&e)
+            ));
+        }
+    };
+    let not_a_kubeconfig = || "is not a kubeconfig written for this user".to_string();
+    let doc = Document {
+        path: path.to_path_buf(),
+        value: yaml::parse(path, &text).map_err(|_| not_a_kubeconfig())?,
+    };
+    let current = doc.current_context().ok_or_else(not_a_kubeconfig)?;
+    let context = doc
+        .entry(Section::Contexts, current)
+        .ok_or_else(not_a_kubeconfig)?;
+    let field = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    if field(context, "user").as_deref() != Some(&entry.name) {
+        return Err(not_a_kubeconfig());
+    }
+    let cluster = field(context, "cluster")
+        .and_then(|name| doc.entry(Section::Clusters, &name))
+        .ok_or_else(not_a_kubeconfig)?;
+    let file_server = field(cluster, "server").unwrap_or_default();
+    if file_server != server {
+        return Err(format!("is for the server {file_server}, not {server}"));
+    }
+    let user = doc
+        .entry(Section::Users, &entry.name)
+        .ok_or_else(not_a_kubeconfig)?;
+    let data = |key: &str| {
+        let cleaned: String = field(user, key)?
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        Base64::decode_vec(&cleaned).ok()
+    };
+    let cert_pem = data("client-certificate-data").ok_or_else(not_a_kubeconfig)?;
+    let key_pem =
+        pkcs8::der::zeroize::Zeroizing::new(data("client-key-data").ok_or_else(not_a_kubeconfig)?);
+    let cert = Certificate::load_pem_chain(&cert_pem)
+        .ok()
+        .and_then(|chain| chain.into_iter().next())
+        .ok_or("holds no readable certificate")?;
+    let info = verify::inspect(&cert).map_err(|e| e.to_string())?;
+    if info.common_name.as_deref() != Some(&entry.name) {
+        return Err(format!(
+            "holds a certificate for CN={}",
+            info.common_name.unwrap_or_default()
+        ));
+    }
+    let (mut got, mut want) = (info.organizations.clone(), entry.groups.clone());
+    got.sort();
+    want.sort();
+    if got != want {
+        return Err(format!(
+            "holds a certificate for groups [{}], not [{}]",
+            got.join(", "),
+            want.join(", ")
+        ));
+    }
+    if info.not_after <= now {
+        return Err(format!(
+            "holds a certificate that expired at {}",
+            rfc3339(info.not_after)
+        ));
+    }
+    let key = crate::key::parse_pem(&key_pem).map_err(|_| "holds an unreadable key".to_string())?;
+    if key.public_key_der() != info.public_key_der {
+        return Err("holds a key that does not match its certificate".into());
+    }
+    if let Some(ca_pem) = ca_pem {
+        let cas = Certificate::load_pem_chain(ca_pem).unwrap_or_default();
+        if !cas
+            .iter()
+            .any(|ca| verify::verify_signature(&cert, ca).is_ok())
+        {
+            return Err("holds a certificate the cluster CA did not sign".into());
+        }
+    }
+    Ok(Some(info.not_after))
+}
