@@ -80,6 +80,11 @@ impl TryFrom<Args> for Plan {
                     "{flag} has no meaning offline: with --ca-key the certificate is signed here and no request goes to the cluster; drop {flag}"
                 )));
             }
+            if args.group.iter().any(|g| g == MASTERS) && !args.allow_masters {
+                return Err(Error::usage(
+                    "group system:masters makes a cluster-admin credential that cannot be revoked: it stays valid until it expires, whatever RBAC says; if you mean it, add --allow-masters (and a short --duration), else bind a ClusterRole such as cluster-admin",
+                ));
+            }
             if !args.clusterrole.is_empty() || !args.role.is_empty() {
                 return Err(Error::usage(
                     "--clusterrole and --role bind roles through the API, which offline mode does not call: bind them afterwards with kubectl create clusterrolebinding/rolebinding, or drop --ca-key to go through the cluster",
@@ -618,9 +623,12 @@ mod tests {
 
     #[test]
     fn system_masters_only_offline_and_only_when_allowed() {
-        let mut a = offline_args("root");
+        let mut a = args("root");
         a.group = vec![MASTERS.into()];
         assert!(usage_error(a).contains("CertificateSubjectRestriction"));
+        let mut a = offline_args("root");
+        a.group = vec![MASTERS.into()];
+        assert!(usage_error(a).contains("add --allow-masters"));
         let mut a = offline_args("root");
         a.group = vec![MASTERS.into()];
         a.allow_masters = true;
