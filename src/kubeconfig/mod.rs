@@ -249,6 +249,133 @@ impl Loaded {
     }
 }
 
+/// What `forget_user` took out of one file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Forgotten {
+    pub path: PathBuf,
+    /// The user entry's body, if this file had one.
+    pub user: Option<Value>,
+    pub contexts: Vec<String>,
+    /// The current-context this file set, now unset because its context is gone.
+    pub unset_current_context: Option<String>,
+}
+
+impl Loaded {
+    /// The files that define user `user` or a context of theirs, or whose current-context
+    /// names such a context: what `forget_user` would change.
+    pub fn files_of_user(&self, user: &str) -> Vec<PathBuf> {
+        let docs: Vec<(&Path, &Value)> = self
+            .merged
+            .documents
+            .iter()
+            .map(|d| (d.path.as_path(), &d.value))
+            .collect();
+        let gone = forgotten_contexts(&docs, user);
+        self.merged
+            .documents
+            .iter()
+            .filter(|d| {
+                d.entry(Section::Users, user).is_some()
+                    || !edit::contexts_of(&d.value, user).is_empty()
+                    || d.current_context()
+                        .is_some_and(|c| gone.iter().any(|g| g == c))
+            })
+            .map(|d| d.path.clone())
+            .collect()
+    }
+
+    /// Removes user `user` and every context that uses it, from every file that has them, and
+    /// unsets a current-context that named one of those contexts (unless another file still
+    /// defines a context of that name). Under kubectl's lock, on the files as re-read under it;
+    /// written through `tx`, so that the caller can undo it. Only the files that change are
+    /// written.
+    pub fn forget_user(&self, user: &str, tx: &mut Transaction) -> Result<Vec<Forgotten>> {
+        let mut files = self.files_of_user(user);
+        files.sort();
+        files.dedup();
+        let _locks = files
+            .iter()
+            .map(|f| file::lock(f))
+            .collect::<Result<Vec<_>>>()?;
+        let mut fresh = Vec::with_capacity(files.len());
+        for path in &files {
+            if let Some(text) = file::read(path)? {
+                fresh.push((path.clone(), parse_document(path, &text)?.value));
+            }
+        }
+        // Context names still defined after the removal, in any file kubectl reads.
+        let after = |docs: &[(PathBuf, Value)]| -> BTreeSet<String> {
+            let mut names = BTreeSet::new();
+            for d in &self.merged.documents {
+                let doc = docs
+                    .iter()
+                    .find(|(p, _)| *p == d.path)
+                    .map(|(_, v)| v)
+                    .unwrap_or(&d.value);
+                names.extend(edit::names(doc, Section::Contexts));
+            }
+            names
+        };
+        let mut changed = Vec::new();
+        let mut edited = fresh.clone();
+        for (path, doc) in &mut edited {
+            let user_body = doc
+                .get(Section::Users.key())
+                .and_then(Value::as_array)
+                .and_then(|l| {
+                    l.iter()
+                        .find(|e| e.get("name").and_then(Value::as_str) == Some(user))
+                })
+                .map(|e| e.get("user").cloned().unwrap_or(Value::Null));
+            edit::remove(doc, Section::Users, user);
+            let contexts = edit::contexts_of(doc, user);
+            for c in &contexts {
+                edit::remove(doc, Section::Contexts, c);
+            }
+            changed.push(Forgotten {
+                path: path.clone(),
+                user: user_body,
+                contexts,
+                unset_current_context: None,
+            });
+        }
+        let gone: BTreeSet<String> = changed.iter().flat_map(|f| f.contexts.clone()).collect();
+        let remaining = after(&edited);
+        for ((_, doc), forgotten) in edited.iter_mut().zip(&mut changed) {
+            let current = doc
+                .get("current-context")
+                .and_then(Value::as_str)
+                .map(String::from);
+            if let Some(current) = current.filter(|c| gone.contains(c) && !remaining.contains(c)) {
+                edit::set_current_context(doc, "");
+                forgotten.unset_current_context = Some(current);
+            }
+        }
+        let mut written = Vec::new();
+        for (((path, doc), (_, original)), forgotten) in edited.iter().zip(&fresh).zip(changed) {
+            if doc == original {
+                continue;
+            }
+            edit::check_shape(doc).map_err(|why| {
+                Error::failed(format!(
+                    "cannot update kubeconfig {}: {why}; nothing was changed",
+                    path.display()
+                ))
+            })?;
+            tx.write(path, yaml::emit(doc)?.as_bytes(), Mode::Keep)?;
+            written.push(forgotten);
+        }
+        Ok(written)
+    }
+}
+
+/// The contexts `forget_user` removes, by name, over all files.
+fn forgotten_contexts(docs: &[(&Path, &Value)], user: &str) -> BTreeSet<String> {
+    docs.iter()
+        .flat_map(|(_, v)| edit::contexts_of(v, user))
+        .collect()
+}
+
 /// A kubeconfig that stands on its own: the cluster (CA embedded), the user, the context.
 pub fn standalone(target: &Target, entries: &Entries) -> Result<Value> {
     let mut cluster = target.cluster.clone();
