@@ -451,3 +451,102 @@ fn cluster_ca(cluster: &Value, origin: &Path, name: &str) -> Result<Option<Vec<u
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("onboard-forget-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn loaded(files: &[(&Path, Value)]) -> Loaded {
+        let mut documents = Vec::new();
+        for (path, value) in files {
+            std::fs::write(path, yaml::emit(value).unwrap()).unwrap();
+            documents.push(Document {
+                path: path.to_path_buf(),
+                value: value.clone(),
+            });
+        }
+        Loaded {
+            sources: select::Sources {
+                read: files.iter().map(|(p, _)| p.to_path_buf()).collect(),
+                destination: files[0].0.to_path_buf(),
+            },
+            merged: Merged { documents },
+        }
+    }
+
+    fn read(path: &Path) -> Value {
+        yaml::parse(path, &std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn forgetting_a_user_edits_each_file_it_is_in_and_nothing_else() {
+        let dir = scratch("files");
+        let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+        let untouched =
+            json!({"contexts": [{"name": "other", "context": {"user": "bob"}}], "x-keep": 1});
+        let l = loaded(&[
+            // The current context is defined in b; a names it.
+            (
+                &a,
+                json!({"current-context": "jane@local", "users": [{"name": "bob", "user": {}}]}),
+            ),
+            (
+                &b,
+                json!({"users": [{"name": "jane", "user": {"token": "t"}}], "contexts": [{"name": "jane@local", "context": {"user": "jane"}}, {"name": "keep", "context": {"user": "bob"}}]}),
+            ),
+            (&c, untouched.clone()),
+        ]);
+        assert_eq!(l.files_of_user("jane"), [a.clone(), b.clone()]);
+        let mut tx = Transaction::default();
+        let done = l.forget_user("jane", &mut tx).unwrap();
+        assert_eq!(done.len(), 2);
+        assert_eq!(done[0].unset_current_context.as_deref(), Some("jane@local"));
+        assert_eq!(done[1].user, Some(json!({"token": "t"})));
+        assert_eq!(done[1].contexts, ["jane@local"]);
+        assert_eq!(
+            read(&a),
+            json!({"current-context": "", "users": [{"name": "bob", "user": {}}]})
+        );
+        assert_eq!(
+            read(&b),
+            json!({"users": [], "contexts": [{"name": "keep", "context": {"user": "bob"}}]})
+        );
+        assert_eq!(read(&c), untouched);
+        assert!(!dir.join("a.lock").exists() && !dir.join("b.lock").exists());
+        // Undo puts both files back.
+        tx.roll_back();
+        assert_eq!(read(&b)["users"][0]["name"], "jane");
+    }
+
+    #[test]
+    fn a_current_context_still_defined_elsewhere_stays() {
+        let dir = scratch("shadow");
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        // a's "work" (bob's) wins over b's "work" (jane's): removing b's leaves "work" current.
+        let l = loaded(&[
+            (
+                &a,
+                json!({"current-context": "work", "contexts": [{"name": "work", "context": {"user": "bob"}}]}),
+            ),
+            (
+                &b,
+                json!({"contexts": [{"name": "work", "context": {"user": "jane"}}]}),
+            ),
+        ]);
+        let mut tx = Transaction::default();
+        let done = l.forget_user("jane", &mut tx).unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].path, b);
+        assert_eq!(done[0].unset_current_context, None);
+        assert_eq!(read(&a)["current-context"], "work");
+        assert_eq!(read(&b)["contexts"], json!([]));
+    }
+}
