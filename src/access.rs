@@ -2,6 +2,8 @@
 //! do what the flow needs, so that a missing permission costs nothing and names the exact RBAC
 //! rule an administrator has to grant.
 
+use std::borrow::Cow;
+
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
@@ -31,7 +33,7 @@ struct Rule {
     verb: &'static str,
     resource: &'static str,
     subresource: Option<&'static str>,
-    name: Option<&'static str>,
+    name: Option<Cow<'static, str>>,
     namespace: Option<String>,
 }
 
@@ -63,6 +65,33 @@ impl Rule {
         }
     }
 
+    /// Deleting one ClusterRoleBinding (`namespace` None) or RoleBinding.
+    fn delete_binding(namespace: Option<&str>, name: &str) -> Rule {
+        Rule {
+            group: "rbac.authorization.k8s.io",
+            verb: "delete",
+            resource: if namespace.is_some() {
+                "rolebindings"
+            } else {
+                "clusterrolebindings"
+            },
+            subresource: None,
+            name: Some(Cow::Owned(name.to_string())),
+            namespace: namespace.map(Into::into),
+        }
+    }
+
+    const fn list_bindings(resource: &'static str) -> Rule {
+        Rule {
+            group: "rbac.authorization.k8s.io",
+            verb: "list",
+            resource,
+            subresource: None,
+            name: None,
+            namespace: None,
+        }
+    }
+
     fn as_yaml(&self) -> String {
         let resource = match self.subresource {
             Some(sub) => format!("{}/{sub}", self.resource),
@@ -70,6 +99,7 @@ impl Rule {
         };
         let names = self
             .name
+            .as_ref()
             .map(|n| format!(", resourceNames: [\"{n}\"]"))
             .unwrap_or_default();
         let within = self
@@ -92,7 +122,7 @@ impl Rule {
                     resource: Some(self.resource.into()),
                     subresource: self.subresource.map(Into::into),
                     verb: Some(self.verb.into()),
-                    name: self.name.map(Into::into),
+                    name: self.name.as_ref().map(|n| n.to_string()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -103,6 +133,8 @@ impl Rule {
 }
 
 static CREATE: Rule = Rule::csrs("create");
+static GET: Rule = Rule::csrs("get");
+static LIST: Rule = Rule::csrs("list");
 static WATCH: Rule = Rule::csrs("watch");
 static DELETE: Rule = Rule::csrs("delete");
 static APPROVAL: Rule = Rule {
@@ -118,7 +150,7 @@ static APPROVE_SIGNER: Rule = Rule {
     verb: "approve",
     resource: "signers",
     subresource: None,
-    name: Some(SIGNER),
+    name: Some(Cow::Borrowed(SIGNER)),
     namespace: None,
 };
 
@@ -154,17 +186,94 @@ pub async fn check(conn: &Connection, approve: bool, grants: &[Grant]) -> Result
                 "you may not create the role bindings asked for (drop --clusterrole/--role, or bind later)"
             }
         };
-        let rules: Vec<String> = missing.iter().map(|r| r.as_yaml()).collect();
-        let noun = if rules.len() == 1 { "rule" } else { "rules" };
-        return Err(Error::failed(format!(
-            "{what}; an administrator must grant the RBAC {noun} {}",
-            rules.join(" and ")
-        )));
+        return Err(missing_rules(what, &missing));
     }
     // Unknown (reviews not allowed) counts as allowed: the real call will tell.
     let watch = answers.next().expect("watch answer")?.unwrap_or(true);
     let delete = answers.next().expect("delete answer")?.unwrap_or(true);
     Ok(Permissions { watch, delete })
+}
+
+fn missing_rules(what: &str, missing: &[&Rule]) -> Error {
+    let rules: Vec<String> = missing.iter().map(|r| r.as_yaml()).collect();
+    let noun = if rules.len() == 1 { "rule" } else { "rules" };
+    Error::failed(format!(
+        "{what}; an administrator must grant the RBAC {noun} {}",
+        rules.join(" and ")
+    ))
+}
+
+/// Asks about every rule at once; the error names all that are missing.
+async fn require(conn: &Connection, rules: &[&Rule], what: &str) -> Result<()> {
+    let answers = futures::future::join_all(rules.iter().map(|rule| allowed(conn, rule))).await;
+    let mut missing = Vec::new();
+    for (rule, answer) in rules.iter().zip(answers) {
+        if answer? == Some(false) {
+            missing.push(*rule);
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(missing_rules(what, &missing))
+    }
+}
+
+/// `kubectl onboard approve|deny`: reading a request and recording a decision on it.
+/// `verb` is "approve" or "deny".
+pub async fn check_reviewer(conn: &Connection, verb: &str) -> Result<()> {
+    require(
+        conn,
+        &[&GET, &APPROVAL, &APPROVE_SIGNER],
+        &format!("you may not {verb} requests for the {SIGNER} signer"),
+    )
+    .await
+}
+
+/// `kubectl onboard pending`: listing the requests.
+pub async fn check_lister(conn: &Connection) -> Result<()> {
+    require(
+        conn,
+        &[&LIST],
+        "you may not list CertificateSigningRequests",
+    )
+    .await
+}
+
+/// Whether the caller may list CSRs (unknown counts as yes), without failing.
+pub async fn may_list_csrs(conn: &Connection) -> Result<bool> {
+    Ok(allowed(conn, &LIST).await?.unwrap_or(true))
+}
+
+/// `kubectl onboard offboard`: finding the bindings that name a user.
+pub async fn check_binding_lister(conn: &Connection) -> Result<()> {
+    static CLUSTER: Rule = Rule::list_bindings("clusterrolebindings");
+    static NAMESPACED: Rule = Rule::list_bindings("rolebindings");
+    require(
+        conn,
+        &[&CLUSTER, &NAMESPACED],
+        "you may not list role bindings, so the user's cannot be found",
+    )
+    .await
+}
+
+/// `kubectl onboard offboard`: deleting these bindings, as (namespace, name); namespace
+/// `None` for a ClusterRoleBinding.
+pub async fn check_unbinder(
+    conn: &Connection,
+    bindings: &[(Option<String>, String)],
+) -> Result<()> {
+    let rules: Vec<Rule> = bindings
+        .iter()
+        .map(|(ns, name)| Rule::delete_binding(ns.as_deref(), name))
+        .collect();
+    let rules: Vec<&Rule> = rules.iter().collect();
+    require(
+        conn,
+        &rules,
+        "you may not delete the user's role bindings; nothing was deleted",
+    )
+    .await
 }
 
 /// `None` when the cluster would not answer the review itself (a 403 or 404 on it).
@@ -190,6 +299,10 @@ mod tests {
         assert_eq!(
             APPROVAL.as_yaml(),
             r#"{apiGroups: ["certificates.k8s.io"], resources: ["certificatesigningrequests/approval"], verbs: ["update"]}"#
+        );
+        assert_eq!(
+            Rule::delete_binding(Some("team"), "kubectl-onboard:jane:dev").as_yaml(),
+            r#"{apiGroups: ["rbac.authorization.k8s.io"], resources: ["rolebindings"], verbs: ["delete"], resourceNames: ["kubectl-onboard:jane:dev"]} in namespace team"#
         );
         assert_eq!(
             APPROVE_SIGNER.as_yaml(),

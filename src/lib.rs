@@ -19,6 +19,7 @@ pub mod plan;
 pub mod progress;
 pub mod rbac;
 pub mod report;
+pub mod review;
 pub mod session;
 pub mod signals;
 pub mod submit;

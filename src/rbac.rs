@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
@@ -186,6 +186,82 @@ pub async fn bindings_of(conn: &Connection, user: &str) -> Result<Vec<(Option<St
             .items
             .into_iter()
             .filter(|b| ours(&b.metadata))
+            .filter_map(|b| Some((b.metadata.namespace, b.metadata.name?))),
+    );
+    Ok(found)
+}
+
+/// Deletes a ClusterRoleBinding (`namespace` None) or a RoleBinding. False when it was gone
+/// already.
+pub async fn unbind(conn: &Connection, namespace: Option<&str>, name: &str) -> Result<bool> {
+    let doing = format!("deleting {}", describe_binding(namespace, name));
+    let result = match namespace {
+        None => Api::<ClusterRoleBinding>::all(conn.client.clone())
+            .delete(name, &DeleteParams::default())
+            .await
+            .map(drop),
+        Some(ns) => Api::<RoleBinding>::namespaced(conn.client.clone(), ns)
+            .delete(name, &DeleteParams::default())
+            .await
+            .map(drop),
+    };
+    match result {
+        Ok(()) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(conn.api_error(&doing, e)),
+    }
+}
+
+/// `ClusterRoleBinding x` or `RoleBinding x in namespace y`.
+pub fn describe_binding(namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        None => format!("ClusterRoleBinding {name}"),
+        Some(ns) => format!("RoleBinding {name} in namespace {ns}"),
+    }
+}
+
+/// Bindings that name User `user` as a subject but that kubectl-onboard did not make for them
+/// (offboarding leaves these to a person), as (namespace, name).
+pub async fn others_naming(conn: &Connection, user: &str) -> Result<Vec<(Option<String>, String)>> {
+    let names_user = |subjects: Option<&Vec<Subject>>| {
+        subjects
+            .into_iter()
+            .flatten()
+            .any(|s| s.kind == "User" && s.name == user)
+    };
+    let ours = |meta: &ObjectMeta| {
+        meta.labels
+            .as_ref()
+            .and_then(|l| l.get(MANAGED_BY.0))
+            .map(String::as_str)
+            == Some(MANAGED_BY.1)
+            && meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(USER_ANNOTATION))
+                .map(String::as_str)
+                == Some(user)
+    };
+    let doing = "listing the role bindings";
+    let all = ListParams::default();
+    let mut found: Vec<(Option<String>, String)> =
+        Api::<ClusterRoleBinding>::all(conn.client.clone())
+            .list(&all)
+            .await
+            .map_err(|e| conn.api_error(doing, e))?
+            .items
+            .into_iter()
+            .filter(|b| names_user(b.subjects.as_ref()) && !ours(&b.metadata))
+            .filter_map(|b| b.metadata.name.map(|n| (None, n)))
+            .collect();
+    found.extend(
+        Api::<RoleBinding>::all(conn.client.clone())
+            .list(&all)
+            .await
+            .map_err(|e| conn.api_error(doing, e))?
+            .items
+            .into_iter()
+            .filter(|b| names_user(b.subjects.as_ref()) && !ours(&b.metadata))
             .filter_map(|b| Some((b.metadata.namespace, b.metadata.name?))),
     );
     Ok(found)

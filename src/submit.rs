@@ -18,6 +18,7 @@ pub const SIGNER: &str = "kubernetes.io/kube-apiserver-client";
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kubectl-onboard");
 const APPROVE_REASON: &str = "KubectlOnboardApprove";
 const APPROVE_MESSAGE: &str = "This CSR was approved by kubectl onboard --approve.";
+const DENY_REASON: &str = "KubectlOnboardDeny";
 
 /// What goes into the request object.
 pub struct Request<'a> {
@@ -126,10 +127,9 @@ pub async fn approve(conn: &Connection, name: &str) -> Result<()> {
     let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
     let doing = format!("approving CertificateSigningRequest {name}");
     for _ in 0..5 {
-        let mut csr = api
-            .get_approval(name)
-            .await
-            .map_err(|e| conn.api_error(&doing, e))?;
+        // The object itself, as kubectl reads it: GET on the approval subresource would need a
+        // rule of its own (`get` on certificatesigningrequests/approval) that approvers lack.
+        let mut csr = api.get(name).await.map_err(|e| conn.api_error(&doing, e))?;
         let conditions = csr
             .status
             .get_or_insert_with(Default::default)
@@ -166,6 +166,49 @@ pub async fn approve(conn: &Connection, name: &str) -> Result<()> {
     }
     Err(Error::failed(format!(
         "could not approve CertificateSigningRequest {name}: it kept changing under us (5 conflicts); run again"
+    )))
+}
+
+/// Adds the Denied condition through the approval subresource, as `kubectl certificate deny`
+/// does; `message` is what the requester reads where they wait. Already denied is fine; an
+/// approved request cannot be denied any more.
+pub async fn deny(conn: &Connection, name: &str, message: &str) -> Result<()> {
+    let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
+    let doing = format!("denying CertificateSigningRequest {name}");
+    for _ in 0..5 {
+        let mut csr = api.get(name).await.map_err(|e| conn.api_error(&doing, e))?;
+        let conditions = csr
+            .status
+            .get_or_insert_with(Default::default)
+            .conditions
+            .get_or_insert_with(Vec::new);
+        if conditions.iter().any(|c| c.type_ == "Denied") {
+            return Ok(());
+        }
+        if conditions.iter().any(|c| c.type_ == "Approved") {
+            return Err(Error::failed(format!(
+                "CertificateSigningRequest {name} was approved before we could deny it; a certificate cannot be revoked: remove the user's RBAC bindings (kubectl onboard offboard USER)"
+            )));
+        }
+        conditions.push(CertificateSigningRequestCondition {
+            type_: "Denied".into(),
+            status: "True".into(),
+            reason: Some(DENY_REASON.into()),
+            message: Some(message.into()),
+            last_update_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+            ..Default::default()
+        });
+        match api
+            .replace_subresource("approval", name, &PostParams::default(), &csr)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => return Err(conn.api_error(&doing, e)),
+        }
+    }
+    Err(Error::failed(format!(
+        "could not deny CertificateSigningRequest {name}: it kept changing under us (5 conflicts); run again"
     )))
 }
 

@@ -2,8 +2,12 @@
 //! stays the one-command path (`flow.rs`). To add one: a module with an argh `Args` and
 //! `run`, a `Command` variant, and a line in `parse`, `run` and `infos`.
 
+pub mod approve;
 pub mod batch;
 pub mod completion;
+pub mod deny;
+pub mod offboard;
+pub mod pending;
 pub mod status;
 
 use argh::{ArgsInfo, SubCommandInfo};
@@ -15,6 +19,10 @@ use crate::error::Result;
 pub enum Command {
     Status(status::Args),
     Batch(Box<batch::Args>),
+    Pending(pending::Args),
+    Approve(approve::Args),
+    Deny(deny::Args),
+    Offboard(offboard::Args),
 }
 
 /// `Some` when `name` is a subcommand: its parse of `rest`.
@@ -25,6 +33,10 @@ pub fn parse(name: &str, rest: &[String]) -> Option<Result<Parsed>> {
         "status" => parse_as::<status::Args>(&command, rest).map(|r| r.map(Command::Status)),
         "batch" => parse_as::<batch::Args>(&command, rest)
             .map(|r| r.map(|args| Command::Batch(Box::new(args)))),
+        "pending" => parse_as::<pending::Args>(&command, rest).map(|r| r.map(Command::Pending)),
+        "approve" => parse_as::<approve::Args>(&command, rest).map(|r| r.map(Command::Approve)),
+        "deny" => parse_as::<deny::Args>(&command, rest).map(|r| r.map(Command::Deny)),
+        "offboard" => parse_as::<offboard::Args>(&command, rest).map(|r| r.map(Command::Offboard)),
         _ => return None,
     };
     Some(parsed.map(|r| match r {
@@ -37,6 +49,10 @@ pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Status(args) => status::run(args).await,
         Command::Batch(args) => batch::run(*args).await,
+        Command::Pending(args) => pending::run(args).await,
+        Command::Approve(args) => approve::run(args).await,
+        Command::Deny(args) => deny::run(args).await,
+        Command::Offboard(args) => offboard::run(args).await,
     }
 }
 
@@ -51,5 +67,9 @@ pub fn infos() -> Vec<SubCommandInfo> {
         info(completion::NAME, completion::Completion::get_args_info()),
         info("status", status::Args::get_args_info()),
         info("batch", batch::Args::get_args_info()),
+        info("pending", pending::Args::get_args_info()),
+        info("approve", approve::Args::get_args_info()),
+        info("deny", deny::Args::get_args_info()),
+        info("offboard", offboard::Args::get_args_info()),
     ]
 }

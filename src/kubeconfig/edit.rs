@@ -163,6 +163,37 @@ pub fn set_current_context(doc: &mut Value, name: &str) {
     }
 }
 
+/// Removes every entry named `name` from `section`, keeping the order of the rest; how many
+/// there were.
+pub fn remove(doc: &mut Value, section: Section, name: &str) -> usize {
+    let Some(list) = doc.get_mut(section.key()).and_then(Value::as_array_mut) else {
+        return 0;
+    };
+    let before = list.len();
+    list.retain(|e| e.get("name").and_then(Value::as_str) != Some(name));
+    before - list.len()
+}
+
+/// The names of the contexts in `doc` whose user is `user`, in file order.
+pub fn contexts_of(doc: &Value, user: &str) -> Vec<String> {
+    entries(doc, Section::Contexts)
+        .filter(|e| {
+            e.get(Section::Contexts.inner())
+                .and_then(|c| c.get("user"))
+                .and_then(Value::as_str)
+                == Some(user)
+        })
+        .filter_map(|e| e.get("name").and_then(Value::as_str).map(String::from))
+        .collect()
+}
+
+/// The names of every entry of `section` in `doc`.
+pub fn names(doc: &Value, section: Section) -> Vec<String> {
+    entries(doc, section)
+        .filter_map(|e| e.get("name").and_then(Value::as_str).map(String::from))
+        .collect()
+}
+
 /// What a document must look like before we touch it: a mapping, of kind Config if it says.
 pub fn check_shape(doc: &Value) -> Result<(), String> {
     let Some(root) = doc.as_object() else {
@@ -278,6 +309,35 @@ mod tests {
         assert_eq!(m.find(Section::Users, "v").unwrap().0, 1);
         assert_eq!(m.current_context(), Some((1, "x")));
         assert!(m.find(Section::Clusters, "u").is_none());
+    }
+
+    #[test]
+    fn removing_a_user_and_its_contexts_keeps_everything_else() {
+        let mut v = sample();
+        v["contexts"].as_array_mut().unwrap().extend([
+            json!({"name": "j1", "context": {"cluster": "c1", "user": "jane"}}),
+            json!({"name": "other", "context": {"cluster": "c1", "user": "exec"}}),
+            json!({"name": "j2", "context": {"user": "jane", "namespace": "x"}}),
+        ]);
+        let before = v.clone();
+        assert_eq!(contexts_of(&v, "jane"), ["j1", "j2"]);
+        assert_eq!(remove(&mut v, Section::Users, "jane"), 1);
+        for c in contexts_of(&before, "jane") {
+            assert_eq!(remove(&mut v, Section::Contexts, &c), 1);
+        }
+        assert_eq!(names(&v, Section::Users), ["exec"]);
+        assert_eq!(names(&v, Section::Contexts), ["ctx", "other"]);
+        assert_eq!(remove(&mut v, Section::Users, "jane"), 0);
+        // Everything else, order included, as it was.
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        let keys_before: Vec<&String> = before.as_object().unwrap().keys().collect();
+        assert_eq!(keys, keys_before);
+        for key in ["clusters", "preferences", "current-context", "x-unknown"] {
+            assert_eq!(v[key], before[key]);
+        }
+        assert_eq!(v["users"][0], before["users"][0]);
+        assert_eq!(remove(&mut json!({"users": null}), Section::Users, "x"), 0);
+        assert!(contexts_of(&json!({}), "jane").is_empty());
     }
 
     #[test]

@@ -310,6 +310,133 @@ fn same_certificates(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// What `forget_user` took out of one file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Forgotten {
+    pub path: PathBuf,
+    /// The user entry's body, if this file had one.
+    pub user: Option<Value>,
+    pub contexts: Vec<String>,
+    /// The current-context this file set, now unset because its context is gone.
+    pub unset_current_context: Option<String>,
+}
+
+impl Loaded {
+    /// The files that define user `user` or a context of theirs, or whose current-context
+    /// names such a context: what `forget_user` would change.
+    pub fn files_of_user(&self, user: &str) -> Vec<PathBuf> {
+        let docs: Vec<(&Path, &Value)> = self
+            .merged
+            .documents
+            .iter()
+            .map(|d| (d.path.as_path(), &d.value))
+            .collect();
+        let gone = forgotten_contexts(&docs, user);
+        self.merged
+            .documents
+            .iter()
+            .filter(|d| {
+                d.entry(Section::Users, user).is_some()
+                    || !edit::contexts_of(&d.value, user).is_empty()
+                    || d.current_context()
+                        .is_some_and(|c| gone.iter().any(|g| g == c))
+            })
+            .map(|d| d.path.clone())
+            .collect()
+    }
+
+    /// Removes user `user` and every context that uses it, from every file that has them, and
+    /// unsets a current-context that named one of those contexts (unless another file still
+    /// defines a context of that name). Under kubectl's lock, on the files as re-read under it;
+    /// written through `tx`, so that the caller can undo it. Only the files that change are
+    /// written.
+    pub fn forget_user(&self, user: &str, tx: &mut Transaction) -> Result<Vec<Forgotten>> {
+        let mut files = self.files_of_user(user);
+        files.sort();
+        files.dedup();
+        let _locks = files
+            .iter()
+            .map(|f| file::lock(f))
+            .collect::<Result<Vec<_>>>()?;
+        let mut fresh = Vec::with_capacity(files.len());
+        for path in &files {
+            if let Some(text) = file::read(path)? {
+                fresh.push((path.clone(), parse_document(path, &text)?.value));
+            }
+        }
+        // Context names still defined after the removal, in any file kubectl reads.
+        let after = |docs: &[(PathBuf, Value)]| -> BTreeSet<String> {
+            let mut names = BTreeSet::new();
+            for d in &self.merged.documents {
+                let doc = docs
+                    .iter()
+                    .find(|(p, _)| *p == d.path)
+                    .map(|(_, v)| v)
+                    .unwrap_or(&d.value);
+                names.extend(edit::names(doc, Section::Contexts));
+            }
+            names
+        };
+        let mut changed = Vec::new();
+        let mut edited = fresh.clone();
+        for (path, doc) in &mut edited {
+            let user_body = doc
+                .get(Section::Users.key())
+                .and_then(Value::as_array)
+                .and_then(|l| {
+                    l.iter()
+                        .find(|e| e.get("name").and_then(Value::as_str) == Some(user))
+                })
+                .map(|e| e.get("user").cloned().unwrap_or(Value::Null));
+            edit::remove(doc, Section::Users, user);
+            let contexts = edit::contexts_of(doc, user);
+            for c in &contexts {
+                edit::remove(doc, Section::Contexts, c);
+            }
+            changed.push(Forgotten {
+                path: path.clone(),
+                user: user_body,
+                contexts,
+                unset_current_context: None,
+            });
+        }
+        let gone: BTreeSet<String> = changed.iter().flat_map(|f| f.contexts.clone()).collect();
+        let remaining = after(&edited);
+        for ((_, doc), forgotten) in edited.iter_mut().zip(&mut changed) {
+            let current = doc
+                .get("current-context")
+                .and_then(Value::as_str)
+                .map(String::from);
+            if let Some(current) = current.filter(|c| gone.contains(c) && !remaining.contains(c)) {
+                edit::set_current_context(doc, "");
+                forgotten.unset_current_context = Some(current);
+            }
+        }
+        let mut written = Vec::new();
+        for (((path, doc), (_, original)), forgotten) in edited.iter().zip(&fresh).zip(changed) {
+            if doc == original {
+                continue;
+            }
+            edit::check_shape(doc).map_err(|why| {
+                Error::failed(format!(
+                    "cannot update kubeconfig {}: {why}; nothing was changed",
+                    path.display()
+                ))
+            })?;
+            tx.write(path, yaml::emit(doc)?.as_bytes(), Mode::Keep)?;
+            written.push(forgotten);
+        }
+        Ok(written)
+    }
+}
+
+/// The contexts `forget_user` removes, by name, over all files.
+fn forgotten_contexts(docs: &[(&Path, &Value)], user: &str) -> BTreeSet<String> {
+    docs.iter()
+        .flat_map(|(_, v)| edit::contexts_of(v, user))
+        .collect()
+}
+
 /// A kubeconfig that stands on its own: the cluster (CA embedded), the user, the context.
 pub fn standalone(target: &Target, entries: &Entries) -> Result<Value> {
     let mut cluster = target.cluster.clone();
@@ -384,4 +511,103 @@ fn cluster_ca(cluster: &Value, origin: &Path, name: &str) -> Result<Option<Vec<u
             origin.display()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("onboard-forget-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn loaded(files: &[(&Path, Value)]) -> Loaded {
+        let mut documents = Vec::new();
+        for (path, value) in files {
+            std::fs::write(path, yaml::emit(value).unwrap()).unwrap();
+            documents.push(Document {
+                path: path.to_path_buf(),
+                value: value.clone(),
+            });
+        }
+        Loaded {
+            sources: select::Sources {
+                read: files.iter().map(|(p, _)| p.to_path_buf()).collect(),
+                destination: files[0].0.to_path_buf(),
+            },
+            merged: Merged { documents },
+        }
+    }
+
+    fn read(path: &Path) -> Value {
+        yaml::parse(path, &std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn forgetting_a_user_edits_each_file_it_is_in_and_nothing_else() {
+        let dir = scratch("files");
+        let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+        let untouched =
+            json!({"contexts": [{"name": "other", "context": {"user": "bob"}}], "x-keep": 1});
+        let l = loaded(&[
+            // The current context is defined in b; a names it.
+            (
+                &a,
+                json!({"current-context": "jane@local", "users": [{"name": "bob", "user": {}}]}),
+            ),
+            (
+                &b,
+                json!({"users": [{"name": "jane", "user": {"token": "t"}}], "contexts": [{"name": "jane@local", "context": {"user": "jane"}}, {"name": "keep", "context": {"user": "bob"}}]}),
+            ),
+            (&c, untouched.clone()),
+        ]);
+        assert_eq!(l.files_of_user("jane"), [a.clone(), b.clone()]);
+        let mut tx = Transaction::default();
+        let done = l.forget_user("jane", &mut tx).unwrap();
+        assert_eq!(done.len(), 2);
+        assert_eq!(done[0].unset_current_context.as_deref(), Some("jane@local"));
+        assert_eq!(done[1].user, Some(json!({"token": "t"})));
+        assert_eq!(done[1].contexts, ["jane@local"]);
+        assert_eq!(
+            read(&a),
+            json!({"current-context": "", "users": [{"name": "bob", "user": {}}]})
+        );
+        assert_eq!(
+            read(&b),
+            json!({"users": [], "contexts": [{"name": "keep", "context": {"user": "bob"}}]})
+        );
+        assert_eq!(read(&c), untouched);
+        assert!(!dir.join("a.lock").exists() && !dir.join("b.lock").exists());
+        // Undo puts both files back.
+        tx.roll_back();
+        assert_eq!(read(&b)["users"][0]["name"], "jane");
+    }
+
+    #[test]
+    fn a_current_context_still_defined_elsewhere_stays() {
+        let dir = scratch("shadow");
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        // a's "work" (bob's) wins over b's "work" (jane's): removing b's leaves "work" current.
+        let l = loaded(&[
+            (
+                &a,
+                json!({"current-context": "work", "contexts": [{"name": "work", "context": {"user": "bob"}}]}),
+            ),
+            (
+                &b,
+                json!({"contexts": [{"name": "work", "context": {"user": "jane"}}]}),
+            ),
+        ]);
+        let mut tx = Transaction::default();
+        let done = l.forget_user("jane", &mut tx).unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].path, b);
+        assert_eq!(done[0].unset_current_context, None);
+        assert_eq!(read(&a)["current-context"], "work");
+        assert_eq!(read(&b)["contexts"], json!([]));
+    }
 }

@@ -1,0 +1,197 @@
+//! `kubectl onboard approve NAME…`: `kubectl certificate approve` with a reviewer's eye. Each
+//! request is read first (signer, usages, the PKCS#10's subject and self-signature); if any of
+//! them is not a plain client certificate for a person, none is approved. Approving one that is
+//! approved already is fine, as with kubectl.
+
+use std::path::PathBuf;
+
+use argh::{ArgsInfo, FromArgs};
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use kube::Api;
+
+use crate::access;
+use crate::cluster::Connection;
+use crate::error::{Error, Result};
+use crate::plan::format_duration;
+use crate::progress::Progress;
+use crate::review::Reviewed;
+use crate::session::Local;
+use crate::submit;
+use crate::wait::State;
+
+/// Approve certificate requests for people (kube-apiserver-client signer), after checking what they ask for.
+#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+#[argh(
+    example = "Approve a request from the queue:\n  $ kubectl onboard pending\n  $ {command_name} jane-4kx9q2",
+    note = "Refused, and nothing approved: another signer, usages other than client auth (plus digital signature, key encipherment), a subject with no or several CNs or in system: (system:masters above all), a request whose self-signature does not verify.",
+    error_code(1, "Refused, not found, denied already, or not allowed.")
+)]
+pub struct Args {
+    /// the CertificateSigningRequests to approve (kubectl onboard pending lists them)
+    #[argh(positional)]
+    pub names: Vec<String>,
+
+    /// path to the kubeconfig to use
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// the kubeconfig context whose cluster and credentials to use
+    #[argh(option)]
+    pub context: Option<String>,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let names = names(&args.names, "approve")?;
+    let mut progress = Progress::new(false, false, false);
+    let local = Local::load(
+        args.kubeconfig.as_deref(),
+        args.context.as_deref(),
+        &mut progress,
+    )?;
+    let conn = Connection::open(&local.loaded, &local.target).await?;
+    access::check_reviewer(&conn, "approve").await?;
+
+    // Validate every request before approving any.
+    let mut to_approve = Vec::new();
+    let mut done_already = Vec::new();
+    let mut problems = Vec::new();
+    for name in &names {
+        let Some(csr) = fetch(&conn, name).await? else {
+            problems.push(not_found(name));
+            continue;
+        };
+        let reviewed = Reviewed::of(&csr);
+        match &reviewed.state {
+            State::Issued(_) | State::Approved => done_already.push(reviewed),
+            State::Denied { reason, message } => problems.push(format!(
+                "{name} was denied ({}), so it cannot be approved: the requester must ask again",
+                because(reason, message)
+            )),
+            State::Failed { reason, message } => problems.push(format!(
+                "{name} was approved and then failed by the signer ({}): the requester must ask again",
+                because(reason, message)
+            )),
+            State::Pending => {
+                let why = reviewed.refusals();
+                if why.is_empty() {
+                    to_approve.push(reviewed);
+                } else {
+                    problems.push(format!("refusing to approve {name}: {}", why.join("; ")));
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::failed(format!(
+            "{}; nothing was approved",
+            problems.join("; ")
+        )));
+    }
+    for r in &done_already {
+        println!("{} is already approved", r.name);
+    }
+    for r in &to_approve {
+        submit::approve(&conn, &r.name).await?;
+        println!("Approved {}", describe(r));
+    }
+    Ok(())
+}
+
+/// The names given, each once; at least one.
+pub fn names(given: &[String], verb: &str) -> Result<Vec<String>> {
+    if given.is_empty() {
+        return Err(Error::usage(format!(
+            "name the CertificateSigningRequest to {verb}: kubectl onboard {verb} NAME (kubectl onboard pending lists them)"
+        )));
+    }
+    let mut names: Vec<String> = Vec::with_capacity(given.len());
+    for name in given {
+        if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
+            return Err(Error::usage(format!(
+                "'{}' is not a CertificateSigningRequest name; kubectl onboard pending lists them",
+                name.escape_default()
+            )));
+        }
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    Ok(names)
+}
+
+pub async fn fetch(conn: &Connection, name: &str) -> Result<Option<CertificateSigningRequest>> {
+    Api::<CertificateSigningRequest>::all(conn.client.clone())
+        .get_opt(name)
+        .await
+        .map_err(|e| conn.api_error(&format!("reading CertificateSigningRequest {name}"), e))
+}
+
+pub fn not_found(name: &str) -> String {
+    format!(
+        "CertificateSigningRequest {name} not found (kubectl onboard pending lists the waiting ones)"
+    )
+}
+
+pub fn because(reason: &str, message: &str) -> String {
+    match (reason.is_empty(), message.is_empty()) {
+        (true, true) => "no reason given".into(),
+        (false, true) => reason.into(),
+        (true, false) => message.into(),
+        (false, false) => format!("{reason}: {message}"),
+    }
+}
+
+/// `jane-4kx9q2: user jane, groups dev, RSA-2048, 90d, requested by onboarder`.
+fn describe(r: &Reviewed) -> String {
+    let mut parts = Vec::new();
+    if let Ok(a) = &r.asked {
+        parts.push(format!("user {}", a.common_name().unwrap_or("?")));
+        if !a.groups.is_empty() {
+            parts.push(format!("groups {}", a.groups.join(",")));
+        }
+        parts.push(a.key.clone());
+    }
+    parts.push(match r.expiration_seconds {
+        Some(s) if s > 0 => format_duration(std::time::Duration::from_secs(s as u64)),
+        _ => "the cluster's default lifetime".into(),
+    });
+    if let Some(who) = &r.requester {
+        parts.push(format!("requested by {who}"));
+    }
+    format!("{}: {}", r.name, parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Kind;
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn names_are_required_deduplicated_and_plain() {
+        assert_eq!(
+            names(&strings(&["a", "b", "a"]), "approve").unwrap(),
+            ["a", "b"]
+        );
+        let err = names(&[], "deny").unwrap_err();
+        assert_eq!(err.kind, Kind::Usage);
+        assert!(
+            err.to_string().contains("kubectl onboard deny NAME"),
+            "{err}"
+        );
+        assert_eq!(
+            names(&strings(&["csr/x"]), "approve").unwrap_err().kind,
+            Kind::Usage
+        );
+    }
+
+    #[test]
+    fn reasons_read_naturally() {
+        assert_eq!(because("", ""), "no reason given");
+        assert_eq!(because("R", "m"), "R: m");
+        assert_eq!(because("", "m"), "m");
+    }
+}

@@ -1,0 +1,393 @@
+//! `kubectl onboard offboard USER`: take back what onboarding gave. The RBAC bindings
+//! kubectl-onboard made for the user are deleted; with `--kubeconfig-entries` their user and
+//! contexts leave the kubeconfig too. What cannot be taken back is said plainly: Kubernetes has
+//! no revocation for client certificates, so the certificate authenticates until it expires.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use argh::{ArgsInfo, FromArgs};
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::Value;
+use x509_cert::Certificate;
+
+use crate::access;
+use crate::cluster::Connection;
+use crate::cmd::status;
+use crate::error::{Error, Result};
+use crate::kubeconfig::file::{self, Transaction};
+use crate::kubeconfig::{Forgotten, Loaded};
+use crate::progress::Progress;
+use crate::rbac;
+use crate::review::Reviewed;
+use crate::session::{Local, display_paths};
+use crate::signals::Signals;
+use crate::submit::SIGNER;
+use crate::verify::{self, rfc3339};
+use crate::wait::State;
+
+/// Remove a user's access: the RBAC bindings kubectl onboard made, and optionally their kubeconfig entries.
+#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+#[argh(
+    example = "Remove jane's bindings, and her user and contexts from your kubeconfig:\n  $ {command_name} jane --kubeconfig-entries",
+    note = "Kubernetes cannot revoke a client certificate: it authenticates until it expires. Without bindings it grants nothing beyond what its groups are bound to; to cut it off sooner, rotate the cluster CA."
+)]
+pub struct Args {
+    /// the user to offboard
+    #[argh(positional)]
+    pub user: String,
+
+    /// also remove the user and every context that uses it from the kubeconfig file(s)
+    #[argh(switch)]
+    pub kubeconfig_entries: bool,
+
+    /// path to the kubeconfig to use (and, with --kubeconfig-entries, to edit)
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// the kubeconfig context whose cluster and credentials to use
+    #[argh(option)]
+    pub context: Option<String>,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let user = args.user.as_str();
+    if user.trim().is_empty() || user.chars().any(char::is_control) {
+        return Err(Error::usage(
+            "name the user to offboard: kubectl onboard offboard USER",
+        ));
+    }
+    let mut signals = Signals::install()?;
+    let mut progress = Progress::new(false, false, false);
+    let local = Local::load(
+        args.kubeconfig.as_deref(),
+        args.context.as_deref(),
+        &mut progress,
+    )?;
+    let entry_files = local.loaded.files_of_user(user);
+    if args.kubeconfig_entries {
+        // A stale lock stops us before anything in the cluster is deleted.
+        for path in &entry_files {
+            file::probe(path)?;
+        }
+    }
+    let mut certificates: Vec<Known> = kubeconfig_certificate(&local.loaded, user)
+        .into_iter()
+        .collect();
+
+    let conn = signals
+        .interruptible(Connection::open(&local.loaded, &local.target))
+        .await?;
+    signals
+        .interruptible(access::check_binding_lister(&conn))
+        .await?;
+    let ours = signals
+        .interruptible(rbac::bindings_of(&conn, user))
+        .await?;
+    signals
+        .interruptible(access::check_unbinder(&conn, &ours))
+        .await?;
+    let mut deleted = 0;
+    for (namespace, name) in &ours {
+        let what = rbac::describe_binding(namespace.as_deref(), name);
+        if signals
+            .interruptible(rbac::unbind(&conn, namespace.as_deref(), name))
+            .await?
+        {
+            println!("Deleted {what}");
+            deleted += 1;
+        }
+    }
+    for (namespace, name) in signals
+        .interruptible(rbac::others_naming(&conn, user))
+        .await?
+    {
+        let delete = match namespace.as_deref() {
+            None => format!("kubectl delete clusterrolebinding {name}"),
+            Some(ns) => format!("kubectl delete rolebinding {name} -n {ns}"),
+        };
+        progress.warn(&format!(
+            "{} was not made by kubectl onboard and still names {user}; remove it ({delete}) or edit its subjects",
+            rbac::describe_binding(namespace.as_deref(), &name)
+        ));
+    }
+    if signals.interruptible(access::may_list_csrs(&conn)).await? {
+        let requests = signals.interruptible(requests_for(&conn, user)).await?;
+        for name in &requests.pending {
+            progress.warn(&format!(
+                "CertificateSigningRequest {name} asks for a certificate for {user} and is still pending; deny it: kubectl onboard deny {name} --reason \"{user} was offboarded\""
+            ));
+        }
+        certificates.extend(requests.issued);
+    }
+
+    let mut forgotten = Vec::new();
+    if args.kubeconfig_entries {
+        let mut tx = Transaction::default();
+        match local.loaded.forget_user(user, &mut tx) {
+            Ok(f) => forgotten = f,
+            Err(e) => {
+                tx.roll_back();
+                return Err(e);
+            }
+        }
+        for f in &forgotten {
+            println!("{}", removed_line(user, f));
+            if let Some(context) = &f.unset_current_context {
+                println!(
+                    "current-context \"{context}\" is now unset in {}; choose another: kubectl config use-context NAME",
+                    f.path.display()
+                );
+            }
+        }
+        for path in credential_files(&forgotten) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => println!("Removed {}", path.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => progress.warn(&format!(
+                    "cannot remove {}: {}; delete it yourself",
+                    path.display(),
+                    file::describe(&e)
+                )),
+            }
+        }
+    } else if !entry_files.is_empty() {
+        progress.warn(&format!(
+            "{} still has user {user} or its contexts; add --kubeconfig-entries to remove them",
+            display_paths(&entry_files)
+        ));
+    }
+
+    if deleted == 0 && forgotten.is_empty() {
+        let entries = if args.kubeconfig_entries {
+            format!(
+                " and no user or context in {}",
+                display_paths(&local.loaded.sources.read)
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "Nothing to remove for {user}: no role bindings made by kubectl onboard{entries}."
+        );
+        if certificates.is_empty() {
+            return Ok(());
+        }
+    }
+    println!(
+        "{}",
+        revocation_note(user, &certificates, deleted > 0, SystemTime::now())
+    );
+    Ok(())
+}
+
+/// A certificate of the user's that we could read, and where it was.
+#[derive(Clone, Debug, PartialEq)]
+struct Known {
+    groups: Vec<String>,
+    not_after: SystemTime,
+}
+
+/// The user's certificate in the kubeconfig (the entry kubectl uses), if its CN is the user.
+fn kubeconfig_certificate(loaded: &Loaded, user: &str) -> Option<Known> {
+    let row = status::rows(&loaded.merged)
+        .into_iter()
+        .find(|r| r.user == user)?;
+    let cert = row.certificate.ok()?;
+    (cert.common_name == user).then_some(Known {
+        groups: cert.groups,
+        not_after: cert.not_after,
+    })
+}
+
+struct Requests {
+    /// Pending requests whose PKCS#10 asks for CN=user.
+    pending: Vec<String>,
+    /// Certificates issued for CN=user that are still in a request object.
+    issued: Vec<Known>,
+}
+
+async fn requests_for(conn: &Connection, user: &str) -> Result<Requests> {
+    let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
+    let list = api
+        .list(&ListParams::default().fields(&format!("spec.signerName={SIGNER}")))
+        .await
+        .map_err(|e| conn.api_error("listing CertificateSigningRequests", e))?;
+    let mut found = Requests {
+        pending: Vec::new(),
+        issued: Vec::new(),
+    };
+    for csr in &list.items {
+        let r = Reviewed::of(csr);
+        let for_user = r
+            .asked
+            .as_ref()
+            .is_ok_and(|a| a.common_name() == Some(user));
+        if !for_user {
+            continue;
+        }
+        match &r.state {
+            State::Pending => found.pending.push(r.name),
+            State::Issued(pem) => {
+                let leaf = Certificate::load_pem_chain(pem)
+                    .ok()
+                    .and_then(|c| c.into_iter().next());
+                if let Some(info) = leaf.and_then(|c| verify::inspect(&c).ok())
+                    && info.common_name.as_deref() == Some(user)
+                {
+                    found.issued.push(Known {
+                        groups: info.organizations,
+                        not_after: info.not_after,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// `Removed user "jane" and context "jane@local" from /home/a/.kube/config.`
+fn removed_line(user: &str, f: &Forgotten) -> String {
+    let mut what = Vec::new();
+    if f.user.is_some() {
+        what.push(format!("user \"{user}\""));
+    }
+    match f.contexts.as_slice() {
+        [] => {}
+        [one] => what.push(format!("context \"{one}\"")),
+        many => what.push(format!(
+            "contexts {}",
+            many.iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+    if what.is_empty() {
+        return format!("Updated {}.", f.path.display());
+    }
+    format!("Removed {} from {}.", what.join(" and "), f.path.display())
+}
+
+/// The certificate and key files `--embed=false` wrote for the removed user: only those in
+/// ~/.kube/onboard/, which are ours.
+fn credential_files(forgotten: &[Forgotten]) -> Vec<PathBuf> {
+    let Some(home) = dirs::home_dir() else {
+        return Vec::new();
+    };
+    let ours = home.join(".kube").join("onboard");
+    let mut files = Vec::new();
+    for f in forgotten {
+        let Some(body) = &f.user else { continue };
+        for key in ["client-certificate", "client-key"] {
+            let Some(path) = body.get(key).and_then(Value::as_str) else {
+                continue;
+            };
+            let path = match f.path.parent() {
+                Some(dir) if Path::new(path).is_relative() => dir.join(path),
+                _ => PathBuf::from(path),
+            };
+            if path.parent() == Some(ours.as_path()) && !files.contains(&path) {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// What stays true after offboarding, with the date when we know it. `unbound`: whether we
+/// removed bindings just now.
+fn revocation_note(user: &str, known: &[Known], unbound: bool, now: SystemTime) -> String {
+    let rbac = if unbound {
+        "Access comes from RBAC, and the bindings kubectl onboard made are removed."
+    } else {
+        "Access comes from RBAC: remove whatever still binds them."
+    };
+    let sooner = "To cut it off sooner, rotate the cluster CA.";
+    let latest = known
+        .iter()
+        .filter(|k| k.not_after > now)
+        .max_by_key(|k| k.not_after);
+    let Some(cert) = latest else {
+        let when = if known.is_empty() {
+            "until it expires (there is no copy of it here to tell when)"
+        } else {
+            "until it expires (the copies here have expired already, but another may have been issued)"
+        };
+        return format!(
+            "Kubernetes cannot revoke a client certificate: any certificate issued to {user} stays valid {when}. {rbac} {sooner}"
+        );
+    };
+    let days = cert
+        .not_after
+        .duration_since(now)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0);
+    let groups = if cert.groups.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " It still puts its holder in group(s) {}: whatever those groups are bound to, it keeps.",
+            cert.groups.join(", ")
+        )
+    };
+    format!(
+        "Kubernetes cannot revoke a client certificate: {user}'s certificate stays valid until {} ({days} days). {rbac}{groups} {sooner}",
+        rfc3339(cert.not_after)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_note_names_the_date_and_the_groups_when_known() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let day = Duration::from_secs(86_400);
+        let known = [
+            Known {
+                groups: vec![],
+                not_after: now + 10 * day,
+            },
+            Known {
+                groups: vec!["dev".into()],
+                not_after: now + 30 * day + Duration::from_secs(60),
+            },
+        ];
+        let note = revocation_note("jane", &known, true, now);
+        assert!(
+            note.contains("jane's certificate stays valid until 2026-12-18T11:07:40Z (30 days)"),
+            "{note}"
+        );
+        assert!(note.contains("group(s) dev"), "{note}");
+        let note = revocation_note("jane", &[], false, now);
+        assert!(
+            note.contains("cannot revoke") && !note.contains("until 2"),
+            "{note}"
+        );
+        let expired = [Known {
+            groups: vec![],
+            not_after: now - day,
+        }];
+        assert!(revocation_note("jane", &expired, true, now).contains("expired already"));
+    }
+
+    #[test]
+    fn removal_lines_name_what_went() {
+        let f = Forgotten {
+            path: "/k/config".into(),
+            user: Some(Value::Null),
+            contexts: vec!["jane@local".into(), "dev".into()],
+            unset_current_context: None,
+        };
+        assert_eq!(
+            removed_line("jane", &f),
+            "Removed user \"jane\" and contexts \"jane@local\", \"dev\" from /k/config."
+        );
+    }
+}

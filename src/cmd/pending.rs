@@ -1,0 +1,315 @@
+//! `kubectl onboard pending`: the review queue. Every request to the kube-apiserver-client
+//! signer that waits for a decision, with what its PKCS#10 really asks for (CN, groups, key)
+//! rather than what its name or labels suggest — what `kubectl get csr` leaves to
+//! `openssl req -text`.
+
+use std::path::PathBuf;
+
+use argh::{ArgsInfo, FromArgs};
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use kube::api::ListParams;
+use serde_json::{Value, json};
+
+use crate::access;
+use crate::cluster::Connection;
+use crate::error::{Error, Result};
+use crate::kubeconfig::yaml;
+use crate::plan::format_duration;
+use crate::progress::Progress;
+use crate::review::Reviewed;
+use crate::session::Local;
+use crate::submit::SIGNER;
+
+/// List the certificate requests for people (kube-apiserver-client signer) that wait for a decision.
+#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+#[argh(
+    example = "What waits for approval?\n  $ {command_name}\n  $ kubectl onboard approve jane-4kx9q2",
+    note = "CN, groups and key are read from each request's own PKCS#10. ONBOARD: made by kubectl onboard (its label; anyone may set it)."
+)]
+pub struct Args {
+    /// print json or yaml instead of a table
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
+    /// path to the kubeconfig to use
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// the kubeconfig context whose cluster and credentials to use
+    #[argh(option)]
+    pub context: Option<String>,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let format = output_format(args.output.as_deref())?;
+    let mut progress = Progress::new(false, false, false);
+    let local = Local::load(
+        args.kubeconfig.as_deref(),
+        args.context.as_deref(),
+        &mut progress,
+    )?;
+    let conn = Connection::open(&local.loaded, &local.target).await?;
+    access::check_lister(&conn).await?;
+    let mut pending = pending(&conn).await?;
+    pending.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
+
+    let now = Timestamp::now();
+    let out = match format {
+        Some(Format::Json) => {
+            serde_json::to_string_pretty(&to_value(&pending, now)).expect("JSON") + "\n"
+        }
+        Some(Format::Yaml) => yaml::emit(&to_value(&pending, now))?,
+        None if pending.is_empty() => String::new(),
+        None => table(&pending, now),
+    };
+    print!("{out}");
+    if pending.is_empty() && format.is_none() {
+        eprintln!("No CertificateSigningRequests for {SIGNER} are waiting for a decision.");
+    }
+    for r in &pending {
+        let why = r.refusals();
+        if !why.is_empty() {
+            progress.warn(&format!(
+                "{}: kubectl onboard approve will refuse it: {}",
+                r.name,
+                why.join("; ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The requests for our signer that wait for a decision.
+pub async fn pending(conn: &Connection) -> Result<Vec<Reviewed>> {
+    let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
+    let ours = ListParams::default().fields(&format!("spec.signerName={SIGNER}"));
+    let list = api
+        .list(&ours)
+        .await
+        .map_err(|e| conn.api_error("listing CertificateSigningRequests", e))?;
+    Ok(list
+        .items
+        .iter()
+        .map(Reviewed::of)
+        .filter(|r| r.signer == SIGNER && r.is_pending())
+        .collect())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Yaml,
+}
+
+fn output_format(output: Option<&str>) -> Result<Option<Format>> {
+    match output {
+        None => Ok(None),
+        Some("json") => Ok(Some(Format::Json)),
+        Some("yaml") => Ok(Some(Format::Yaml)),
+        Some(other) => Err(Error::usage(format!(
+            "-o {other} is not a known output format: use -o json or -o yaml"
+        ))),
+    }
+}
+
+fn requested(r: &Reviewed) -> String {
+    match r.expiration_seconds {
+        Some(s) if s > 0 => format_duration(std::time::Duration::from_secs(s as u64)),
+        _ => "default".into(),
+    }
+}
+
+fn age(r: &Reviewed, now: Timestamp) -> String {
+    match r.created {
+        Some(t) => human_duration(now.as_second() - t.as_second()),
+        None => "<unknown>".into(),
+    }
+}
+
+fn to_value(pending: &[Reviewed], now: Timestamp) -> Value {
+    let items: Vec<Value> = pending
+        .iter()
+        .map(|r| {
+            let mut v = json!({
+                "name": r.name,
+                "requester": r.requester,
+            });
+            match &r.asked {
+                Ok(a) => {
+                    v["commonName"] = json!(a.common_name());
+                    v["groups"] = json!(a.groups);
+                    v["key"] = json!(a.key);
+                }
+                Err(why) => v["error"] = json!(why),
+            }
+            v["usages"] = json!(r.usages);
+            v["expirationSeconds"] = json!(r.expiration_seconds);
+            v["requestedDuration"] = json!(requested(r));
+            v["created"] = json!(
+                r.created
+                    .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            );
+            v["age"] = json!(age(r, now));
+            v["managedByOnboard"] = json!(r.onboard);
+            v["refusals"] = json!(r.refusals());
+            v
+        })
+        .collect();
+    json!({ "pending": items })
+}
+
+fn table(pending: &[Reviewed], now: Timestamp) -> String {
+    let mut lines: Vec<Vec<String>> = vec![
+        [
+            "NAME",
+            "REQUESTER",
+            "CN",
+            "GROUPS",
+            "KEY",
+            "DURATION",
+            "AGE",
+            "ONBOARD",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for r in pending {
+        let (cn, groups, key) = match &r.asked {
+            Ok(a) => (
+                match a.common_names.as_slice() {
+                    [] => "<none>".to_string(),
+                    many => many.join("+"),
+                },
+                if a.groups.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    a.groups.join(",")
+                },
+                a.key.clone(),
+            ),
+            Err(_) => ("<unreadable>".into(), "-".into(), "-".into()),
+        };
+        lines.push(vec![
+            r.name.clone(),
+            r.requester.clone().unwrap_or_else(|| "<unknown>".into()),
+            cn,
+            groups,
+            key,
+            requested(r),
+            age(r, now),
+            if r.onboard { "yes" } else { "no" }.into(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..lines[0].len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out += cells.join("   ").trim_end();
+        out += "\n";
+    }
+    out
+}
+
+/// kubectl's AGE: apimachinery's `duration.HumanDuration`.
+pub fn human_duration(seconds: i64) -> String {
+    if seconds < -1 {
+        return "<invalid>".into();
+    }
+    if seconds < 0 {
+        return "0s".into();
+    }
+    if seconds < 120 {
+        return format!("{seconds}s");
+    }
+    let minutes = seconds / 60;
+    if minutes < 10 {
+        return match seconds % 60 {
+            0 => format!("{minutes}m"),
+            s => format!("{minutes}m{s}s"),
+        };
+    }
+    if minutes < 3 * 60 {
+        return format!("{minutes}m");
+    }
+    let hours = seconds / 3600;
+    if hours < 8 {
+        return match minutes % 60 {
+            0 => format!("{hours}h"),
+            m => format!("{hours}h{m}m"),
+        };
+    }
+    if hours < 48 {
+        return format!("{hours}h");
+    }
+    if hours < 24 * 8 {
+        return match hours % 24 {
+            0 => format!("{}d", hours / 24),
+            h => format!("{}d{h}h", hours / 24),
+        };
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
+    }
+    if hours < 24 * 365 * 8 {
+        return match (hours / 24) % 365 {
+            0 => format!("{}y", hours / 24 / 365),
+            d => format!("{}y{d}d", hours / 24 / 365),
+        };
+    }
+    format!("{}y", hours / 24 / 365)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_as_kubectl_prints_them() {
+        let cases = [
+            (-5, "<invalid>"),
+            (-1, "0s"),
+            (0, "0s"),
+            (119, "119s"),
+            (120, "2m"),
+            (125, "2m5s"),
+            (600, "10m"),
+            (179 * 60, "179m"),
+            (3 * 3600, "3h"),
+            (3 * 3600 + 60, "3h1m"),
+            (8 * 3600, "8h"),
+            (47 * 3600, "47h"),
+            (2 * 86_400, "2d"),
+            (2 * 86_400 + 3600, "2d1h"),
+            (8 * 86_400, "8d"),
+            (729 * 86_400, "729d"),
+            (730 * 86_400, "2y"),
+            (731 * 86_400, "2y1d"),
+            (9 * 365 * 86_400, "9y"),
+        ];
+        for (seconds, want) in cases {
+            assert_eq!(human_duration(seconds), want, "{seconds}");
+        }
+    }
+
+    #[test]
+    fn output_formats() {
+        assert_eq!(output_format(None).unwrap(), None);
+        assert_eq!(output_format(Some("json")).unwrap(), Some(Format::Json));
+        let err = output_format(Some("wide")).unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Usage);
+    }
+}

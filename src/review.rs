@@ -1,0 +1,466 @@
+//! Reviewing a CertificateSigningRequest: what it really asks for, read from its own PKCS#10
+//! (labels and annotations say whatever its creator wrote), and whether `kubectl onboard
+//! approve` signs off on it. Pure: the caller fetches the object.
+//!
+//! The rules are those of a certificate for a person: the kube-apiserver-client signer, usages
+//! the signer accepts (FACTS: `client auth`, plus only `digital signature` and `key
+//! encipherment`), one common name outside `system:`, no group in `system:` (`system:masters`
+//! above all), and a request signed by the key it carries.
+
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use k8s_openapi::jiff::Timestamp;
+use x509_cert::der::asn1::{
+    BmpString, Ia5StringRef, PrintableStringRef, TeletexStringRef, UintRef, Utf8StringRef,
+};
+use x509_cert::der::oid::ObjectIdentifier;
+use x509_cert::der::{Any, Decode, Encode, Tag, Tagged};
+use x509_cert::request::CertReq;
+
+use crate::csr::{OID_CN, OID_O};
+use crate::submit::{MANAGED_BY, SIGNER};
+use crate::verify;
+use crate::wait::{self, State};
+
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+
+/// `client auth` is required; these are the only other usages the signer accepts.
+pub const REQUIRED_USAGE: &str = "client auth";
+pub const OPTIONAL_USAGES: [&str; 2] = ["digital signature", "key encipherment"];
+
+/// What the PKCS#10 request asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Asked {
+    /// Every CN in the subject (one, for a request we approve).
+    pub common_names: Vec<String>,
+    /// Every O in the subject: the groups the certificate puts its holder in.
+    pub groups: Vec<String>,
+    /// `RSA-2048`, `ECDSA-P256`, `Ed25519`, …
+    pub key: String,
+    /// `Err(why)`: the request's self-signature does not verify, or cannot be checked here.
+    pub signature: Result<(), String>,
+}
+
+impl Asked {
+    pub fn common_name(&self) -> Option<&str> {
+        match self.common_names.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+}
+
+/// One CertificateSigningRequest, as a reviewer sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reviewed {
+    pub name: String,
+    pub signer: String,
+    /// Who created it (spec.username, filled in by the API server).
+    pub requester: Option<String>,
+    pub usages: Vec<String>,
+    pub expiration_seconds: Option<i32>,
+    pub created: Option<Timestamp>,
+    /// Labelled `app.kubernetes.io/managed-by=kubectl-onboard` (informative: anyone may set it).
+    pub onboard: bool,
+    pub state: State,
+    /// `Err(why)`: spec.request is not a readable PKCS#10 request.
+    pub asked: Result<Asked, String>,
+}
+
+impl Reviewed {
+    pub fn of(csr: &CertificateSigningRequest) -> Reviewed {
+        let labels = csr.metadata.labels.as_ref();
+        Reviewed {
+            name: csr.metadata.name.clone().unwrap_or_default(),
+            signer: csr.spec.signer_name.clone(),
+            requester: csr.spec.username.clone(),
+            usages: csr.spec.usages.clone().unwrap_or_default(),
+            expiration_seconds: csr.spec.expiration_seconds,
+            created: csr.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            onboard: labels.and_then(|l| l.get(MANAGED_BY.0)).map(String::as_str)
+                == Some(MANAGED_BY.1),
+            state: wait::state(csr),
+            asked: read_request(&csr.spec.request.0),
+        }
+    }
+
+    /// Waiting for a decision: no Approved, Denied or Failed condition, no certificate.
+    pub fn is_pending(&self) -> bool {
+        self.state == State::Pending
+    }
+
+    /// Why `approve` refuses it, each reason a phrase; empty when it may be approved.
+    pub fn refusals(&self) -> Vec<String> {
+        if self.signer != SIGNER {
+            // Nothing else matters: another signer's rules are not ours to judge.
+            return vec![format!(
+                "it is for signer {}, and kubectl onboard approves only {SIGNER} requests (client certificates for people); use kubectl certificate approve for other signers",
+                self.signer
+            )];
+        }
+        let mut why = Vec::new();
+        if let Some(bad) = usage_problem(&self.usages) {
+            why.push(bad);
+        }
+        match &self.asked {
+            Err(e) => why.push(format!(
+                "its spec.request is not a readable PKCS#10 certificate request ({e})"
+            )),
+            Ok(asked) => why.extend(subject_problems(asked)),
+        }
+        why
+    }
+}
+
+/// The usages, checked as the signer will check them (and stricter: no server auth).
+fn usage_problem(usages: &[String]) -> Option<String> {
+    let strange: Vec<&str> = usages
+        .iter()
+        .map(String::as_str)
+        .filter(|u| *u != REQUIRED_USAGE && !OPTIONAL_USAGES.contains(u))
+        .collect();
+    let quoted = |list: &[&str]| {
+        list.iter()
+            .map(|u| format!("\"{u}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rule = "a client certificate needs \"client auth\" and may add only \"digital signature\" and \"key encipherment\"";
+    let client = usages.iter().any(|u| u == REQUIRED_USAGE);
+    match (strange.is_empty(), client) {
+        (true, true) => None,
+        (true, false) => Some(format!("it does not ask for \"client auth\"; {rule}")),
+        (false, true) => Some(format!(
+            "it asks for usages {} besides \"client auth\"; {rule}",
+            quoted(&strange)
+        )),
+        (false, false) => Some(format!(
+            "it asks for usages {} instead of \"client auth\"; {rule}",
+            quoted(&strange)
+        )),
+    }
+}
+
+fn subject_problems(asked: &Asked) -> Vec<String> {
+    let mut why = Vec::new();
+    if let Err(e) = &asked.signature {
+        why.push(format!(
+            "its self-signature does not verify ({e}), so it was not made with the key it carries"
+        ));
+    }
+    match asked.common_names.as_slice() {
+        [] => why.push("its subject names no user (no CN)".to_string()),
+        [cn] if cn.is_empty() => why.push("its common name (CN) is empty".to_string()),
+        [cn] if cn.starts_with("system:") => why.push(format!(
+            "it asks for user {cn}, in the system: namespace reserved for Kubernetes components"
+        )),
+        [_] => {}
+        many => why.push(format!(
+            "its subject has {} common names ({}); a certificate for one person has one",
+            many.len(),
+            many.join(", ")
+        )),
+    }
+    for group in &asked.groups {
+        if group == "system:masters" {
+            why.push(
+                "it asks for group system:masters, which would make its holder a cluster administrator beyond the reach of RBAC (the CertificateSubjectRestriction admission plugin should have refused it: check that it is enabled)"
+                    .to_string(),
+            );
+        } else if group.starts_with("system:") {
+            why.push(format!(
+                "it asks for group {group}, in the system: namespace reserved for Kubernetes components"
+            ));
+        }
+    }
+    why
+}
+
+/// Reads the first PEM block of spec.request (the API server requires it to be a
+/// `CERTIFICATE REQUEST`) and checks its self-signature.
+pub fn read_request(pem: &[u8]) -> Result<Asked, String> {
+    let (label, der) =
+        x509_cert::der::pem::decode_vec(first_pem_block(pem)).map_err(|_| "not PEM".to_string())?;
+    if label != "CERTIFICATE REQUEST" {
+        return Err(format!("its PEM block is '{label}'"));
+    }
+    let request = CertReq::from_der(&der).map_err(|e| format!("bad DER: {e}"))?;
+    let subject = &request.info.subject;
+    let texts = |oid: ObjectIdentifier| -> Result<Vec<String>, String> {
+        subject
+            .iter()
+            .filter(|a| a.oid == oid)
+            .map(|a| {
+                text(&a.value).ok_or_else(|| {
+                    format!(
+                        "a subject attribute {oid} in a string type ({}) that cannot be read",
+                        a.value.tag()
+                    )
+                })
+            })
+            .collect()
+    };
+    let spki = request
+        .info
+        .public_key
+        .to_der()
+        .map_err(|e| format!("bad public key: {e}"))?;
+    let signed = request
+        .info
+        .to_der()
+        .map_err(|e| format!("bad request info: {e}"))?;
+    let signature = match request.signature.as_bytes() {
+        Some(sig) => verify::verify_with(&spki, request.algorithm.oid, &signed, sig),
+        None => Err("the signature has unused bits".to_string()),
+    };
+    Ok(Asked {
+        common_names: texts(OID_CN)?,
+        groups: texts(OID_O)?,
+        key: key_name(&request),
+        signature,
+    })
+}
+
+/// `RSA-2048`, `ECDSA-P256`, `Ed25519`; anything else by its OID.
+fn key_name(request: &CertReq) -> String {
+    let spki = &request.info.public_key;
+    match spki.algorithm.oid {
+        OID_RSA => spki
+            .subject_public_key
+            .as_bytes()
+            .and_then(|der| rsa_bits(der).ok())
+            .map(|bits| format!("RSA-{bits}"))
+            .unwrap_or_else(|| "RSA (unreadable)".into()),
+        OID_EC => match spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+        {
+            Some(OID_P256) => "ECDSA-P256".into(),
+            Some(OID_P384) => "ECDSA-P384".into(),
+            Some(OID_P521) => "ECDSA-P521".into(),
+            Some(curve) => format!("ECDSA ({curve})"),
+            None => "ECDSA (unknown curve)".into(),
+        },
+        OID_ED25519 => "Ed25519".into(),
+        oid => format!("unknown ({oid})"),
+    }
+}
+
+/// The modulus size of a PKCS#1 RSAPublicKey, in bits.
+fn rsa_bits(der: &[u8]) -> x509_cert::der::Result<usize> {
+    let key = rsa::pkcs1::RsaPublicKey::<UintRef>::from_der(der)?;
+    let bytes = key.modulus.as_bytes();
+    Ok(match bytes.first() {
+        Some(first) => bytes.len() * 8 - first.leading_zeros() as usize,
+        None => 0,
+    })
+}
+
+/// A subject attribute as text, in the string types Go's x509 reads (what the API server's
+/// authenticator sees). `None` for anything else: we do not approve what we cannot read.
+fn text(value: &Any) -> Option<String> {
+    match value.tag() {
+        Tag::Utf8String => Utf8StringRef::try_from(value).ok().map(|s| s.to_string()),
+        Tag::PrintableString => PrintableStringRef::try_from(value)
+            .ok()
+            .map(|s| s.to_string()),
+        Tag::Ia5String => Ia5StringRef::try_from(value).ok().map(|s| s.to_string()),
+        Tag::TeletexString => TeletexStringRef::try_from(value)
+            .ok()
+            .map(|s| s.to_string()),
+        Tag::BmpString => value.decode_as::<BmpString>().ok().map(|s| s.to_string()),
+        _ => None,
+    }
+}
+
+fn first_pem_block(pem: &[u8]) -> &[u8] {
+    const END: &[u8] = b"-----END ";
+    let Some(begin) = find(pem, b"-----BEGIN ") else {
+        return pem;
+    };
+    let Some(end) = find(&pem[begin..], END).map(|i| begin + i) else {
+        return &pem[begin..];
+    };
+    // The end line runs to its closing dashes.
+    let close = find(&pem[end + END.len()..], b"-----")
+        .map(|i| end + END.len() + i + 5)
+        .unwrap_or(pem.len());
+    &pem[begin..close]
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csr;
+    use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::certificates::v1::{
+        CertificateSigningRequestCondition, CertificateSigningRequestSpec,
+        CertificateSigningRequestStatus,
+    };
+
+    fn key(alg: KeyAlgorithm) -> PrivateKey {
+        PrivateKey::obtain(&KeySource::Generate(alg)).unwrap()
+    }
+
+    fn object(pem: &str, usages: &[&str], signer: &str) -> CertificateSigningRequest {
+        CertificateSigningRequest {
+            metadata: Default::default(),
+            spec: CertificateSigningRequestSpec {
+                request: ByteString(pem.as_bytes().to_vec()),
+                signer_name: signer.into(),
+                usages: Some(usages.iter().map(|u| u.to_string()).collect()),
+                ..Default::default()
+            },
+            status: None,
+        }
+    }
+
+    fn refusals(user: &str, groups: &[&str], usages: &[&str]) -> Vec<String> {
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        let pem = csr::build(user, &groups, &key(KeyAlgorithm::EcdsaP256)).unwrap();
+        Reviewed::of(&object(&pem, usages, SIGNER)).refusals()
+    }
+
+    #[test]
+    fn our_own_requests_read_back_with_their_key_type() {
+        for (alg, name) in [
+            (KeyAlgorithm::Rsa2048, "RSA-2048"),
+            (KeyAlgorithm::Rsa3072, "RSA-3072"),
+            (KeyAlgorithm::EcdsaP256, "ECDSA-P256"),
+            (KeyAlgorithm::EcdsaP384, "ECDSA-P384"),
+        ] {
+            let pem = csr::build("jane", &["dev".into(), "ops".into()], &key(alg)).unwrap();
+            let asked = read_request(pem.as_bytes()).unwrap();
+            assert_eq!(asked.common_name(), Some("jane"));
+            assert_eq!(asked.groups, ["dev", "ops"]);
+            assert_eq!(asked.key, name);
+            assert_eq!(asked.signature, Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_client_request_for_a_person_is_approvable() {
+        assert!(refusals("jane", &["dev"], &["client auth"]).is_empty());
+        assert!(
+            refusals(
+                "jane",
+                &[],
+                &["digital signature", "key encipherment", "client auth"]
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn wrong_usages_are_refused() {
+        let why = refusals("jane", &[], &["server auth"]);
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(
+            why[0].contains("usages \"server auth\" instead of \"client auth\""),
+            "{why:?}"
+        );
+        let why = refusals("jane", &[], &["digital signature"]);
+        assert!(
+            why[0].contains("does not ask for \"client auth\""),
+            "{why:?}"
+        );
+        let why = refusals("jane", &[], &["client auth", "code signing"]);
+        assert!(
+            why[0].contains("\"code signing\" besides \"client auth\""),
+            "{why:?}"
+        );
+    }
+
+    #[test]
+    fn system_names_are_refused() {
+        let why = refusals("jane", &["dev", "system:masters"], &["client auth"]);
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(why[0].contains("system:masters"), "{why:?}");
+        let why = refusals("system:kube-controller-manager", &[], &["client auth"]);
+        assert!(why[0].contains("reserved"), "{why:?}");
+        let why = refusals("jane", &["system:nodes"], &["client auth"]);
+        assert!(why[0].contains("system:nodes"), "{why:?}");
+    }
+
+    #[test]
+    fn another_signer_is_refused_whatever_it_asks() {
+        let pem = csr::build("jane", &[], &key(KeyAlgorithm::EcdsaP256)).unwrap();
+        let why = Reviewed::of(&object(&pem, &["server auth"], "example.com/x")).refusals();
+        assert_eq!(why.len(), 1);
+        assert!(why[0].contains("example.com/x"), "{why:?}");
+    }
+
+    #[test]
+    fn a_tampered_request_does_not_verify() {
+        let pem = csr::build("jane", &["dev".to_string()], &key(KeyAlgorithm::EcdsaP256)).unwrap();
+        let (_, mut der) = x509_cert::der::pem::decode_vec(pem.as_bytes()).unwrap();
+        // Turn "dev" into "adm": the subject changes, the signature stays.
+        let at = der.windows(3).position(|w| w == b"dev").unwrap();
+        der[at..at + 3].copy_from_slice(b"adm");
+        let tampered = x509_cert::der::pem::encode_string(
+            "CERTIFICATE REQUEST",
+            x509_cert::der::pem::LineEnding::LF,
+            &der,
+        )
+        .unwrap();
+        let asked = read_request(tampered.as_bytes()).unwrap();
+        assert_eq!(asked.groups, ["adm"]);
+        assert!(asked.signature.is_err());
+        let why = Reviewed::of(&object(&tampered, &["client auth"], SIGNER)).refusals();
+        assert!(why[0].contains("self-signature does not verify"), "{why:?}");
+    }
+
+    #[test]
+    fn unreadable_requests_are_refused_not_panicked_on() {
+        for junk in [
+            "",
+            "garbage",
+            "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            "-----BEGIN CERTIFICATE REQUEST-----\n",
+        ] {
+            assert!(read_request(junk.as_bytes()).is_err(), "{junk:?}");
+            let why = Reviewed::of(&object(junk, &["client auth"], SIGNER)).refusals();
+            assert!(why[0].contains("not a readable PKCS#10"), "{why:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_first_pem_block_counts() {
+        let pem = csr::build("jane", &[], &key(KeyAlgorithm::EcdsaP256)).unwrap();
+        let other = csr::build("eve", &[], &key(KeyAlgorithm::EcdsaP256)).unwrap();
+        let both = format!("{pem}{other}");
+        let asked = read_request(both.as_bytes()).unwrap();
+        assert_eq!(asked.common_names, ["jane"]);
+    }
+
+    #[test]
+    fn state_and_label_are_read() {
+        let pem = csr::build("jane", &[], &key(KeyAlgorithm::EcdsaP256)).unwrap();
+        let mut csr = object(&pem, &["client auth"], SIGNER);
+        assert!(Reviewed::of(&csr).is_pending());
+        assert!(!Reviewed::of(&csr).onboard);
+        csr.metadata.labels = Some([(MANAGED_BY.0.into(), MANAGED_BY.1.into())].into());
+        assert!(Reviewed::of(&csr).onboard);
+        csr.status = Some(CertificateSigningRequestStatus {
+            conditions: Some(vec![CertificateSigningRequestCondition {
+                type_: "Denied".into(),
+                status: "True".into(),
+                ..Default::default()
+            }]),
+            certificate: None,
+        });
+        assert!(!Reviewed::of(&csr).is_pending());
+    }
+}
