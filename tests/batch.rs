@@ -242,6 +242,28 @@ fn offline_merges_the_cluster_into_the_kubeconfig_once() {
 }
 
 #[test]
+fn offline_needs_no_kubeconfig_and_makes_the_first_one() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    // A new machine: no ~/.kube at all.
+    fs::remove_dir_all(env.home.join(".kube")).unwrap();
+    let user = unique("first");
+    let mut args = vec![user.clone(), "--use-context".into()];
+    args.extend(offline_flags(cluster));
+    env.onboard(&strs(&args)).success();
+    assert_eq!(mode(&env.kubeconfig), 0o600);
+    assert_eq!(mode(&env.home.join(".kube")), 0o755);
+    // The current context is the new one: kubectl needs nothing else.
+    let out = env.kubectl_ok(&[
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ]);
+    assert_eq!(out, user);
+}
+
+#[test]
 fn system_masters_needs_allow_masters_and_says_loudly_what_it_means() {
     let cluster = Cluster::shared();
     let env = Env::admin(cluster);

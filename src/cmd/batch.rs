@@ -47,6 +47,8 @@ use crate::whoami;
 use roster::Entry;
 
 const DEFAULT_PARALLEL: usize = 8;
+/// From this many users on, say that ECDSA keys are much faster to make than RSA ones.
+const RSA_HINT_FROM: usize = 100;
 
 /// Onboard every user listed in a YAML file, each into a standalone kubeconfig in --output-dir.
 #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
@@ -275,6 +277,15 @@ pub async fn run(args: Args) -> Result<()> {
         if let Some(outcome) = outcome {
             bar.finished(&entry.name, outcome, &[]);
         }
+    }
+    let rsa = matches!(
+        batch.key,
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096
+    );
+    if rsa && todo.len() >= RSA_HINT_FROM && !batch.quiet {
+        eprintln!(
+            "Note: an RSA key takes some 50 ms of CPU to generate (RSA-2048; more for larger ones); --key-algorithm ecdsa-p256 takes well under 1 ms"
+        );
     }
 
     if !todo.is_empty() {

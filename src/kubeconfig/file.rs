@@ -57,6 +57,12 @@ fn locked(config: &Path, lock: &Path) -> Error {
 
 pub fn lock(config: &Path) -> Result<Lock> {
     let path = lock_path(config);
+    // As client-go's lockFile: a missing directory is made first (a first kubeconfig).
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        create_dir(dir)?;
+    }
     let started = Instant::now();
     loop {
         match OpenOptions::new()
