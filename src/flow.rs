@@ -132,26 +132,14 @@ pub async fn onboard(plan: Plan) -> Result<()> {
 
     let target = &session.local.target;
     let key_pem = key.to_pem();
-    let user_body = match &files {
-        None => json!({
-            "client-certificate-data": Base64::encode_string(verified.pem.as_bytes()),
-            "client-key-data": Base64::encode_string(key_pem.as_bytes()),
-        }),
-        Some(f) => json!({
-            "client-certificate": f.cert.display().to_string(),
-            "client-key": f.key.display().to_string(),
-        }),
-    };
-    let mut context_body = json!({"cluster": target.cluster_name, "user": plan.user});
-    if let Some(ns) = &plan.namespace {
-        context_body["namespace"] = Value::String(ns.clone());
-    }
-    let entries = Entries {
-        user: plan.user.clone(),
-        user_body,
-        context: context.clone(),
-        context_body,
-    };
+    let entries = new_user_entries(
+        &plan,
+        &target.cluster_name,
+        &context,
+        &verified.pem,
+        &key_pem,
+        files.as_ref(),
+    );
 
     let started = Instant::now();
     let written = match &plan.output_kubeconfig {
@@ -238,6 +226,38 @@ fn check_names_are_free(
         }
     }
     Ok(())
+}
+
+/// The user (embedded credentials, or with `--embed=false` the paths of its files) and the
+/// context `<user>@<cluster>` that a new user gets.
+pub(crate) fn new_user_entries(
+    plan: &Plan,
+    cluster_name: &str,
+    context: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    files: Option<&CredentialFiles>,
+) -> Entries {
+    let user_body = match files {
+        None => json!({
+            "client-certificate-data": Base64::encode_string(cert_pem.as_bytes()),
+            "client-key-data": Base64::encode_string(key_pem.as_bytes()),
+        }),
+        Some(f) => json!({
+            "client-certificate": f.cert.display().to_string(),
+            "client-key": f.key.display().to_string(),
+        }),
+    };
+    let mut context_body = json!({"cluster": cluster_name, "user": plan.user});
+    if let Some(ns) = &plan.namespace {
+        context_body["namespace"] = Value::String(ns.clone());
+    }
+    Entries {
+        user: plan.user.clone(),
+        user_body,
+        context: context.to_string(),
+        context_body,
+    }
 }
 
 /// With `--embed=false`: where certificate and key go (0600, under ~/.kube).

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::authority::{self, Authority};
 use crate::cluster::Connection;
 use crate::error::{Error, Kind, Result};
-use crate::flow::CredentialFiles;
+use crate::flow::{CredentialFiles, new_user_entries};
 use crate::key::{KeySource, PrivateKey};
 use crate::kubeconfig::file::{Mode, Transaction};
 use crate::kubeconfig::{self, ClusterEntry, Entries, Target};
@@ -140,26 +140,14 @@ pub async fn onboard(plan: Plan, offline: Offline) -> Result<()> {
     }
 
     let key_pem = key.to_pem();
-    let user_body = match &files {
-        None => json!({
-            "client-certificate-data": Base64::encode_string(verified.pem.as_bytes()),
-            "client-key-data": Base64::encode_string(key_pem.as_bytes()),
-        }),
-        Some(f) => json!({
-            "client-certificate": f.cert.display().to_string(),
-            "client-key": f.key.display().to_string(),
-        }),
-    };
-    let mut context_body = json!({"cluster": target.cluster_name, "user": plan.user});
-    if let Some(ns) = &plan.namespace {
-        context_body["namespace"] = Value::String(ns.clone());
-    }
-    let entries = Entries {
-        user: plan.user.clone(),
-        user_body,
-        context: context.clone(),
-        context_body,
-    };
+    let entries = new_user_entries(
+        &plan,
+        &target.cluster_name,
+        &context,
+        &verified.pem,
+        &key_pem,
+        files.as_ref(),
+    );
 
     let identity = if plan.prove_identity {
         let started = Instant::now();

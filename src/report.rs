@@ -106,3 +106,38 @@ impl Summary {
         out
     }
 }
+
+/// Rows of cells as a kubectl-style table: columns left-aligned, three spaces apart.
+pub fn table<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            let cell = |r: &R| r.as_ref().get(i).map_or(0, |c| c.chars().count());
+            rows.iter().map(cell).max().unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .as_ref()
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out += cells.join("   ").trim_end();
+        out += "\n";
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tables_align_columns_and_trim_line_ends() {
+        let rows = vec![
+            vec!["NAME".to_string(), "AGE".to_string()],
+            vec!["jane-4kx9q2".to_string(), "3s".to_string()],
+        ];
+        assert_eq!(super::table(&rows), "NAME          AGE\njane-4kx9q2   3s\n");
+    }
+}

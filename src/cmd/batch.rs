@@ -684,20 +684,7 @@ fn table(entries: &[Entry], results: &[Option<Outcome>], dir: &Path) -> String {
             ],
         });
     }
-    let widths: Vec<usize> = (0..4)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out += cells.join("   ").trim_end();
-        out += "\n";
-    }
-    out
+    crate::report::table(&rows)
 }
 
 /// `a, b, c and 12 more`.

@@ -202,26 +202,7 @@ fn table(pending: &[Reviewed], now: Timestamp) -> String {
             if r.onboard { "yes" } else { "no" }.into(),
         ]);
     }
-    let widths: Vec<usize> = (0..lines[0].len())
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for line in lines {
-        let cells: Vec<String> = line
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out += cells.join("   ").trim_end();
-        out += "\n";
-    }
-    out
+    crate::report::table(&lines)
 }
 
 /// kubectl's AGE: apimachinery's `duration.HumanDuration`.

@@ -277,26 +277,7 @@ fn table(rows: &[Row], now: SystemTime, warn: Option<Duration>) -> String {
             ],
         });
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for line in lines {
-        let cells: Vec<String> = line
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out += cells.join("   ").trim_end();
-        out += "\n";
-    }
-    out
+    crate::report::table(&lines)
 }
 
 #[cfg(test)]
