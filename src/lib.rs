@@ -12,6 +12,7 @@ pub mod error;
 pub mod flow;
 pub mod issue;
 pub mod key;
+pub mod keystore;
 pub mod kubeconfig;
 pub mod plan;
 pub mod progress;

@@ -54,44 +54,9 @@ impl TryFrom<Args> for Plan {
 
     fn try_from(args: Args) -> Result<Plan> {
         validate_user(&args.user)?;
-        let key = match (args.key, args.key_algorithm) {
-            (Some(_), Some(_)) => {
-                return Err(Error::usage(
-                    "--key and --key-algorithm exclude each other: --key uses an existing key, --key-algorithm generates one",
-                ));
-            }
-            (Some(path), None) => KeySource::File(path),
-            (None, Some(name)) => KeySource::Generate(name.parse()?),
-            (None, None) => KeySource::Generate(KeyAlgorithm::Rsa2048),
-        };
-        let duration = args
-            .duration
-            .as_deref()
-            .map(|d| parse_duration("--duration", d))
-            .transpose()?;
-        if let Some(d) = duration {
-            if d < MIN_DURATION {
-                return Err(Error::usage(format!(
-                    "--duration {} is too short: the API server refuses certificates shorter than 10m; use 10m or more",
-                    args.duration.unwrap_or_default()
-                )));
-            }
-            if d > MAX_DURATION {
-                return Err(Error::usage(format!(
-                    "--duration {} is too long: a CSR can ask for at most 68 years (and signers cap it far lower, 1y by default); use e.g. 1y",
-                    args.duration.unwrap_or_default()
-                )));
-            }
-        }
-        let timeout = match args.timeout.as_deref() {
-            Some(t) => parse_duration("--timeout", t)?,
-            None => DEFAULT_TIMEOUT,
-        };
-        if timeout.is_zero() {
-            return Err(Error::usage(
-                "--timeout must be more than 0s, e.g. 30s or 5m",
-            ));
-        }
+        let key = key_source(args.key, args.key_algorithm)?;
+        let duration = duration_flag(args.duration.as_deref())?;
+        let timeout = timeout_flag(args.timeout.as_deref())?;
         let output = match args.output.as_deref() {
             None => None,
             Some("json") => Some(OutputFormat::Json),
@@ -137,8 +102,55 @@ impl TryFrom<Args> for Plan {
     }
 }
 
+/// `--key FILE` or `--key-algorithm A` (default RSA-2048); they exclude each other.
+pub fn key_source(key: Option<PathBuf>, algorithm: Option<String>) -> Result<KeySource> {
+    Ok(match (key, algorithm) {
+        (Some(_), Some(_)) => {
+            return Err(Error::usage(
+                "--key and --key-algorithm exclude each other: --key uses an existing key, --key-algorithm generates one",
+            ));
+        }
+        (Some(path), None) => KeySource::File(path),
+        (None, Some(name)) => KeySource::Generate(name.parse()?),
+        (None, None) => KeySource::Generate(KeyAlgorithm::Rsa2048),
+    })
+}
+
+/// `--duration`: a lifetime the API server accepts (10m up to an int32 of seconds).
+pub fn duration_flag(text: Option<&str>) -> Result<Option<Duration>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let d = parse_duration("--duration", text)?;
+    if d < MIN_DURATION {
+        return Err(Error::usage(format!(
+            "--duration {text} is too short: the API server refuses certificates shorter than 10m; use 10m or more"
+        )));
+    }
+    if d > MAX_DURATION {
+        return Err(Error::usage(format!(
+            "--duration {text} is too long: a CSR can ask for at most 68 years (and signers cap it far lower, 1y by default); use e.g. 1y"
+        )));
+    }
+    Ok(Some(d))
+}
+
+/// `--timeout`: more than zero; 5m by default.
+pub fn timeout_flag(text: Option<&str>) -> Result<Duration> {
+    let timeout = match text {
+        Some(t) => parse_duration("--timeout", t)?,
+        None => DEFAULT_TIMEOUT,
+    };
+    if timeout.is_zero() {
+        return Err(Error::usage(
+            "--timeout must be more than 0s, e.g. 30s or 5m",
+        ));
+    }
+    Ok(timeout)
+}
+
 /// A user name must fit a certificate's CN, a kubeconfig entry and a CSR object name.
-fn validate_user(user: &str) -> Result<()> {
+pub fn validate_user(user: &str) -> Result<()> {
     let hint =
         "use 1-64 characters from letters, digits and . - _ @ +, starting with a letter or digit";
     if user.is_empty() {
@@ -172,7 +184,7 @@ fn validate_user(user: &str) -> Result<()> {
 
 /// Groups become O attributes; the API server's CertificateSubjectRestriction admission refuses
 /// `system:masters` for the kube-apiserver-client signer.
-fn validate_groups(groups: Vec<String>) -> Result<Vec<String>> {
+pub fn validate_groups(groups: Vec<String>) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::with_capacity(groups.len());
     for group in groups {
         if group.trim().is_empty() {
@@ -204,7 +216,7 @@ fn validate_groups(groups: Vec<String>) -> Result<Vec<String>> {
 }
 
 /// `--clusterrole` and `--role` (which needs `--namespace`) as bindings to make.
-fn grants(
+pub fn grants(
     cluster_roles: &[String],
     roles: &[String],
     namespace: Option<&str>,
@@ -232,7 +244,7 @@ fn grants(
 }
 
 /// A namespace is a DNS label (RFC 1123).
-fn validate_namespace(ns: &str) -> Result<()> {
+pub fn validate_namespace(ns: &str) -> Result<()> {
     let ok = !ns.is_empty()
         && ns.len() <= 63
         && ns

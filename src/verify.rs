@@ -159,7 +159,8 @@ pub fn inspect(cert: &Certificate) -> Result<CertInfo> {
     })
 }
 
-fn text(value: &Any) -> Option<String> {
+/// A UTF8String or PrintableString attribute value (what CSRs and certificates use for CN and O).
+pub fn text(value: &Any) -> Option<String> {
     match value.tag() {
         Tag::Utf8String => Utf8StringRef::try_from(value)
             .ok()
@@ -195,24 +196,34 @@ pub fn verify_signature(cert: &Certificate, ca: &Certificate) -> std::result::Re
         .signature()
         .as_bytes()
         .ok_or("the signature has unused bits")?;
-    let algorithm = cert.signature_algorithm().oid;
     let ca_spki = ca
         .tbs_certificate()
         .subject_public_key_info()
         .to_der()
         .map_err(|e| e.to_string())?;
-    let spki = SubjectPublicKeyInfoRef::try_from(ca_spki.as_slice()).map_err(|e| e.to_string())?;
+    verify_signed(&tbs, cert.signature_algorithm().oid, signature, &ca_spki)
+}
+
+/// Checks `signature` (made with `algorithm`) over `tbs` against the key `spki_der`: a
+/// certificate against its CA, or a certificate request against its own key.
+pub fn verify_signed(
+    tbs: &[u8],
+    algorithm: ObjectIdentifier,
+    signature: &[u8],
+    spki_der: &[u8],
+) -> std::result::Result<(), String> {
+    let spki = SubjectPublicKeyInfoRef::try_from(spki_der).map_err(|e| e.to_string())?;
     let err = |e: &dyn std::fmt::Display| e.to_string();
     match (algorithm, spki.algorithm.oid) {
-        (SHA256_RSA, OID_RSA) => verify_rsa::<sha2::Sha256>(spki, &tbs, signature),
-        (SHA384_RSA, OID_RSA) => verify_rsa::<sha2::Sha384>(spki, &tbs, signature),
-        (SHA512_RSA, OID_RSA) => verify_rsa::<sha2::Sha512>(spki, &tbs, signature),
+        (SHA256_RSA, OID_RSA) => verify_rsa::<sha2::Sha256>(spki, tbs, signature),
+        (SHA384_RSA, OID_RSA) => verify_rsa::<sha2::Sha384>(spki, tbs, signature),
+        (SHA512_RSA, OID_RSA) => verify_rsa::<sha2::Sha512>(spki, tbs, signature),
         (ECDSA_SHA256 | ECDSA_SHA384, OID_EC) => {
             // The CA's curve and the hash are independent of each other.
             let digest = if algorithm == ECDSA_SHA256 {
-                sha2::Sha256::digest(&tbs).to_vec()
+                sha2::Sha256::digest(tbs).to_vec()
             } else {
-                sha2::Sha384::digest(&tbs).to_vec()
+                sha2::Sha384::digest(tbs).to_vec()
             };
             if let Ok(vk) = p256::ecdsa::VerifyingKey::try_from(spki.clone()) {
                 let sig = p256::ecdsa::DerSignature::try_from(signature).map_err(|e| err(&e))?;

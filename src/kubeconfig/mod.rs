@@ -48,6 +48,13 @@ pub struct Entries {
     pub context_body: Value,
 }
 
+/// A cluster to add along with a user and context.
+#[derive(Clone, Debug)]
+pub struct ClusterEntry {
+    pub name: String,
+    pub body: Value,
+}
+
 pub fn load(flag: Option<&Path>) -> Result<Loaded> {
     let env = std::env::var_os("KUBECONFIG");
     let sources = select::sources(
@@ -75,7 +82,8 @@ pub fn load(flag: Option<&Path>) -> Result<Loaded> {
     })
 }
 
-fn parse_document(path: &Path, text: &str) -> Result<Document> {
+/// A kubeconfig's text as a document, checked to be one.
+pub fn parse_document(path: &Path, text: &str) -> Result<Document> {
     let value = yaml::parse(path, text)?;
     edit::check_shape(&value).map_err(|why| {
         Error::failed(format!(
@@ -182,6 +190,19 @@ impl Loaded {
         use_context: bool,
         tx: &mut Transaction,
     ) -> Result<Vec<PathBuf>> {
+        self.merge_with_cluster(entries, None, force, use_context, tx)
+    }
+
+    /// [`Loaded::merge`], and a cluster entry too (`kubectl onboard import`), by the same
+    /// rules: a new one goes to kubectl's file, one replaced with `force` to its own.
+    pub fn merge_with_cluster(
+        &self,
+        entries: &Entries,
+        cluster: Option<&ClusterEntry>,
+        force: bool,
+        use_context: bool,
+        tx: &mut Transaction,
+    ) -> Result<Vec<PathBuf>> {
         // An existing entry goes back to the file it came from; a new one to kubectl's choice.
         let home_of = |section, name: &str| match self.merged.find(section, name) {
             Some((i, _)) if force => self.merged.documents[i].path.clone(),
@@ -193,11 +214,16 @@ impl Loaded {
             Some((i, _)) => self.merged.documents[i].path.clone(),
             None => self.sources.destination.clone(),
         });
-        let files: BTreeSet<&PathBuf> =
-            [Some(&user_file), Some(&context_file), current_file.as_ref()]
-                .into_iter()
-                .flatten()
-                .collect();
+        let cluster_file = cluster.map(|c| home_of(Section::Clusters, &c.name));
+        let files: BTreeSet<&PathBuf> = [
+            Some(&user_file),
+            Some(&context_file),
+            current_file.as_ref(),
+            cluster_file.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
 
         // Lock all, in a stable order, before reading any.
         let _locks = files
@@ -216,6 +242,12 @@ impl Loaded {
                     path.display()
                 ))
             };
+            if let Some(c) = cluster
+                && cluster_file.as_ref() == Some(*path)
+            {
+                edit::upsert(&mut doc, Section::Clusters, &c.name, c.body.clone(), force)
+                    .map_err(|_| clash(Section::Clusters, &c.name, path))?;
+            }
             if **path == user_file {
                 edit::upsert(
                     &mut doc,
@@ -251,17 +283,7 @@ impl Loaded {
 
 /// A kubeconfig that stands on its own: the cluster (CA embedded), the user, the context.
 pub fn standalone(target: &Target, entries: &Entries) -> Result<Value> {
-    let mut cluster = target.cluster.clone();
-    if let Some(obj) = cluster.as_object_mut() {
-        // A path would not travel with the file.
-        obj.remove("certificate-authority");
-        if let Some(ca) = &target.ca_pem {
-            obj.insert(
-                "certificate-authority-data".into(),
-                Value::String(Base64::encode_string(ca)),
-            );
-        }
-    }
+    let cluster = portable_cluster(target);
     Ok(json!({
         "apiVersion": "v1",
         "kind": "Config",
@@ -271,6 +293,21 @@ pub fn standalone(target: &Target, entries: &Entries) -> Result<Value> {
         "preferences": {},
         "users": [{"name": entries.user, "user": entries.user_body}],
     }))
+}
+
+/// The cluster entry's body with its CA embedded: a path would not travel with the file.
+pub fn portable_cluster(target: &Target) -> Value {
+    let mut cluster = target.cluster.clone();
+    if let Some(obj) = cluster.as_object_mut() {
+        obj.remove("certificate-authority");
+        if let Some(ca) = &target.ca_pem {
+            obj.insert(
+                "certificate-authority-data".into(),
+                Value::String(Base64::encode_string(ca)),
+            );
+        }
+    }
+    cluster
 }
 
 /// Writes a standalone kubeconfig (it holds a private key: 0600), under kubectl's lock.
