@@ -19,7 +19,7 @@ pub const COMMAND: &str = "kubectl onboard";
     example = "Ask for a certificate with bootstrap credentials and wait for an administrator:\n  $ {command_name} jane --group dev --duration 90d",
     example = "Write a standalone kubeconfig to hand to a colleague:\n  $ {command_name} jane --group dev --approve --output-kubeconfig jane.kubeconfig",
     note = "The private key is generated locally and never leaves this machine.",
-    note = "Subcommands: status (client certificates and their expiry), completion bash|zsh|fish. Each has --help.",
+    note = "Subcommands: status (client certificates and their expiry), request, sign and import (two-party onboarding: the key stays with the user), renew, completion bash|zsh|fish. Each has --help.",
     error_code(1, "An error: kubeconfig, network, permissions or files."),
     error_code(2, "Usage error: nothing was sent to the cluster."),
     error_code(3, "The request was denied by an approver or failed by the signer."),

@@ -3,6 +3,10 @@
 //! `run`, a `Command` variant, and a line in `parse`, `run` and `infos`.
 
 pub mod completion;
+pub mod import;
+pub mod renew;
+pub mod request;
+pub mod sign;
 pub mod status;
 
 use argh::{ArgsInfo, SubCommandInfo};
@@ -13,6 +17,10 @@ use crate::error::Result;
 #[derive(Debug)]
 pub enum Command {
     Status(status::Args),
+    Request(request::Args),
+    Sign(sign::Args),
+    Import(import::Args),
+    Renew(renew::Args),
 }
 
 /// `Some` when `name` is a subcommand: its parse of `rest`.
@@ -21,6 +29,10 @@ pub fn parse(name: &str, rest: &[String]) -> Option<Result<Parsed>> {
     let parsed = match name {
         completion::NAME => return Some(completion::parse(&command, rest)),
         "status" => parse_as::<status::Args>(&command, rest).map(|r| r.map(Command::Status)),
+        "request" => parse_as::<request::Args>(&command, rest).map(|r| r.map(Command::Request)),
+        "sign" => parse_as::<sign::Args>(&command, rest).map(|r| r.map(Command::Sign)),
+        "import" => parse_as::<import::Args>(&command, rest).map(|r| r.map(Command::Import)),
+        "renew" => parse_as::<renew::Args>(&command, rest).map(|r| r.map(Command::Renew)),
         _ => return None,
     };
     Some(parsed.map(|r| match r {
@@ -32,6 +44,10 @@ pub fn parse(name: &str, rest: &[String]) -> Option<Result<Parsed>> {
 pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Status(args) => status::run(args).await,
+        Command::Request(args) => request::run(args).await,
+        Command::Sign(args) => sign::run(args).await,
+        Command::Import(args) => import::run(args).await,
+        Command::Renew(args) => renew::run(args).await,
     }
 }
 
@@ -45,5 +61,9 @@ pub fn infos() -> Vec<SubCommandInfo> {
     vec![
         info(completion::NAME, completion::Completion::get_args_info()),
         info("status", status::Args::get_args_info()),
+        info("request", request::Args::get_args_info()),
+        info("sign", sign::Args::get_args_info()),
+        info("import", import::Args::get_args_info()),
+        info("renew", renew::Args::get_args_info()),
     ]
 }
