@@ -20,7 +20,7 @@ pub const COMMAND: &str = "kubectl onboard";
     example = "Write a standalone kubeconfig to hand to a colleague:\n  $ {command_name} jane --group dev --approve --output-kubeconfig jane.kubeconfig",
     example = "Sign locally with the cluster CA (offline, no API call):\n  $ {command_name} jane --group dev --ca-cert ca.crt --ca-key ca.key --server https://10.0.0.1:6443",
     note = "The private key is generated locally and never leaves this machine.",
-    note = "Subcommands: status (client certificates and their expiry), pending, approve NAME, deny NAME --reason TEXT (the review queue), offboard USER, batch FILE (many users from a YAML file), completion bash|zsh|fish. Each has --help.",
+    note = "Subcommands: status (client certificates and their expiry); request, sign, import (two-party onboarding: the key stays with the user); renew; pending, approve NAME, deny NAME (the review queue); offboard USER; batch FILE (many users from a YAML file); completion bash|zsh|fish. Each has --help.",
     error_code(1, "An error: kubeconfig, network, permissions or files."),
     error_code(2, "Usage error: nothing was sent to the cluster."),
     error_code(3, "The request was denied by an approver or failed by the signer."),

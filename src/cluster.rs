@@ -20,6 +20,19 @@ pub struct Connection {
 
 impl Connection {
     pub async fn open(loaded: &Loaded, target: &Target) -> Result<Connection> {
+        let config = Self::config(loaded, target).await?;
+        Self::with_config(config, &target.server)
+    }
+
+    /// The cluster of `target` without credentials: to prove new ones with
+    /// [`Connection::as_certificate`] when the context's user holds no key yet (import).
+    pub async fn open_unauthenticated(loaded: &Loaded, target: &Target) -> Result<Connection> {
+        let mut config = Self::config(loaded, target).await?;
+        config.auth_info = AuthInfo::default();
+        Self::with_config(config, &target.server)
+    }
+
+    async fn config(loaded: &Loaded, target: &Target) -> Result<Config> {
         let mut merged: Option<Kubeconfig> = None;
         for path in &loaded.sources.read {
             let next = Kubeconfig::read_from(path).map_err(|e| unusable(path, &e))?;
@@ -33,15 +46,14 @@ impl Connection {
             context: Some(target.context.clone()),
             ..Default::default()
         };
-        let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+        Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .map_err(|e| {
                 Error::failed(format!(
                     "cannot use context \"{}\": {}; check it with kubectl --context {} cluster-info",
                     target.context, e, target.context
                 ))
-            })?;
-        Self::with_config(config, &target.server)
+            })
     }
 
     fn with_config(config: Config, server: &str) -> Result<Connection> {

@@ -10,8 +10,8 @@ use getrandom::rand_core::UnwrapErr;
 use p256::elliptic_curve::Generate;
 use pkcs8::der::zeroize::Zeroizing;
 use pkcs8::{
-    AssociatedOid, DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding,
-    ObjectIdentifier,
+    AssociatedOid, DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey,
+    LineEnding, ObjectIdentifier,
 };
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
@@ -109,6 +109,54 @@ impl PrivateKey {
             PrivateKey::P384(k) => k.public_key().to_public_key_der(),
         };
         der.expect("encoding a valid public key").into_vec()
+    }
+}
+
+impl KeyAlgorithm {
+    /// The algorithm of `key`, to make a new key like it.
+    pub fn of(key: &PrivateKey) -> KeyAlgorithm {
+        match key {
+            PrivateKey::Rsa(k) if k.size() * 8 >= 4096 => KeyAlgorithm::Rsa4096,
+            PrivateKey::Rsa(k) if k.size() * 8 >= 3072 => KeyAlgorithm::Rsa3072,
+            PrivateKey::Rsa(_) => KeyAlgorithm::Rsa2048,
+            PrivateKey::P256(_) => KeyAlgorithm::EcdsaP256,
+            PrivateKey::P384(_) => KeyAlgorithm::EcdsaP384,
+        }
+    }
+}
+
+/// `("RSA-2048", true)` or `("ECDSA-P256", false)` for a DER SubjectPublicKeyInfo, if it is a
+/// key we would make ourselves: RSA of 2048 bits or more, ECDSA P-256 or P-384.
+pub fn describe_public_key(spki_der: &[u8]) -> Result<(String, bool), String> {
+    let corrupt = || "its public key is corrupt".to_string();
+    let info = pkcs8::SubjectPublicKeyInfoRef::try_from(spki_der).map_err(|_| corrupt())?;
+    match info.algorithm.oid {
+        OID_RSA => {
+            let key = rsa::PublicKey::from_public_key_der(spki_der).map_err(|_| corrupt())?;
+            let bits = key.size() * 8;
+            if bits < MIN_RSA_BITS {
+                return Err(format!(
+                    "its RSA key has {bits} bits; ask for a request with 2048 or more"
+                ));
+            }
+            Ok((format!("RSA-{bits}"), true))
+        }
+        OID_EC => match info.algorithm.parameters_oid().map_err(|_| corrupt())? {
+            curve if curve == p256::NistP256::OID => {
+                p256::PublicKey::from_public_key_der(spki_der).map_err(|_| corrupt())?;
+                Ok(("ECDSA-P256".into(), false))
+            }
+            curve if curve == p384::NistP384::OID => {
+                p384::PublicKey::from_public_key_der(spki_der).map_err(|_| corrupt())?;
+                Ok(("ECDSA-P384".into(), false))
+            }
+            curve => Err(format!(
+                "its EC curve {curve} is not supported: use P-256 or P-384"
+            )),
+        },
+        oid => Err(format!(
+            "its key algorithm {oid} is not supported: use RSA or ECDSA P-256/P-384"
+        )),
     }
 }
 
@@ -298,6 +346,27 @@ mod tests {
             parse_pem(cert.as_bytes())
                 .unwrap_err()
                 .contains("CERTIFICATE")
+        );
+    }
+
+    #[test]
+    fn public_keys_are_described_as_we_name_keys() {
+        for (alg, name, rsa) in [
+            (KeyAlgorithm::Rsa2048, "RSA-2048", true),
+            (KeyAlgorithm::EcdsaP256, "ECDSA-P256", false),
+            (KeyAlgorithm::EcdsaP384, "ECDSA-P384", false),
+        ] {
+            let key = generate(alg);
+            assert_eq!(
+                describe_public_key(&key.public_key_der()).unwrap(),
+                (name.to_string(), rsa)
+            );
+            assert_eq!(KeyAlgorithm::of(&key), alg);
+        }
+        assert!(
+            describe_public_key(b"junk")
+                .unwrap_err()
+                .contains("corrupt")
         );
     }
 }

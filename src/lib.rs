@@ -13,6 +13,7 @@ pub mod error;
 pub mod flow;
 pub mod issue;
 pub mod key;
+pub mod keystore;
 pub mod kubeconfig;
 pub mod offline;
 pub mod plan;

@@ -95,30 +95,9 @@ impl TryFrom<Args> for Plan {
                 "--allow-masters works only offline (--ca-cert, --ca-key, --server): the API server refuses system:masters in requests",
             ));
         }
-        let key = match (args.key, args.key_algorithm) {
-            (Some(_), Some(_)) => {
-                return Err(Error::usage(
-                    "--key and --key-algorithm exclude each other: --key uses an existing key, --key-algorithm generates one",
-                ));
-            }
-            (Some(path), None) => KeySource::File(path),
-            (None, Some(name)) => KeySource::Generate(name.parse()?),
-            (None, None) => KeySource::Generate(KeyAlgorithm::Rsa2048),
-        };
-        let duration = args
-            .duration
-            .as_deref()
-            .map(|d| lifetime("--duration", d))
-            .transpose()?;
-        let timeout = match args.timeout.as_deref() {
-            Some(t) => parse_duration("--timeout", t)?,
-            None => DEFAULT_TIMEOUT,
-        };
-        if timeout.is_zero() {
-            return Err(Error::usage(
-                "--timeout must be more than 0s, e.g. 30s or 5m",
-            ));
-        }
+        let key = key_source(args.key, args.key_algorithm)?;
+        let duration = duration_flag(args.duration.as_deref())?;
+        let timeout = timeout_flag(args.timeout.as_deref())?;
         let output = match args.output.as_deref() {
             None => None,
             Some("json") => Some(OutputFormat::Json),
@@ -238,6 +217,39 @@ pub fn server_host(url: &str) -> Result<String> {
         return Err(bad("has no host"));
     }
     Ok(host.to_string())
+}
+
+/// `--key FILE` or `--key-algorithm A` (default RSA-2048); they exclude each other.
+pub fn key_source(key: Option<PathBuf>, algorithm: Option<String>) -> Result<KeySource> {
+    Ok(match (key, algorithm) {
+        (Some(_), Some(_)) => {
+            return Err(Error::usage(
+                "--key and --key-algorithm exclude each other: --key uses an existing key, --key-algorithm generates one",
+            ));
+        }
+        (Some(path), None) => KeySource::File(path),
+        (None, Some(name)) => KeySource::Generate(name.parse()?),
+        (None, None) => KeySource::Generate(KeyAlgorithm::Rsa2048),
+    })
+}
+
+/// `--duration`: a lifetime the API server accepts (see [`lifetime`]).
+pub fn duration_flag(text: Option<&str>) -> Result<Option<Duration>> {
+    text.map(|t| lifetime("--duration", t)).transpose()
+}
+
+/// `--timeout`: more than zero; 5m by default.
+pub fn timeout_flag(text: Option<&str>) -> Result<Duration> {
+    let timeout = match text {
+        Some(t) => parse_duration("--timeout", t)?,
+        None => DEFAULT_TIMEOUT,
+    };
+    if timeout.is_zero() {
+        return Err(Error::usage(
+            "--timeout must be more than 0s, e.g. 30s or 5m",
+        ));
+    }
+    Ok(timeout)
 }
 
 /// A user name must fit a certificate's CN, a kubeconfig entry and a CSR object name.

@@ -159,7 +159,8 @@ pub fn inspect(cert: &Certificate) -> Result<CertInfo> {
     })
 }
 
-fn text(value: &Any) -> Option<String> {
+/// A UTF8String or PrintableString attribute value (what CSRs and certificates use for CN and O).
+pub fn text(value: &Any) -> Option<String> {
     match value.tag() {
         Tag::Utf8String => Utf8StringRef::try_from(value)
             .ok()

@@ -6,8 +6,12 @@ pub mod approve;
 pub mod batch;
 pub mod completion;
 pub mod deny;
+pub mod import;
 pub mod offboard;
 pub mod pending;
+pub mod renew;
+pub mod request;
+pub mod sign;
 pub mod status;
 
 use argh::{ArgsInfo, SubCommandInfo};
@@ -23,6 +27,10 @@ pub enum Command {
     Approve(approve::Args),
     Deny(deny::Args),
     Offboard(offboard::Args),
+    Request(request::Args),
+    Sign(sign::Args),
+    Import(import::Args),
+    Renew(renew::Args),
 }
 
 /// `Some` when `name` is a subcommand: its parse of `rest`.
@@ -37,6 +45,10 @@ pub fn parse(name: &str, rest: &[String]) -> Option<Result<Parsed>> {
         "approve" => parse_as::<approve::Args>(&command, rest).map(|r| r.map(Command::Approve)),
         "deny" => parse_as::<deny::Args>(&command, rest).map(|r| r.map(Command::Deny)),
         "offboard" => parse_as::<offboard::Args>(&command, rest).map(|r| r.map(Command::Offboard)),
+        "request" => parse_as::<request::Args>(&command, rest).map(|r| r.map(Command::Request)),
+        "sign" => parse_as::<sign::Args>(&command, rest).map(|r| r.map(Command::Sign)),
+        "import" => parse_as::<import::Args>(&command, rest).map(|r| r.map(Command::Import)),
+        "renew" => parse_as::<renew::Args>(&command, rest).map(|r| r.map(Command::Renew)),
         _ => return None,
     };
     Some(parsed.map(|r| match r {
@@ -53,6 +65,10 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Approve(args) => approve::run(args).await,
         Command::Deny(args) => deny::run(args).await,
         Command::Offboard(args) => offboard::run(args).await,
+        Command::Request(args) => request::run(args).await,
+        Command::Sign(args) => sign::run(args).await,
+        Command::Import(args) => import::run(args).await,
+        Command::Renew(args) => renew::run(args).await,
     }
 }
 
@@ -71,5 +87,9 @@ pub fn infos() -> Vec<SubCommandInfo> {
         info("approve", approve::Args::get_args_info()),
         info("deny", deny::Args::get_args_info()),
         info("offboard", offboard::Args::get_args_info()),
+        info("request", request::Args::get_args_info()),
+        info("sign", sign::Args::get_args_info()),
+        info("import", import::Args::get_args_info()),
+        info("renew", renew::Args::get_args_info()),
     ]
 }

@@ -75,7 +75,8 @@ pub fn load(flag: Option<&Path>) -> Result<Loaded> {
     })
 }
 
-fn parse_document(path: &Path, text: &str) -> Result<Document> {
+/// A kubeconfig's text as a document, checked to be one.
+pub fn parse_document(path: &Path, text: &str) -> Result<Document> {
     let value = yaml::parse(path, text)?;
     edit::check_shape(&value).map_err(|why| {
         Error::failed(format!(
@@ -439,17 +440,7 @@ fn forgotten_contexts(docs: &[(&Path, &Value)], user: &str) -> BTreeSet<String> 
 
 /// A kubeconfig that stands on its own: the cluster (CA embedded), the user, the context.
 pub fn standalone(target: &Target, entries: &Entries) -> Result<Value> {
-    let mut cluster = target.cluster.clone();
-    if let Some(obj) = cluster.as_object_mut() {
-        // A path would not travel with the file.
-        obj.remove("certificate-authority");
-        if let Some(ca) = &target.ca_pem {
-            obj.insert(
-                "certificate-authority-data".into(),
-                Value::String(Base64::encode_string(ca)),
-            );
-        }
-    }
+    let cluster = portable_cluster(target);
     Ok(json!({
         "apiVersion": "v1",
         "kind": "Config",
@@ -459,6 +450,21 @@ pub fn standalone(target: &Target, entries: &Entries) -> Result<Value> {
         "preferences": {},
         "users": [{"name": entries.user, "user": entries.user_body}],
     }))
+}
+
+/// The cluster entry's body with its CA embedded: a path would not travel with the file.
+pub fn portable_cluster(target: &Target) -> Value {
+    let mut cluster = target.cluster.clone();
+    if let Some(obj) = cluster.as_object_mut() {
+        obj.remove("certificate-authority");
+        if let Some(ca) = &target.ca_pem {
+            obj.insert(
+                "certificate-authority-data".into(),
+                Value::String(Base64::encode_string(ca)),
+            );
+        }
+    }
+    cluster
 }
 
 /// Writes a standalone kubeconfig (it holds a private key: 0600), under kubectl's lock.

@@ -1,0 +1,385 @@
+//! `kubectl onboard import`: the end of two-party onboarding, on the new user's machine. The
+//! kubeconfig an administrator wrote with `kubectl onboard sign` holds the certificate but no
+//! key; this pairs it with the key `kubectl onboard request` kept (found by the certificate's
+//! public key), proves the pair with a SelfSubjectReview, and only then merges cluster, user
+//! and context into the kubeconfig kubectl writes to.
+//!
+//! The kept key stays in `~/.kube/onboard/keys` afterwards: the kubeconfig embeds a copy, but
+//! deleting a private key on the way is a surprise nobody can undo (a second import, into
+//! another kubeconfig, needs it too). `kubectl onboard renew` replaces the pair in the
+//! kubeconfig and never reads the kept key.
+
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use argh::{ArgsInfo, FromArgs};
+use base64ct::{Base64, Encoding};
+use serde_json::{Value, json};
+use x509_cert::Certificate;
+
+use crate::cluster::Connection;
+use crate::error::{Error, Kind, Result};
+use crate::key::{KeySource, PrivateKey};
+use crate::keystore;
+use crate::kubeconfig::edit::Section;
+use crate::kubeconfig::file::Transaction;
+use crate::kubeconfig::{self, Entries, Loaded};
+use crate::progress::Progress;
+use crate::session::display_paths;
+use crate::signals::Signals;
+use crate::verify::{self, CertInfo, rfc3339};
+use crate::whoami;
+
+/// The cluster entry an imported kubeconfig brings.
+#[derive(Clone, Debug)]
+struct NamedCluster {
+    name: String,
+    body: Value,
+}
+
+/// Add the kubeconfig an administrator signed for you to your own, with the private key kept
+/// by kubectl onboard request.
+#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+#[argh(
+    example = "After kubectl onboard request, with the file the administrator sent:\n  $ {command_name} jane.kubeconfig",
+    note = "Cluster, user and context are merged by kubectl's rules (its lock, atomic writes); an existing cluster of the same name and server is reused."
+)]
+pub struct Args {
+    /// the kubeconfig written by kubectl onboard sign
+    #[argh(positional)]
+    pub file: PathBuf,
+
+    /// the private key (PEM) to pair with the certificate, if not one kept by kubectl onboard request
+    #[argh(option)]
+    pub key: Option<PathBuf>,
+
+    /// replace a user, context or cluster (with another server) of the same name
+    #[argh(switch)]
+    pub force: bool,
+
+    /// switch the current context to the imported one (done anyway when none is set)
+    #[argh(switch)]
+    pub use_context: bool,
+
+    /// skip proving the credentials with a SelfSubjectReview (e.g. while offline)
+    #[argh(switch)]
+    pub no_verify: bool,
+
+    /// path to the kubeconfig to update
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// print only errors and the result
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// print what it looks at and decides (never key material)
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
+}
+
+/// What the administrator's file holds.
+struct Received {
+    context: String,
+    context_body: Value,
+    cluster: NamedCluster,
+    server: String,
+    user: String,
+    cert_pem: String,
+    info: CertInfo,
+    /// The file read as a kubeconfig, to connect to its cluster for the proof.
+    loaded: Loaded,
+    target: kubeconfig::Target,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let mut progress = Progress::new(args.quiet, args.verbose, false);
+    let supplied = args
+        .key
+        .as_ref()
+        .map(|path| PrivateKey::obtain(&KeySource::File(path.clone())))
+        .transpose()?;
+    let received = read_received(&args.file)?;
+    let name = args.file.display().to_string();
+    progress.step(&format!(
+        "{name}: user \"{}\" (CN={}, groups: {}), cluster \"{}\" at {}, valid until {}",
+        received.user,
+        received.info.common_name.as_deref().unwrap_or(""),
+        if received.info.organizations.is_empty() {
+            "none".to_string()
+        } else {
+            received.info.organizations.join(", ")
+        },
+        received.cluster.name,
+        received.server,
+        rfc3339(received.info.not_after)
+    ));
+    let key = pair(&received, supplied, &name, &mut progress)?;
+
+    let loaded = kubeconfig::load(args.kubeconfig.as_deref())?;
+    progress.detail(&format!(
+        "kubeconfig: read {}; new entries go to {}",
+        display_paths(&loaded.sources.read),
+        loaded.sources.destination.display()
+    ));
+    let cluster = cluster_to_write(&loaded, &received, args.force, &mut progress)?;
+    let entries = Entries {
+        user: received.user.clone(),
+        user_body: json!({
+            "client-certificate-data": Base64::encode_string(received.cert_pem.as_bytes()),
+            "client-key-data": Base64::encode_string(key.to_pem().as_bytes()),
+        }),
+        context: received.context.clone(),
+        context_body: received.context_body.clone(),
+    };
+    if !args.force {
+        loaded.check_free(&entries)?;
+    }
+    kubeconfig::file::probe(&loaded.sources.destination)?;
+
+    // Proven before anything is written.
+    let identity = if args.no_verify {
+        None
+    } else {
+        let mut signals = Signals::install()?;
+        let started = Instant::now();
+        let conn = Connection::open_unauthenticated(&received.loaded, &received.target).await?;
+        let user = received.info.common_name.clone().unwrap_or_default();
+        let proof =
+            whoami::prove_certificate(&conn, &received.cert_pem, &key, &user, &mut progress);
+        let identity = signals
+            .interruptible(proof)
+            .await
+            .map_err(|e| match e.kind {
+                Kind::Interrupted | Kind::Terminated => {
+                    Error::new(e.kind, format!("{e}; no file was changed"))
+                }
+                _ => e,
+            })?;
+        progress.phase("selfsubjectreview", started);
+        identity
+    };
+
+    let switch = args.use_context || loaded.merged.current_context().is_none();
+    let mut tx = Transaction::default();
+    let written = loaded.merge_with_cluster(
+        &entries,
+        cluster.as_ref().map(|c| (c.name.as_str(), &c.body)),
+        args.force,
+        switch,
+        &mut tx,
+    );
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            tx.roll_back();
+            return Err(e);
+        }
+    };
+
+    let mut out = format!(
+        "{} \"{}\" and context \"{}\" added to {}.\n",
+        if cluster.is_some() {
+            format!("Cluster \"{}\", user", received.cluster.name)
+        } else {
+            "User".to_string()
+        },
+        received.user,
+        received.context,
+        display_paths(&written)
+    );
+    if let Some(id) = &identity {
+        out += &format!(
+            "Authenticated as {} (groups: {}).\n",
+            id.username,
+            id.groups.join(", ")
+        );
+    }
+    if switch {
+        out += &format!("Switched to context \"{}\".\n", received.context);
+    } else {
+        out += &format!(
+            "Switch to it with: kubectl config use-context {}\n",
+            received.context
+        );
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// Reads the administrator's file: its current context (or its only one), that context's
+/// cluster, and its user's certificate.
+fn read_received(path: &Path) -> Result<Received> {
+    let name = path.display();
+    if !path.exists() {
+        return Err(Error::usage(format!(
+            "{name} does not exist; pass the kubeconfig kubectl onboard sign wrote"
+        )));
+    }
+    let loaded = kubeconfig::load(Some(path))?;
+    let document = &loaded.merged.documents[0];
+    let contexts: Vec<&str> = document
+        .value
+        .get(Section::Contexts.key())
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("name").and_then(Value::as_str))
+        .collect();
+    let context = match (document.current_context(), contexts.as_slice()) {
+        (Some(current), _) => current.to_string(),
+        (None, [only]) => only.to_string(),
+        _ => {
+            return Err(Error::failed(format!(
+                "{name} has {} contexts and no current-context: which one to import is unclear; ask for the file kubectl onboard sign writes",
+                contexts.len()
+            )));
+        }
+    };
+    let target = loaded.target(Some(&context))?;
+    let context_body = document
+        .entry(Section::Contexts, &context)
+        .cloned()
+        .unwrap_or(Value::Null);
+    let user = context_body
+        .get("user")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| Error::failed(format!("context \"{context}\" in {name} names no user")))?
+        .to_string();
+    let user_body = document.entry(Section::Users, &user).ok_or_else(|| {
+        Error::failed(format!(
+            "context \"{context}\" in {name} points at user \"{user}\", which is not in it"
+        ))
+    })?;
+    let cert_bytes = certificate_of(user_body, path).ok_or_else(|| {
+        Error::failed(format!(
+            "user \"{user}\" in {name} has no client certificate; import takes the kubeconfig kubectl onboard sign writes"
+        ))
+    })??;
+    let chain = Certificate::load_pem_chain(&cert_bytes).map_err(|_| {
+        Error::failed(format!(
+            "the client certificate of user \"{user}\" in {name} is not a PEM certificate"
+        ))
+    })?;
+    let leaf = chain.first().ok_or_else(|| {
+        Error::failed(format!(
+            "the client certificate of user \"{user}\" in {name} is empty"
+        ))
+    })?;
+    let info = verify::inspect(leaf)?;
+    if info.not_after <= SystemTime::now() {
+        return Err(Error::failed(format!(
+            "the certificate in {name} expired at {}; ask the administrator for a new one",
+            rfc3339(info.not_after)
+        )));
+    }
+    let cert_pem = String::from_utf8_lossy(&cert_bytes).into_owned();
+    Ok(Received {
+        context,
+        context_body,
+        cluster: NamedCluster {
+            name: target.cluster_name.clone(),
+            body: kubeconfig::portable_cluster(&target),
+        },
+        server: target.server.clone(),
+        user,
+        cert_pem,
+        info,
+        target,
+        loaded,
+    })
+}
+
+/// `client-certificate-data`, or the file `client-certificate` names (relative to `origin`).
+fn certificate_of(user: &Value, origin: &Path) -> Option<Result<Vec<u8>>> {
+    if let Some(data) = user.get("client-certificate-data").and_then(Value::as_str) {
+        let cleaned: String = data.chars().filter(|c| !c.is_whitespace()).collect();
+        return Some(Base64::decode_vec(&cleaned).map_err(|_| {
+            Error::failed(format!(
+                "the client-certificate-data in {} is not base64",
+                origin.display()
+            ))
+        }));
+    }
+    let file = user.get("client-certificate").and_then(Value::as_str)?;
+    let file = match origin.parent() {
+        Some(dir) if Path::new(file).is_relative() => dir.join(file),
+        _ => PathBuf::from(file),
+    };
+    Some(std::fs::read(&file).map_err(|e| {
+        Error::failed(format!(
+            "cannot read the client certificate {}: {}",
+            file.display(),
+            kubeconfig::file::describe(&e)
+        ))
+    }))
+}
+
+/// The private key for the certificate: `--key`, else the one `request` kept.
+fn pair(
+    received: &Received,
+    supplied: Option<PrivateKey>,
+    name: &str,
+    progress: &mut Progress,
+) -> Result<PrivateKey> {
+    let wanted = &received.info.public_key_der;
+    if let Some(key) = supplied {
+        if key.public_key_der() != *wanted {
+            return Err(Error::failed(format!(
+                "--key is not the key of the certificate in {name} (its public key is {}); pass the key the request was made with",
+                keystore::fingerprint(wanted)
+            )));
+        }
+        return Ok(key);
+    }
+    match keystore::find(wanted)? {
+        Some((path, key)) => {
+            progress.step(&format!(
+                "Paired it with the private key kept in {}",
+                path.display()
+            ));
+            Ok(key)
+        }
+        None => Err(Error::failed(format!(
+            "no key under {} matches the certificate in {name} (public key {}); was the request made on this machine? If the key is elsewhere, pass --key FILE",
+            keystore::dir()?.display(),
+            keystore::fingerprint(wanted)
+        ))),
+    }
+}
+
+/// The cluster entry to write: none when one of the same name and server is there already.
+fn cluster_to_write(
+    loaded: &Loaded,
+    received: &Received,
+    force: bool,
+    progress: &mut Progress,
+) -> Result<Option<NamedCluster>> {
+    let name = &received.cluster.name;
+    let Some((i, existing)) = loaded.merged.find(Section::Clusters, name) else {
+        return Ok(Some(received.cluster.clone()));
+    };
+    let file = &loaded.merged.documents[i].path;
+    let server = existing.get("server").and_then(Value::as_str).unwrap_or("");
+    if server == received.server {
+        progress.detail(&format!(
+            "cluster \"{name}\" in {} has the same server; reusing it",
+            file.display()
+        ));
+        return Ok(None);
+    }
+    if force {
+        progress.warn(&format!(
+            "replacing cluster \"{name}\" in {} (server {server}) with {} (--force)",
+            file.display(),
+            received.server
+        ));
+        return Ok(Some(received.cluster.clone()));
+    }
+    Err(Error::failed(format!(
+        "cluster \"{name}\" in {} has server {server}, not {} as the imported file says; pass --force to replace it, or rename one of them",
+        file.display(),
+        received.server
+    )))
+}

@@ -1,0 +1,679 @@
+//! `kubectl onboard renew`: a new certificate for a user in the kubeconfig, for the same CN
+//! and O, replacing certificate and key where they are (embedded data, or the files the entry
+//! names) and keeping every context that uses the user.
+//!
+//! Whose credentials send the request: the user's own when they may (the self-service role,
+//! and the approve rules too with `--approve`), otherwise an administrator's context
+//! (`--admin-context`, or the current context when it is another user's). The lifetime is the
+//! old certificate's unless `--duration` says otherwise: whoever onboarded the user chose it,
+//! and a renewal should not quietly turn a 30-day contractor certificate into a year-long one.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use argh::{ArgsInfo, FromArgs};
+use base64ct::{Base64, Encoding};
+use serde_json::Value;
+use x509_cert::Certificate;
+
+use crate::access;
+use crate::cluster::Connection;
+use crate::csr;
+use crate::error::{Error, Kind, Result};
+use crate::issue::{self, Issued};
+use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
+use crate::kubeconfig::edit::{self, Section};
+use crate::kubeconfig::file::{self, Mode, Transaction};
+use crate::kubeconfig::{self, Loaded, yaml};
+use crate::plan::{self, format_duration, parse_duration};
+use crate::progress::Progress;
+use crate::session::{Local, Session, display_paths};
+use crate::signals::Signals;
+use crate::submit::Request;
+use crate::verify::{self, CertInfo, rfc3339};
+use crate::whoami;
+
+/// The kube-apiserver-client signer starts every certificate 5 minutes early (clock skew);
+/// below 8h it adds those minutes to the lifetime, from 8h on it takes them off
+/// (kube-controller-manager, certificates/authority/policies.go).
+const BACKDATE: Duration = Duration::from_secs(5 * 60);
+const SHORT: Duration = Duration::from_secs(8 * 3600);
+const MIN_DURATION: Duration = Duration::from_secs(600);
+
+/// Renew a user's client certificate in place: same CN and O, a new key, contexts kept.
+#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+#[argh(
+    example = "Renew the user of the current context, if it expires within 30 days (for cron):\n  $ {command_name} --if-expires-within 30d",
+    example = "As an administrator, renew jane and approve it:\n  $ {command_name} jane --approve",
+    note = "The request goes with the user's own credentials when they may create CertificateSigningRequests (and approve them, with --approve); else with --admin-context, or the current context if it is another user's.",
+    note = "The lifetime is the old certificate's unless --duration is given (the signer may cap it)."
+)]
+pub struct Args {
+    /// the kubeconfig user to renew (default: the user of --context, or of the current context)
+    #[argh(positional)]
+    pub user: Option<String>,
+
+    /// the context whose user to renew (and whose cluster to ask)
+    #[argh(option)]
+    pub context: Option<String>,
+
+    /// a context to send the request with when the user may not (default: the current one)
+    #[argh(option)]
+    pub admin_context: Option<String>,
+
+    /// approve the request (needs approve on signers/kubernetes.io/kube-apiserver-client)
+    #[argh(switch)]
+    pub approve: bool,
+
+    /// keep the current private key (default: a new one of the same algorithm)
+    #[argh(switch)]
+    pub reuse_key: bool,
+
+    /// the new key: rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384 (default: as the old)
+    #[argh(option)]
+    pub key_algorithm: Option<String>,
+
+    /// lifetime of the new certificate, at least 10m (default: the old one's)
+    #[argh(option)]
+    pub duration: Option<String>,
+
+    /// renew only if the certificate expires within this long, e.g. 30d; else exit 0 (for cron)
+    #[argh(option)]
+    pub if_expires_within: Option<String>,
+
+    /// how long to wait for the certificate (default 5m)
+    #[argh(option)]
+    pub timeout: Option<String>,
+
+    /// leave the CertificateSigningRequest in the cluster (default: delete it when done)
+    #[argh(switch)]
+    pub keep_csr: bool,
+
+    /// path to the kubeconfig to read and update
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// print only errors and the result
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// print what it looks at and decides (never key material)
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
+
+    /// print how long each phase took, on stderr
+    #[argh(switch)]
+    pub timings: bool,
+}
+
+/// Where a credential lives: in the kubeconfig (`…-data`) or in a file it names.
+#[derive(Clone, Debug, PartialEq)]
+enum Slot {
+    Data(&'static str),
+    File(PathBuf),
+}
+
+/// The user entry to renew, as read.
+struct Entry {
+    name: String,
+    context: String,
+    /// The file the entry comes from, and its body there.
+    origin: PathBuf,
+    body: Value,
+    cert_slot: Slot,
+    key_slot: Slot,
+    info: CertInfo,
+    /// The current key, or why it cannot be used.
+    key: std::result::Result<PrivateKey, String>,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    if args.reuse_key && args.key_algorithm.is_some() {
+        return Err(Error::usage(
+            "--reuse-key and --key-algorithm exclude each other: --reuse-key keeps the key, --key-algorithm makes a new one",
+        ));
+    }
+    let algorithm = args
+        .key_algorithm
+        .as_deref()
+        .map(str::parse::<KeyAlgorithm>)
+        .transpose()?;
+    let asked_duration = plan::duration_flag(args.duration.as_deref())?;
+    let timeout = plan::timeout_flag(args.timeout.as_deref())?;
+    let window = args
+        .if_expires_within
+        .as_deref()
+        .map(|w| parse_duration("--if-expires-within", w))
+        .transpose()?;
+    let mut progress = Progress::new(args.quiet, args.verbose, args.timings);
+
+    let loaded = kubeconfig::load(args.kubeconfig.as_deref())?;
+    if loaded.merged.documents.is_empty() {
+        return Err(Error::failed(format!(
+            "no kubeconfig found at {}: pass --kubeconfig FILE",
+            loaded.sources.destination.display()
+        )));
+    }
+    let entry = find_entry(&loaded, args.user.as_deref(), args.context.as_deref())?;
+    progress.detail(&format!(
+        "user \"{}\" in {}: CN={} O={:?}, valid {} to {}; context {}",
+        entry.name,
+        entry.origin.display(),
+        entry.info.common_name.as_deref().unwrap_or(""),
+        entry.info.organizations,
+        rfc3339(entry.info.not_before),
+        rfc3339(entry.info.not_after),
+        entry.context
+    ));
+
+    let now = SystemTime::now();
+    if let Some(window) = window {
+        if entry.info.not_after > now + window {
+            let left = entry.info.not_after.duration_since(now).unwrap_or_default();
+            println!(
+                "Not renewing user \"{}\": its certificate is valid until {} ({} left), beyond --if-expires-within {}.",
+                entry.name,
+                rfc3339(entry.info.not_after),
+                verify::approximately(left),
+                args.if_expires_within.as_deref().unwrap_or_default()
+            );
+            return Ok(());
+        }
+        progress.step(&format!(
+            "The certificate of user \"{}\" expires at {}, within {}: renewing",
+            entry.name,
+            rfc3339(entry.info.not_after),
+            args.if_expires_within.as_deref().unwrap_or_default()
+        ));
+    }
+
+    let cn = entry.info.common_name.clone().ok_or_else(|| {
+        Error::failed(format!(
+            "the certificate of user \"{}\" has no CN, so there is no user name to renew it for",
+            entry.name
+        ))
+    })?;
+    let groups = entry.info.organizations.clone();
+    let refused = |e: Error| {
+        Error::failed(format!(
+            "the certificate of user \"{}\" cannot be renewed through the cluster's CSR API: {e}",
+            entry.name
+        ))
+    };
+    plan::validate_user(&cn).map_err(refused)?;
+    plan::validate_groups(groups.clone(), false).map_err(refused)?;
+    let duration = asked_duration.unwrap_or_else(|| lifetime_of(&entry.info));
+    progress.detail(&format!(
+        "asking for {}{}",
+        format_duration(duration),
+        if asked_duration.is_none() {
+            " (the old certificate's lifetime)"
+        } else {
+            ""
+        }
+    ));
+
+    let key = if args.reuse_key {
+        match &entry.key {
+            Ok(_) => None,
+            Err(why) => {
+                return Err(Error::failed(format!(
+                    "--reuse-key: the key of user \"{}\" cannot be used: {why}; drop --reuse-key to make a new one",
+                    entry.name
+                )));
+            }
+        }
+    } else {
+        if let Err(why) = &entry.key {
+            progress.warn(&format!(
+                "the current key of user \"{}\" cannot be used ({why}); making a new one",
+                entry.name
+            ));
+        }
+        let algorithm = algorithm
+            .or_else(|| entry.key.as_ref().ok().map(KeyAlgorithm::of))
+            .unwrap_or(KeyAlgorithm::Rsa2048);
+        let started = Instant::now();
+        let key = PrivateKey::obtain(&KeySource::Generate(algorithm))?;
+        progress.phase("key", started);
+        progress.step(&format!(
+            "Generated a new private key ({})",
+            key.algorithm()
+        ));
+        Some(key)
+    };
+    let signing_key = match (&key, &entry.key) {
+        (Some(new), _) => new,
+        (None, Ok(old)) => old,
+        (None, Err(_)) => unreachable!("--reuse-key with an unusable key was refused above"),
+    };
+    let request_pem = csr::build(&cn, &groups, signing_key)?;
+
+    let mut signals = Signals::install()?;
+    let session = connect(
+        loaded,
+        &entry,
+        args.admin_context.as_deref(),
+        args.approve,
+        &mut signals,
+        &mut progress,
+    )
+    .await?;
+
+    let request = Request {
+        user: &cn,
+        pem: &request_pem,
+        rsa: signing_key.is_rsa(),
+        duration: Some(duration),
+        key_algorithm: &signing_key.algorithm(),
+    };
+    let options = issue::Options {
+        approve: args.approve,
+        timeout,
+        keep_csr: args.keep_csr,
+    };
+    let Issued { verified, .. } = issue::issue(
+        &session,
+        &request,
+        &groups,
+        &signing_key.public_key_der(),
+        &options,
+        &mut signals,
+        &mut progress,
+    )
+    .await?;
+
+    let started = Instant::now();
+    let proof = whoami::prove_certificate(
+        &session.conn,
+        &verified.pem,
+        signing_key,
+        &cn,
+        &mut progress,
+    );
+    let identity = signals
+        .interruptible(proof)
+        .await
+        .map_err(|e| match e.kind {
+            Kind::Interrupted | Kind::Terminated => {
+                Error::new(e.kind, format!("{e}; no file was changed"))
+            }
+            _ => e,
+        })?;
+    progress.phase("selfsubjectreview", started);
+
+    let started = Instant::now();
+    let key_pem = key.as_ref().map(PrivateKey::to_pem);
+    let written = replace_in_place(&entry, &verified.pem, key_pem.as_ref().map(|k| k.as_str()))?;
+    progress.phase("kubeconfig write", started);
+    progress.detail(&format!("wrote {}", display_paths(&written)));
+    progress.print_timings();
+
+    let mut out = format!(
+        "Renewed the certificate of user \"{}\" in {}: valid until {} (was {}).\n",
+        entry.name,
+        display_paths(&written),
+        rfc3339(verified.info.not_after),
+        rfc3339(entry.info.not_after)
+    );
+    out += &match &key {
+        Some(k) => format!("New private key ({}).\n", k.algorithm()),
+        None => "Kept the private key (--reuse-key).\n".to_string(),
+    };
+    if let Some(id) = &identity {
+        out += &format!(
+            "Context \"{}\" authenticates as {} (groups: {}).\n",
+            entry.context,
+            id.username,
+            id.groups.join(", ")
+        );
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// The user to renew and the context to reach its cluster by: `user`, `context`, or the
+/// current context's.
+fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Result<Entry> {
+    let merged = &loaded.merged;
+    let user_of = |ctx: &str| -> Option<String> {
+        merged
+            .find(Section::Contexts, ctx)
+            .and_then(|(_, body)| body.get("user").and_then(Value::as_str))
+            .map(str::to_string)
+    };
+    let (name, context) = match (user, context) {
+        (_, Some(ctx)) => {
+            merged.find(Section::Contexts, ctx).ok_or_else(|| {
+                Error::failed(format!(
+                    "context \"{ctx}\" is not in {}: kubectl config get-contexts lists the ones there are",
+                    display_paths(&loaded.sources.read)
+                ))
+            })?;
+            let of_context = user_of(ctx)
+                .ok_or_else(|| Error::failed(format!("context \"{ctx}\" names no user")))?;
+            if let Some(u) = user
+                && u != of_context
+            {
+                return Err(Error::usage(format!(
+                    "context \"{ctx}\" uses user \"{of_context}\", not \"{u}\": give one of them"
+                )));
+            }
+            (of_context, ctx.to_string())
+        }
+        (Some(u), None) => {
+            let current = merged.current_context().map(|(_, c)| c.to_string());
+            let context = current
+                .filter(|c| user_of(c).as_deref() == Some(u))
+                .or_else(|| contexts_of(loaded, u).into_iter().next())
+                .ok_or_else(|| {
+                    Error::failed(format!(
+                        "no context uses user \"{u}\", so its cluster is unknown; add one (kubectl config set-context NAME --cluster C --user {u}) or pass --context"
+                    ))
+                })?;
+            (u.to_string(), context)
+        }
+        (None, None) => {
+            let (_, current) = merged.current_context().ok_or_else(|| {
+                Error::usage(
+                    "no current context: name the user (kubectl onboard renew USER) or pass --context",
+                )
+            })?;
+            let u = user_of(current)
+                .ok_or_else(|| Error::failed(format!("context \"{current}\" names no user")))?;
+            (u, current.to_string())
+        }
+    };
+    let (index, body) = merged.find(Section::Users, &name).ok_or_else(|| {
+        Error::failed(format!(
+            "user \"{name}\" is not in {}; kubectl onboard status lists the users with certificates",
+            display_paths(&loaded.sources.read)
+        ))
+    })?;
+    let origin = merged.documents[index].path.clone();
+    let (cert_slot, cert_bytes) = credential(
+        body,
+        &origin,
+        "client-certificate-data",
+        "client-certificate",
+    )?
+    .ok_or_else(|| {
+        Error::failed(format!(
+            "user \"{name}\" has no client certificate (it signs in another way); renew replaces certificates only"
+        ))
+    })?;
+    let (key_slot, key_bytes) = credential(body, &origin, "client-key-data", "client-key")?
+        .ok_or_else(|| {
+            Error::failed(format!(
+                "user \"{name}\" has a certificate but no client key in {}; fix the entry, or onboard the user again",
+                origin.display()
+            ))
+        })?;
+    let key_bytes = pkcs8::der::zeroize::Zeroizing::new(key_bytes);
+    let chain = Certificate::load_pem_chain(&cert_bytes).map_err(|_| {
+        Error::failed(format!(
+            "the client certificate of user \"{name}\" is not a PEM certificate; fix it in {}",
+            origin.display()
+        ))
+    })?;
+    let leaf = chain.first().ok_or_else(|| {
+        Error::failed(format!(
+            "the client certificate of user \"{name}\" is empty"
+        ))
+    })?;
+    let info = verify::inspect(leaf)?;
+    let key = crate::key::parse_pem(&key_bytes).and_then(|k| {
+        if k.public_key_der() == info.public_key_der {
+            Ok(k)
+        } else {
+            Err("it is not the key of the certificate".to_string())
+        }
+    });
+    Ok(Entry {
+        name,
+        context,
+        origin,
+        body: body.clone(),
+        cert_slot,
+        key_slot,
+        info,
+        key,
+    })
+}
+
+/// The contexts that use `user`, in kubectl's order (first file first; a name defined again
+/// later is the earlier one's).
+fn contexts_of(loaded: &Loaded, user: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for doc in &loaded.merged.documents {
+        let contexts = doc
+            .value
+            .get(Section::Contexts.key())
+            .and_then(Value::as_array);
+        for c in contexts.into_iter().flatten() {
+            let Some(name) = c.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let first = loaded.merged.find(Section::Contexts, name);
+            let uses = first
+                .and_then(|(_, b)| b.get("user").and_then(Value::as_str))
+                .is_some_and(|u| u == user);
+            if uses && !found.iter().any(|f| f == name) {
+                found.push(name.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// `data` (base64, first, as kubectl reads it) or the file `path` names, relative to `origin`.
+fn credential(
+    body: &Value,
+    origin: &Path,
+    data: &'static str,
+    path: &str,
+) -> Result<Option<(Slot, Vec<u8>)>> {
+    if let Some(text) = body.get(data).and_then(Value::as_str) {
+        let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let bytes = Base64::decode_vec(&cleaned).map_err(|_| {
+            Error::failed(format!(
+                "the {data} of the user in {} is not base64; fix it there",
+                origin.display()
+            ))
+        })?;
+        return Ok(Some((Slot::Data(data), bytes)));
+    }
+    let Some(file) = body.get(path).and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let file = match origin.parent() {
+        Some(dir) if Path::new(file).is_relative() => dir.join(file),
+        _ => PathBuf::from(file),
+    };
+    let bytes = std::fs::read(&file).map_err(|e| {
+        Error::failed(format!(
+            "cannot read {} ({path} in {}): {}",
+            file.display(),
+            origin.display(),
+            file::describe(&e)
+        ))
+    })?;
+    Ok(Some((Slot::File(file), bytes)))
+}
+
+/// The old certificate's lifetime as it was asked for: without the signer's 5 minutes of
+/// backdating on short ones, whole minutes, at least 10m.
+fn lifetime_of(info: &CertInfo) -> Duration {
+    let mut lifetime = info
+        .not_after
+        .duration_since(info.not_before)
+        .unwrap_or_default();
+    if lifetime < SHORT {
+        lifetime = lifetime.saturating_sub(BACKDATE);
+    }
+    Duration::from_secs(lifetime.as_secs() / 60 * 60).max(MIN_DURATION)
+}
+
+/// A session that sends the request: the user's own credentials when they may, else an
+/// administrator's context.
+async fn connect(
+    loaded: Loaded,
+    entry: &Entry,
+    admin_context: Option<&str>,
+    approve: bool,
+    signals: &mut Signals,
+    progress: &mut Progress,
+) -> Result<Session> {
+    let own = loaded.target(Some(&entry.context))?;
+    let why_not = if entry.info.not_after <= SystemTime::now() {
+        format!(
+            "its certificate expired at {}",
+            rfc3339(entry.info.not_after)
+        )
+    } else {
+        let started = Instant::now();
+        let attempt = async {
+            let conn = Connection::open(&loaded, &own).await?;
+            let permissions = access::check(&conn, approve, &[]).await?;
+            Ok::<_, Error>((conn, permissions))
+        };
+        let outcome = signals.interruptible(attempt).await;
+        progress.phase("permission check", started);
+        match outcome {
+            Ok((conn, permissions)) => {
+                progress.step(&format!(
+                    "Requesting with the user's own credentials (context {})",
+                    entry.context
+                ));
+                return Ok(Session {
+                    local: Local {
+                        loaded,
+                        target: own,
+                    },
+                    conn,
+                    permissions,
+                });
+            }
+            Err(e) if matches!(e.kind, Kind::Interrupted | Kind::Terminated) => {
+                return Err(Error::new(
+                    e.kind,
+                    format!("{e}; nothing was requested and no file was changed"),
+                ));
+            }
+            Err(e) => e.to_string(),
+        }
+    };
+    let current = loaded.merged.current_context().map(|(_, c)| c.to_string());
+    let admin = admin_context.map(str::to_string).or_else(|| {
+        current.filter(|c| {
+            c != &entry.context
+                && loaded
+                    .merged
+                    .find(Section::Contexts, c)
+                    .and_then(|(_, b)| b.get("user").and_then(Value::as_str))
+                    != Some(entry.name.as_str())
+        })
+    });
+    let Some(admin) = admin else {
+        return Err(Error::failed(format!(
+            "user \"{}\" cannot request its own renewal: {why_not}; pass --admin-context with a context that may create (and, with --approve, approve) CertificateSigningRequests",
+            entry.name
+        )));
+    };
+    let target = loaded.target(Some(&admin))?;
+    if target.server != own.server {
+        return Err(Error::usage(format!(
+            "--admin-context {admin} is for {} but user \"{}\" is for {} (context {}); use a context of the same cluster",
+            target.server, entry.name, own.server, entry.context
+        )));
+    }
+    progress.step(&format!(
+        "Requesting with context {admin}: the user's own credentials cannot ({why_not})"
+    ));
+    Local { loaded, target }
+        .connect(approve, &[], signals, progress)
+        .await
+}
+
+/// Writes the new certificate (and key, unless it is kept) where the old ones were, under
+/// kubectl's lock on the kubeconfig the entry comes from; all of it or, on an error, nothing.
+fn replace_in_place(entry: &Entry, cert_pem: &str, key_pem: Option<&str>) -> Result<Vec<PathBuf>> {
+    let origin = &entry.origin;
+    let _lock = file::lock(origin)?;
+    let text = file::read(origin)?.unwrap_or_default();
+    let mut doc = kubeconfig::parse_document(origin, &text)?;
+    if doc.entry(Section::Users, &entry.name) != Some(&entry.body) {
+        return Err(Error::failed(format!(
+            "user \"{}\" in {} changed while the certificate was being renewed; no file was changed: run renew again",
+            entry.name,
+            origin.display()
+        )));
+    }
+    let mut body = entry.body.clone();
+    let mut writes: Vec<(PathBuf, Vec<u8>, Mode)> = Vec::new();
+    let mut edited = false;
+    let mut put = |slot: &Slot, bytes: &[u8], mode: Mode| match slot {
+        Slot::Data(field) => {
+            body[*field] = Value::String(Base64::encode_string(bytes));
+            edited = true;
+        }
+        Slot::File(path) => writes.push((path.clone(), bytes.to_vec(), mode)),
+    };
+    put(&entry.cert_slot, cert_pem.as_bytes(), Mode::Keep);
+    if let Some(key) = key_pem {
+        put(&entry.key_slot, key.as_bytes(), Mode::Secret);
+    }
+    if edited {
+        edit::upsert(&mut doc.value, Section::Users, &entry.name, body, true).map_err(|why| {
+            Error::failed(format!(
+                "cannot update kubeconfig {}: {why}; nothing was changed",
+                origin.display()
+            ))
+        })?;
+        writes.push((
+            origin.clone(),
+            yaml::emit(&doc.value)?.into_bytes(),
+            Mode::Keep,
+        ));
+    }
+    let mut tx = Transaction::default();
+    for (path, bytes, mode) in &writes {
+        if let Err(e) = tx.write(path, bytes, *mode) {
+            tx.roll_back();
+            return Err(e);
+        }
+    }
+    // Key bytes in `writes` are dropped here; they were only ever in this process.
+    Ok(writes.into_iter().map(|(p, _, _)| p).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(lifetime: Duration) -> CertInfo {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        CertInfo {
+            common_name: None,
+            organizations: vec![],
+            not_before: start,
+            not_after: start + lifetime,
+            public_key_der: vec![],
+        }
+    }
+
+    #[test]
+    fn the_old_lifetime_without_the_signers_backdating() {
+        let day = 86_400;
+        let lifetime = |secs| lifetime_of(&info(Duration::from_secs(secs))).as_secs();
+        // Measured on the test cluster: --duration 10m gives notAfter - notBefore = 15m,
+        // --duration 1h gives 1h5m, 90d gives 90d.
+        assert_eq!(lifetime(900), 600);
+        assert_eq!(lifetime(3900), 3600);
+        assert_eq!(lifetime(90 * day), 90 * day);
+        assert_eq!(lifetime(365 * day), 365 * day);
+        assert_eq!(lifetime(8 * 3600), 8 * 3600);
+        assert_eq!(lifetime(61), 600);
+        assert_eq!(lifetime(3630), 3300);
+    }
+}

@@ -1,0 +1,170 @@
+//! `kubectl onboard request`: the new user's half of two-party onboarding, where the private
+//! key never leaves the user's machine. It makes the key and the PKCS#10 request
+//! (`openssl genrsa` + `openssl req -new -subj "/CN=jane/O=dev"`), keeps the key in
+//! `~/.kube/onboard/keys` (see `keystore.rs`) and writes the request for an administrator, who
+//! runs `kubectl onboard sign`. Nothing is sent anywhere.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use argh::{ArgsInfo, FromArgs};
+
+use crate::csr;
+use crate::error::{Error, Result};
+use crate::key::{KeySource, PrivateKey};
+use crate::keystore;
+use crate::kubeconfig::file::{Mode, Transaction};
+use crate::plan;
+use crate::progress::Progress;
+
+/// Make a private key and a certificate request to send to a cluster administrator; the key
+/// stays on this machine.
+#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+#[argh(
+    example = "Ask for access as jane in group dev:\n  $ {command_name} jane --group dev --csr-out jane.csr",
+    note = "The key is kept 0600 in ~/.kube/onboard/keys, named after its public key, where kubectl onboard import finds it again."
+)]
+pub struct Args {
+    /// your user name: the certificate's common name (CN)
+    #[argh(positional)]
+    pub user: String,
+
+    /// a group to ask for: the certificate's organization (O); repeat for several
+    #[argh(option, short = 'g')]
+    pub group: Vec<String>,
+
+    /// where to write the PEM certificate request (default: <user>.csr; - for stdout)
+    #[argh(option)]
+    pub csr_out: Option<PathBuf>,
+
+    /// key to generate: rsa-2048 (default), rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
+    #[argh(option)]
+    pub key_algorithm: Option<String>,
+
+    /// use this existing PEM private key (PKCS#8, PKCS#1 or SEC1); a copy is kept for import
+    #[argh(option)]
+    pub key: Option<PathBuf>,
+
+    /// overwrite an existing --csr-out file
+    #[argh(switch)]
+    pub force: bool,
+
+    /// print only errors and the result
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    plan::validate_user(&args.user)?;
+    let groups = plan::validate_groups(args.group, false)?;
+    let source = plan::key_source(args.key, args.key_algorithm)?;
+    let out = args
+        .csr_out
+        .unwrap_or_else(|| PathBuf::from(format!("{}.csr", args.user)));
+    let to_stdout = out == Path::new("-");
+    if !to_stdout && !args.force && out.exists() {
+        return Err(Error::failed(format!(
+            "{} already exists; pass --force to overwrite it, or choose another --csr-out",
+            out.display()
+        )));
+    }
+    let mut progress = Progress::new(args.quiet, false, false);
+
+    let key = PrivateKey::obtain(&source)?;
+    progress.step(&match &source {
+        KeySource::Generate(_) => format!("Generated a private key ({})", key.algorithm()),
+        KeySource::File(path) => format!(
+            "Using the private key in {} ({})",
+            path.display(),
+            key.algorithm()
+        ),
+    });
+    let request = csr::build(&args.user, &groups, &key)?;
+
+    let mut tx = Transaction::default();
+    let written = (|| {
+        let kept = keystore::store(&key, &mut tx)?;
+        if !to_stdout {
+            tx.write(&out, request.as_bytes(), Mode::Keep)?;
+        }
+        Ok(kept)
+    })();
+    let kept = match written {
+        Ok(kept) => kept,
+        Err(e) => {
+            tx.roll_back();
+            return Err(e);
+        }
+    };
+
+    let fingerprint = keystore::fingerprint(&key.public_key_der());
+    let groups_text = if groups.is_empty() {
+        "no groups".to_string()
+    } else {
+        format!("groups: {}", groups.join(", "))
+    };
+    let csr_name = if to_stdout {
+        format!("{}.csr", args.user)
+    } else {
+        out.file_name()
+            .map_or(out.display().to_string(), |n| n.to_string_lossy().into())
+    };
+    let kubeconfig_name = format!("{}.kubeconfig", args.user);
+    let mut text = String::new();
+    if !to_stdout {
+        text += &format!(
+            "Wrote the certificate request for \"{}\" ({groups_text}) to {}.\n",
+            args.user,
+            out.display()
+        );
+    }
+    text += &format!(
+        "The private key stays on this machine, in {} (0600).\n\
+         Public key fingerprint: {fingerprint} (sign shows it too: compare them by phone or chat)\n\
+         Send {csr_name} to a cluster administrator, who runs:\n  \
+         kubectl onboard sign {} --approve --output-kubeconfig {}\n\
+         and sends back {kubeconfig_name} (it holds no secret). Then run:\n  \
+         kubectl onboard import {}\n",
+        kept.display(),
+        shell_quote(&csr_name),
+        shell_quote(&kubeconfig_name),
+        shell_quote(&kubeconfig_name),
+    );
+    if to_stdout {
+        // The request is the result; the instructions go with the progress.
+        print!("{request}");
+        std::io::stdout().flush().ok();
+        if !args.quiet {
+            eprint!("{text}");
+        }
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+/// `jane.csr` as is, `my file.csr` as `'my file.csr'`: safe to paste into a shell.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_quoted_only_when_a_shell_needs_it() {
+        assert_eq!(shell_quote("jane.csr"), "jane.csr");
+        assert_eq!(shell_quote("a b.csr"), "'a b.csr'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,253 @@
+//! `kubectl onboard sign`: the administrator's half of two-party onboarding. It takes a
+//! certificate request someone made on their own machine (`kubectl onboard request`, or
+//! `openssl req`), checks it as the cluster would (signature, CN, O), gets it issued through
+//! the same steps as `kubectl onboard <user>`, and writes a kubeconfig without a private key
+//! to send back: cluster (CA embedded), user with `client-certificate-data`, context.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use argh::{ArgsInfo, FromArgs};
+use base64ct::{Base64, Encoding};
+use serde_json::{Value, json};
+
+use crate::csr;
+use crate::error::{Error, Result};
+use crate::issue::{self, Issued};
+use crate::keystore;
+use crate::kubeconfig::{self, Entries};
+use crate::plan;
+use crate::progress::Progress;
+use crate::rbac;
+use crate::session::Local;
+use crate::signals::Signals;
+use crate::submit::Request;
+use crate::verify::rfc3339;
+
+use super::request::shell_quote;
+
+/// Sign a colleague's certificate request and write the kubeconfig to send back (it holds no
+/// private key).
+#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+#[argh(
+    example = "Approve jane's request and write her kubeconfig:\n  $ {command_name} jane.csr --approve --output-kubeconfig jane.kubeconfig",
+    note = "The user is the request's CN and the groups its O attributes, checked like kubectl onboard <user> checks them.",
+    error_code(
+        2,
+        "The request is unreadable, tampered with, or asks for what the cluster refuses."
+    ),
+    error_code(3, "The request was denied by an approver or failed by the signer."),
+    error_code(4, "No certificate within --timeout.")
+)]
+pub struct Args {
+    /// the PEM certificate request (openssl req -out, kubectl onboard request --csr-out); - for stdin
+    #[argh(positional)]
+    pub csr: PathBuf,
+
+    /// where to write the kubeconfig for the requester (required; 0600)
+    #[argh(option)]
+    pub output_kubeconfig: Option<PathBuf>,
+
+    /// approve the request yourself (needs approve on signers/kubernetes.io/kube-apiserver-client)
+    #[argh(switch)]
+    pub approve: bool,
+
+    /// requested certificate lifetime, at least 10m: 10m, 36h, 90d, 1y (default: the cluster's)
+    #[argh(option)]
+    pub duration: Option<String>,
+
+    /// how long to wait for the certificate (default 5m)
+    #[argh(option)]
+    pub timeout: Option<String>,
+
+    /// leave the CertificateSigningRequest in the cluster (default: delete it when done)
+    #[argh(switch)]
+    pub keep_csr: bool,
+
+    /// namespace of the new context, and of the RoleBindings --role makes
+    #[argh(option, short = 'n')]
+    pub namespace: Option<String>,
+
+    /// bind this ClusterRole to the user (a ClusterRoleBinding); repeat for several
+    #[argh(option)]
+    pub clusterrole: Vec<String>,
+
+    /// bind this Role in --namespace to the user (a RoleBinding); repeat for several
+    #[argh(option)]
+    pub role: Vec<String>,
+
+    /// overwrite an existing --output-kubeconfig
+    #[argh(switch)]
+    pub force: bool,
+
+    /// path to the kubeconfig with your (the administrator's) credentials
+    #[argh(option)]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// the kubeconfig context whose cluster and credentials to use
+    #[argh(option)]
+    pub context: Option<String>,
+
+    /// print only errors and the result
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// print what it looks at and decides
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
+
+    /// print how long each phase took, on stderr
+    #[argh(switch)]
+    pub timings: bool,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let output = args.output_kubeconfig.clone().ok_or_else(|| {
+        Error::usage(
+            "--output-kubeconfig FILE is required: where to write the kubeconfig to send back to the requester",
+        )
+    })?;
+    let duration = plan::duration_flag(args.duration.as_deref())?;
+    let timeout = plan::timeout_flag(args.timeout.as_deref())?;
+    if let Some(ns) = &args.namespace {
+        plan::validate_namespace(ns)?;
+    }
+    let grants = plan::grants(&args.clusterrole, &args.role, args.namespace.as_deref())?;
+    let received = read_request(&args.csr)?;
+    if !args.force && output.exists() {
+        return Err(Error::failed(format!(
+            "{} already exists; pass --force to overwrite it, or choose another --output-kubeconfig",
+            output.display()
+        )));
+    }
+
+    let mut signals = Signals::install()?;
+    let mut progress = Progress::new(args.quiet, args.verbose, args.timings);
+    progress.step(&format!(
+        "Request for user \"{}\" ({}), {} key {}",
+        received.user,
+        if received.groups.is_empty() {
+            "no groups".to_string()
+        } else {
+            format!("groups: {}", received.groups.join(", "))
+        },
+        received.key_algorithm,
+        keystore::fingerprint(&received.public_key_der)
+    ));
+    for oid in &received.ignored_attributes {
+        progress.warn(&format!(
+            "the request's subject also has attribute {oid}, which Kubernetes ignores (only CN and O count)"
+        ));
+    }
+
+    let local = Local::load(
+        args.kubeconfig.as_deref(),
+        args.context.as_deref(),
+        &mut progress,
+    )?;
+    kubeconfig::file::probe(&output)?;
+    let session = local
+        .connect(args.approve, &grants, &mut signals, &mut progress)
+        .await?;
+
+    let request = Request {
+        user: &received.user,
+        pem: &received.pem,
+        rsa: received.rsa,
+        duration,
+        key_algorithm: &received.key_algorithm,
+    };
+    let options = issue::Options {
+        approve: args.approve,
+        timeout,
+        keep_csr: args.keep_csr,
+    };
+    let Issued { verified, .. } = issue::issue(
+        &session,
+        &request,
+        &received.groups,
+        &received.public_key_der,
+        &options,
+        &mut signals,
+        &mut progress,
+    )
+    .await?;
+
+    // Bindings before the file: if one fails, nothing was written.
+    for grant in &grants {
+        let made = signals
+            .interruptible(rbac::bind(&session.conn, &received.user, grant))
+            .await?;
+        progress.step(&format!(
+            "{} {} for {}",
+            if made { "Created" } else { "Kept the existing" },
+            grant.describe(),
+            received.user
+        ));
+    }
+
+    let target = &session.local.target;
+    let context = format!("{}@{}", received.user, target.cluster_name);
+    let mut context_body = json!({"cluster": target.cluster_name, "user": received.user});
+    if let Some(ns) = &args.namespace {
+        context_body["namespace"] = Value::String(ns.clone());
+    }
+    let entries = Entries {
+        user: received.user.clone(),
+        user_body: json!({
+            "client-certificate-data": Base64::encode_string(verified.pem.as_bytes()),
+        }),
+        context: context.clone(),
+        context_body,
+    };
+    let started = Instant::now();
+    kubeconfig::write_standalone(
+        &output,
+        &kubeconfig::standalone(target, &entries)?,
+        args.force,
+    )?;
+    progress.phase("kubeconfig write", started);
+    progress.print_timings();
+
+    let name = output
+        .file_name()
+        .map_or(output.display().to_string(), |n| n.to_string_lossy().into());
+    print!(
+        "Wrote kubeconfig {} for user \"{}\" (context \"{context}\"), valid until {}.\n\
+         It holds no private key: send it to {}, who runs: kubectl onboard import {}\n",
+        output.display(),
+        received.user,
+        rfc3339(verified.info.not_after),
+        received.user,
+        shell_quote(&name)
+    );
+    Ok(())
+}
+
+/// The request in `path` (or stdin for `-`), checked: a bad one is a usage error, as nothing
+/// was sent yet.
+fn read_request(path: &Path) -> Result<csr::Received> {
+    let (bytes, name) = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::usage(format!("cannot read the request from stdin: {e}")))?;
+        (bytes, "the request on stdin".to_string())
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::usage(format!(
+                "cannot read the request {}: {}",
+                path.display(),
+                kubeconfig::file::describe(&e)
+            ))
+        })?;
+        (bytes, path.display().to_string())
+    };
+    let received = csr::read(&bytes).map_err(|why| Error::usage(format!("{name}: {why}")))?;
+    // The same rules, and the same words, as `kubectl onboard <user> --group …`.
+    let refused = |e: Error| Error::usage(format!("{name} asks for what cannot be granted: {e}"));
+    plan::validate_user(&received.user).map_err(refused)?;
+    plan::validate_groups(received.groups.clone(), false).map_err(refused)?;
+    Ok(received)
+}
