@@ -477,6 +477,16 @@ fn import_without_a_matching_key_is_refused_and_changes_nothing() {
         .error_says("--key is not the key of the certificate");
     assert_eq!(other.kubeconfig_bytes(), before);
     assert!(!other.home.join(".kube/onboard").exists());
+    // Its own user signs in with a token: nothing to renew.
+    other
+        .onboard(&["renew"])
+        .code(1)
+        .error_says("has no client certificate");
+    other
+        .onboard(&["renew", "--reuse-key", "--key-algorithm", "rsa-2048"])
+        .code(2)
+        .error_says("exclude each other");
+    assert_eq!(other.kubeconfig_bytes(), before);
 
     // With the right key, given as --key, into a kubeconfig that has the cluster already:
     // the cluster entry is reused, the current context kept.

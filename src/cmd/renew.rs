@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use argh::{ArgsInfo, FromArgs};
 use base64ct::{Base64, Encoding};
+use pkcs8::der::zeroize::Zeroizing;
 use serde_json::Value;
 use x509_cert::Certificate;
 
@@ -409,7 +410,7 @@ fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Res
                 origin.display()
             ))
         })?;
-    let key_bytes = pkcs8::der::zeroize::Zeroizing::new(key_bytes);
+    let key_bytes = Zeroizing::new(key_bytes);
     let chain = Certificate::load_pem_chain(&cert_bytes).map_err(|_| {
         Error::failed(format!(
             "the client certificate of user \"{name}\" is not a PEM certificate; fix it in {}",
@@ -610,14 +611,15 @@ fn replace_in_place(entry: &Entry, cert_pem: &str, key_pem: Option<&str>) -> Res
         )));
     }
     let mut body = entry.body.clone();
-    let mut writes: Vec<(PathBuf, Vec<u8>, Mode)> = Vec::new();
+    // Zeroizing: the key is in some of these, and the kubeconfig text may embed it.
+    let mut writes: Vec<(PathBuf, Zeroizing<Vec<u8>>, Mode)> = Vec::new();
     let mut edited = false;
     let mut put = |slot: &Slot, bytes: &[u8], mode: Mode| match slot {
         Slot::Data(field) => {
             body[*field] = Value::String(Base64::encode_string(bytes));
             edited = true;
         }
-        Slot::File(path) => writes.push((path.clone(), bytes.to_vec(), mode)),
+        Slot::File(path) => writes.push((path.clone(), Zeroizing::new(bytes.to_vec()), mode)),
     };
     put(&entry.cert_slot, cert_pem.as_bytes(), Mode::Keep);
     if let Some(key) = key_pem {
@@ -632,7 +634,7 @@ fn replace_in_place(entry: &Entry, cert_pem: &str, key_pem: Option<&str>) -> Res
         })?;
         writes.push((
             origin.clone(),
-            yaml::emit(&doc.value)?.into_bytes(),
+            Zeroizing::new(yaml::emit(&doc.value)?.into_bytes()),
             Mode::Keep,
         ));
     }
@@ -643,7 +645,6 @@ fn replace_in_place(entry: &Entry, cert_pem: &str, key_pem: Option<&str>) -> Res
             return Err(e);
         }
     }
-    // Key bytes in `writes` are dropped here; they were only ever in this process.
     Ok(writes.into_iter().map(|(p, _, _)| p).collect())
 }
 

@@ -110,6 +110,11 @@ pub async fn run(args: Args) -> Result<()> {
             .map_or(out.display().to_string(), |n| n.to_string_lossy().into())
     };
     let kubeconfig_name = format!("{}.kubeconfig", args.user);
+    let send = if to_stdout {
+        format!("Send the request (written to stdout) as {csr_name} to")
+    } else {
+        format!("Send {csr_name} to")
+    };
     let mut text = String::new();
     if !to_stdout {
         text += &format!(
@@ -121,7 +126,7 @@ pub async fn run(args: Args) -> Result<()> {
     text += &format!(
         "The private key stays on this machine, in {} (0600).\n\
          Public key fingerprint: {fingerprint} (sign shows it too: compare them by phone or chat)\n\
-         Send {csr_name} to a cluster administrator, who runs:\n  \
+         {send} a cluster administrator, who runs:\n  \
          kubectl onboard sign {} --approve --output-kubeconfig {}\n\
          and sends back {kubeconfig_name} (it holds no secret). Then run:\n  \
          kubectl onboard import {}\n",
