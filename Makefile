@@ -7,7 +7,7 @@ export CONTROLPLANE_BIN := $(CURDIR)/target/controlplane/bin
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 ARCHIVE := dist/kubectl-onboard_$(VERSION)_linux_amd64.tar.gz
 
-.PHONY: build release dist manifest krew-tools krew-check controlplane cluster demo test lint clean
+.PHONY: build release dist manifest krew-tools krew-check controlplane cluster demo test lint clean fuzz deny audit
 
 build:
 	$(CARGO) build
@@ -55,7 +55,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # Fails if the tests leave a control-plane process behind (ones running before are not ours).
-test: controlplane lint krew-check
+test: controlplane lint deny krew-check
 	@pattern='^$(CONTROLPLANE_BIN)/'; before=$$(pgrep -f "$$pattern" | sort); \
 	$(CARGO) test; status=$$?; \
 	for i in 1 2 3 4 5 6 7 8 9 10; do \
@@ -63,6 +63,20 @@ test: controlplane lint krew-check
 	done; \
 	if [ -n "$$left" ]; then echo "control plane processes left running after the tests:"; ps -o pid=,args= -p $$left; exit 1; fi; \
 	exit $$status
+
+# Fuzzing (fuzz/): each cargo-fuzz target for FUZZ_SECONDS; installs cargo-fuzz if missing.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash fuzz/run.sh $(FUZZ_SECONDS)
+
+# Supply chain (deny.toml): licences, sources and bans from Cargo.lock (needs only crates.io).
+deny:
+	@command -v cargo-deny >/dev/null || { echo "cargo-deny is not installed: installing cargo-deny 0.20.2 (cargo install --locked, several minutes, once)"; $(CARGO) install cargo-deny --locked --version 0.20.2; }
+	$(CARGO) deny --locked check bans licenses sources
+
+# Advisories need the RustSec database from GitHub: run where GitHub is reachable.
+audit: deny
+	$(CARGO) deny --locked check advisories
 
 clean:
 	$(CARGO) clean

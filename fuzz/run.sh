@@ -33,6 +33,9 @@ if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo fuzz lis
 start=$(date +%s)
 cargo fuzz build -s "$sanitizer"
 echo "built ${#targets[@]} fuzz targets in $(($(date +%s) - start))s (sanitizer: $sanitizer, $(rustc --version))"
+# The binaries are run directly: `cargo fuzz run` would rebuild before each target, so a change
+# to the sources during a run would fuzz a different build (or fail to build) halfway through.
+bindir="target/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 mkdir -p work/logs
 failed=()
@@ -43,9 +46,9 @@ for target in "${targets[@]}"; do
   echo "fuzzing $target for ${seconds}s (log: fuzz/$log)"
   status=0
   # -timeout: an input that takes 10s is a finding (a hang), not something to wait out.
-  cargo fuzz run -s "$sanitizer" "$target" "work/$target" "corpus/$target" -- \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    >"$log" 2>&1 || status=$?
+  mkdir -p "artifacts/$target"
+  "$bindir/$target" -artifact_prefix="artifacts/$target/" -max_total_time="$seconds" -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 "work/$target" "corpus/$target" >"$log" 2>&1 || status=$?
   stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n1; }
   # (greps that may match nothing must not end the script under pipefail)
   execs=$(stat number_of_executed_units); rate=$(stat average_exec_per_sec)
@@ -58,12 +61,13 @@ for target in "${targets[@]}"; do
     line="$line  CRASH (exit $status) ${artifact:+fuzz/$artifact}"
     failed+=("$target")
     grep -m1 -A3 -E "panicked at|ERROR: libFuzzer|==ERROR" "$log" | sed 's/^/    /' || true
-    [ -z "${artifact:-}" ] || echo "    reproduce: cd fuzz && cargo fuzz run -s $sanitizer $target $artifact; minimize: cargo fuzz tmin -s $sanitizer $target $artifact"
+    [ -z "${artifact:-}" ] || echo "    reproduce: (cd fuzz && cargo fuzz run -s $sanitizer $target $artifact); minimize: cargo fuzz tmin instead of run"
   fi
   summary+=("$line")
   if [ "${FUZZ_MERGE:-0}" = 1 ] && [ "$status" -eq 0 ]; then
-    # Only inputs that add coverage to what corpus/<target> already covers are copied into it.
-    cargo fuzz run -s "$sanitizer" "$target" "corpus/$target" "work/$target" -- -merge=1 \
+    # Only inputs that add edges to what corpus/<target> already covers are copied into it: a
+    # greedy set cover on edges (not hit counts), which keeps the committed corpus small.
+    "$bindir/$target" -set_cover_merge=1 -use_counters=0 "corpus/$target" "work/$target" \
       >"work/logs/$target.merge.log" 2>&1
     echo "  merged into fuzz/corpus/$target: $(ls "corpus/$target" | wc -l) files, $(du -sh "corpus/$target" | cut -f1)"
   fi

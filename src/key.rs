@@ -260,22 +260,21 @@ pub fn parse_pem(pem: &[u8]) -> Result<PrivateKey, String> {
 /// The first `…PRIVATE KEY` PEM block: `openssl ecparam -genkey` writes an `EC PARAMETERS`
 /// block before it. Without one, the whole input (so that errors name what it is instead).
 fn private_key_block(pem: &[u8]) -> &[u8] {
-    let text = String::from_utf8_lossy(pem);
-    let Some(label_end) = text.find("PRIVATE KEY-----") else {
+    // Byte offsets into the input itself: a lossy UTF-8 copy would shift them.
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let Some(label_end) = find(pem, b"PRIVATE KEY-----") else {
         return pem;
     };
-    let Some(begin) = text[..label_end].rfind("-----BEGIN ") else {
+    let Some(begin) = pem[..label_end]
+        .windows(11)
+        .rposition(|w| w == b"-----BEGIN ")
+    else {
         return pem;
     };
-    let end = text[label_end..]
-        .find("-----END ")
-        .and_then(|i| {
-            text[label_end + i..]
-                .find("-----\n")
-                .map(|j| label_end + i + j + 6)
-        })
-        .unwrap_or(text.len());
-    &pem[begin..end.min(pem.len())]
+    let end = find(&pem[label_end..], b"-----END ")
+        .and_then(|i| find(&pem[label_end + i..], b"-----\n").map(|j| label_end + i + j + 6))
+        .unwrap_or(pem.len());
+    &pem[begin..end]
 }
 
 #[cfg(test)]
@@ -296,6 +295,17 @@ mod tests {
             assert_eq!(back.public_key_der(), key.public_key_der());
             assert_eq!(back.algorithm(), key.algorithm());
         }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_before_a_label_do_not_panic() {
+        // Found by the pem_keys fuzz target: offsets taken from a lossy UTF-8 copy.
+        let mut input = vec![0xFF; 14];
+        input.extend_from_slice(b"-----BEGIN PRIVATE KEY-----");
+        assert!(parse_pem(&input).is_err());
+        let mut input = vec![0xFF; 3];
+        input.extend_from_slice(generate(KeyAlgorithm::EcdsaP256).to_pem().as_bytes());
+        assert!(parse_pem(&input).is_ok());
     }
 
     #[test]

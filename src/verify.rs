@@ -129,7 +129,7 @@ pub fn check(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
         }
     }
     Ok(Verified {
-        pem: pem_of(leaf)?,
+        pem: issued_leaf_pem(issued_pem)?,
         info,
         warnings,
     })
@@ -172,10 +172,24 @@ pub fn text(value: &Any) -> Option<String> {
     }
 }
 
-fn pem_of(cert: &Certificate) -> Result<String> {
-    use x509_cert::der::EncodePem;
-    cert.to_pem(x509_cert::der::pem::LineEnding::LF)
-        .map_err(|_| Error::failed("the issued certificate cannot be encoded as PEM"))
+/// The first certificate of the PEM the signer returned, with the very DER bytes it signed:
+/// re-encoding a parsed certificate can change them (x509-cert rewrites a GeneralizedTime
+/// before 2050 as UTCTime), and then its signature no longer holds.
+fn issued_leaf_pem(issued: &[u8]) -> Result<String> {
+    use x509_cert::der::pem;
+    let unreadable =
+        || Error::failed("the issued certificate cannot be read back as PEM; nothing was written");
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let end = issued
+        .windows(END.len())
+        .position(|w| w == END)
+        .ok_or_else(unreadable)?
+        + END.len();
+    let (label, der) = pem::decode_vec(&issued[..end]).map_err(|_| unreadable())?;
+    if label != "CERTIFICATE" {
+        return Err(unreadable());
+    }
+    pem::encode_string("CERTIFICATE", pem::LineEnding::LF, &der).map_err(|_| unreadable())
 }
 
 /// Whether `cert` carries a valid signature by one of the CAs in `ca_pem`.
@@ -466,6 +480,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("expired"), "{err}");
+    }
+
+    #[test]
+    fn the_issued_bytes_are_handed_out_not_a_re_encoding() {
+        // Found by the certificates fuzz target: a notAfter in 2036 written as GeneralizedTime,
+        // which x509-cert re-encodes as UTCTime (and so breaks the signature).
+        let issued = include_bytes!("../tests/fixtures/generalizedtime-leaf.pem");
+        let leaf = Certificate::load_pem_chain(issued).unwrap().remove(0);
+        let info = inspect(&leaf).unwrap();
+        let groups = info.organizations.clone();
+        let expected = Expected {
+            user: "jane",
+            groups: &groups,
+            public_key_der: &info.public_key_der,
+            duration: None,
+            ca_pem: None,
+            now: info.not_before + Duration::from_secs(60),
+        };
+        let verified = check(issued, &expected).unwrap();
+        use x509_cert::der::pem;
+        let der_of = |text: &[u8]| pem::decode_vec(text).unwrap().1;
+        assert_eq!(der_of(verified.pem.as_bytes()), der_of(issued));
     }
 
     #[test]
