@@ -12,7 +12,7 @@ use kube::Api;
 use kube::api::{DeleteParams, PostParams};
 
 use crate::cluster::Connection;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 pub const SIGNER: &str = "kubernetes.io/kube-apiserver-client";
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kubectl-onboard");
@@ -122,59 +122,47 @@ pub async fn create(
 }
 
 /// Adds the Approved condition through the approval subresource, as `kubectl certificate
-/// approve` does: read, append, PUT, and again on a conflict.
+/// approve` does: read the object, append, PUT, and again on a conflict. Already approved is
+/// fine; a denied request cannot be approved any more.
 pub async fn approve(conn: &Connection, name: &str) -> Result<()> {
-    let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
-    let doing = format!("approving CertificateSigningRequest {name}");
-    for _ in 0..5 {
-        // The object itself, as kubectl reads it: GET on the approval subresource would need a
-        // rule of its own (`get` on certificatesigningrequests/approval) that approvers lack.
-        let mut csr = api.get(name).await.map_err(|e| conn.api_error(&doing, e))?;
-        let conditions = csr
-            .status
-            .get_or_insert_with(Default::default)
-            .conditions
-            .get_or_insert_with(Vec::new);
-        if conditions.iter().any(|c| c.type_ == "Approved") {
-            return Ok(());
-        }
-        if let Some(denied) = conditions.iter().find(|c| c.type_ == "Denied") {
-            return Err(Error::new(
-                crate::error::Kind::Rejected,
-                format!(
-                    "CertificateSigningRequest {name} was denied before we could approve it: {}",
-                    denied.message.as_deref().unwrap_or("no reason given")
-                ),
-            ));
-        }
-        conditions.push(CertificateSigningRequestCondition {
-            type_: "Approved".into(),
-            status: "True".into(),
-            reason: Some(APPROVE_REASON.into()),
-            message: Some(APPROVE_MESSAGE.into()),
-            last_update_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
-            ..Default::default()
-        });
-        match api
-            .replace_subresource("approval", name, &PostParams::default(), &csr)
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            Err(e) => return Err(conn.api_error(&doing, e)),
-        }
-    }
-    Err(Error::failed(format!(
-        "could not approve CertificateSigningRequest {name}: it kept changing under us (5 conflicts); run again"
-    )))
+    decide(conn, name, Decision::Approve).await
 }
 
-/// Adds the Denied condition through the approval subresource, as `kubectl certificate deny`
-/// does; `message` is what the requester reads where they wait. Already denied is fine; an
-/// approved request cannot be denied any more.
+/// Adds the Denied condition, as `kubectl certificate deny` does; `message` is what the
+/// requester reads where they wait. Already denied is fine; an approved request cannot be
+/// denied any more.
 pub async fn deny(conn: &Connection, name: &str, message: &str) -> Result<()> {
+    decide(conn, name, Decision::Deny(message)).await
+}
+
+enum Decision<'a> {
+    Approve,
+    Deny(&'a str),
+}
+
+// Reads the object itself rather than through the approval subresource: that would need a
+// permission (get on certificatesigningrequests/approval) the documented approver rules lack.
+async fn decide(conn: &Connection, name: &str, decision: Decision<'_>) -> Result<()> {
+    let (kind, opposite, reason, message, verb, gerund) = match decision {
+        Decision::Approve => (
+            "Approved",
+            "Denied",
+            APPROVE_REASON,
+            APPROVE_MESSAGE,
+            "approve",
+            "approving",
+        ),
+        Decision::Deny(message) => (
+            "Denied",
+            "Approved",
+            DENY_REASON,
+            message,
+            "deny",
+            "denying",
+        ),
+    };
     let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
-    let doing = format!("denying CertificateSigningRequest {name}");
+    let doing = format!("{gerund} CertificateSigningRequest {name}");
     for _ in 0..5 {
         let mut csr = api.get(name).await.map_err(|e| conn.api_error(&doing, e))?;
         let conditions = csr
@@ -182,18 +170,27 @@ pub async fn deny(conn: &Connection, name: &str, message: &str) -> Result<()> {
             .get_or_insert_with(Default::default)
             .conditions
             .get_or_insert_with(Vec::new);
-        if conditions.iter().any(|c| c.type_ == "Denied") {
+        if conditions.iter().any(|c| c.type_ == kind) {
             return Ok(());
         }
-        if conditions.iter().any(|c| c.type_ == "Approved") {
-            return Err(Error::failed(format!(
-                "CertificateSigningRequest {name} was approved before we could deny it; a certificate cannot be revoked: remove the user's RBAC bindings (kubectl onboard offboard USER)"
-            )));
+        if let Some(other) = conditions.iter().find(|c| c.type_ == opposite) {
+            return Err(match decision {
+                Decision::Approve => Error::new(
+                    Kind::Rejected,
+                    format!(
+                        "CertificateSigningRequest {name} was denied before we could approve it: {}",
+                        other.message.as_deref().unwrap_or("no reason given")
+                    ),
+                ),
+                Decision::Deny(_) => Error::failed(format!(
+                    "CertificateSigningRequest {name} was approved before we could deny it; a certificate cannot be revoked: remove the user's RBAC bindings (kubectl onboard offboard USER)"
+                )),
+            });
         }
         conditions.push(CertificateSigningRequestCondition {
-            type_: "Denied".into(),
+            type_: kind.into(),
             status: "True".into(),
-            reason: Some(DENY_REASON.into()),
+            reason: Some(reason.into()),
             message: Some(message.into()),
             last_update_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
             ..Default::default()
@@ -208,7 +205,7 @@ pub async fn deny(conn: &Connection, name: &str, message: &str) -> Result<()> {
         }
     }
     Err(Error::failed(format!(
-        "could not deny CertificateSigningRequest {name}: it kept changing under us (5 conflicts); run again"
+        "could not {verb} CertificateSigningRequest {name}: it kept changing under us (5 conflicts); run again"
     )))
 }
 
