@@ -78,5 +78,11 @@ deny:
 audit: deny
 	$(CARGO) deny --locked check advisories
 
+# Benchmarks on a local control plane, written to benches/RESULTS.md (never part of `make test`).
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--runs 20 --only 1,2".
+.PHONY: bench
+bench: controlplane
+	@bash benches/run.sh $(BENCH_ARGS)
+
 clean:
 	$(CARGO) clean
