@@ -52,20 +52,7 @@ pub async fn onboard(plan: Plan) -> Result<()> {
         .connect(plan.approve, &plan.grants, &mut signals, &mut progress)
         .await?;
 
-    let started = Instant::now();
-    let key = match supplied {
-        Some(key) => key,
-        None => PrivateKey::obtain(&plan.key)?,
-    };
-    progress.phase("key", started);
-    progress.step(&match &plan.key {
-        KeySource::Generate(_) => format!("Generated a private key ({})", key.algorithm()),
-        KeySource::File(path) => format!(
-            "Using the private key in {} ({})",
-            path.display(),
-            key.algorithm()
-        ),
-    });
+    let key = key_for(&plan, supplied, &mut progress)?;
     let started = Instant::now();
     let request_pem = csr::build(&plan.user, &plan.groups, &key)?;
     progress.phase("csr build", started);
@@ -226,6 +213,29 @@ fn check_names_are_free(
         }
     }
     Ok(())
+}
+
+/// The key read early from `--key`, or one generated now; says which.
+pub(crate) fn key_for(
+    plan: &Plan,
+    supplied: Option<PrivateKey>,
+    progress: &mut Progress,
+) -> Result<PrivateKey> {
+    let started = Instant::now();
+    let key = match supplied {
+        Some(key) => key,
+        None => PrivateKey::obtain(&plan.key)?,
+    };
+    progress.phase("key", started);
+    progress.step(&match &plan.key {
+        KeySource::Generate(_) => format!("Generated a private key ({})", key.algorithm()),
+        KeySource::File(path) => format!(
+            "Using the private key in {} ({})",
+            path.display(),
+            key.algorithm()
+        ),
+    });
+    Ok(key)
 }
 
 /// The user (embedded credentials, or with `--embed=false` the paths of its files) and the

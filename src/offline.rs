@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::authority::{self, Authority};
 use crate::cluster::Connection;
 use crate::error::{Error, Kind, Result};
-use crate::flow::{CredentialFiles, new_user_entries};
+use crate::flow::{CredentialFiles, key_for, new_user_entries};
 use crate::key::{KeySource, PrivateKey};
 use crate::kubeconfig::file::{Mode, Transaction};
 use crate::kubeconfig::{self, ClusterEntry, Entries, Target};
@@ -104,20 +104,7 @@ pub async fn onboard(plan: Plan, offline: Offline) -> Result<()> {
         None => ClusterEntry::Absent,
     };
 
-    let started = Instant::now();
-    let key = match supplied {
-        Some(key) => key,
-        None => PrivateKey::obtain(&plan.key)?,
-    };
-    progress.phase("key", started);
-    progress.step(&match &plan.key {
-        KeySource::Generate(_) => format!("Generated a private key ({})", key.algorithm()),
-        KeySource::File(path) => format!(
-            "Using the private key in {} ({})",
-            path.display(),
-            key.algorithm()
-        ),
-    });
+    let key = key_for(&plan, supplied, &mut progress)?;
 
     let started = Instant::now();
     let now = SystemTime::now();
