@@ -8,8 +8,10 @@ use std::path::Path;
 use base64ct::{Base64, Encoding};
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::kubeconfig::edit::Section;
 use crate::kubeconfig::{Loaded, Target};
 
 pub struct Connection {
@@ -33,20 +35,11 @@ impl Connection {
     }
 
     async fn config(loaded: &Loaded, target: &Target) -> Result<Config> {
-        let mut merged: Option<Kubeconfig> = None;
-        for path in &loaded.sources.read {
-            let next = Kubeconfig::read_from(path).map_err(|e| unusable(path, &e))?;
-            merged = Some(match merged {
-                None => next,
-                Some(m) => m.merge(next).map_err(|e| unusable(path, &e))?,
-            });
-        }
-        let kubeconfig = merged.unwrap_or_default();
         let options = KubeConfigOptions {
             context: Some(target.context.clone()),
             ..Default::default()
         };
-        Config::from_custom_kubeconfig(kubeconfig, &options)
+        Config::from_custom_kubeconfig(kubeconfig_for(loaded, &target.context)?, &options)
             .await
             .map_err(|e| {
                 Error::failed(format!(
@@ -116,11 +109,68 @@ impl Connection {
     }
 }
 
-fn unusable(path: &Path, e: &dyn std::fmt::Display) -> Error {
-    Error::failed(format!(
-        "kubeconfig {} cannot be used: {e}; check it with kubectl config view",
-        path.display()
-    ))
+/// A kube `Kubeconfig` of just `context`, its cluster and its user, from the documents already
+/// parsed: each entry from the first file that defines it (client-go's first-wins), with relative
+/// file paths resolved against that file's directory, as `Kubeconfig::read_from` does. Parsing
+/// every file again into kube's types would cost as much as reading it did (a kubeconfig of
+/// 5,000 users: about 150 ms), for entries the connection never uses.
+fn kubeconfig_for(loaded: &Loaded, context: &str) -> Result<Kubeconfig> {
+    let merged = &loaded.merged;
+    let mut config = json!({"apiVersion": "v1", "kind": "Config", "current-context": context});
+    let mut add = |section: Section, name: &str| {
+        if let Some((i, body)) = merged.find(section, name) {
+            let mut body = body.clone();
+            if let Some(dir) = merged.documents[i].path.parent() {
+                absolute_paths(&mut body, section, dir);
+            }
+            config[section.key()] = json!([{"name": name, section.singular(): body}]);
+        }
+    };
+    add(Section::Contexts, context);
+    let body = merged.find(Section::Contexts, context).map(|(_, b)| b);
+    let named = |field: &str| body.and_then(|b| b.get(field)).and_then(Value::as_str);
+    if let Some(cluster) = named("cluster") {
+        add(Section::Clusters, cluster);
+    }
+    if let Some(user) = named("user") {
+        add(Section::Users, user);
+    }
+    // serde's message could quote a value, and a kubeconfig holds secrets: name the entries.
+    serde_json::from_value(config).map_err(|_| {
+        Error::failed(format!(
+            "the entries of context \"{context}\" (the context, its cluster or its user) have a field of the wrong type; check them with kubectl config view"
+        ))
+    })
+}
+
+/// The file fields client-go resolves against the kubeconfig's directory; an exec command only
+/// when it holds a path separator (a bare name is looked up on PATH).
+fn absolute_paths(body: &mut Value, section: Section, dir: &Path) {
+    let fields: &[&str] = match section {
+        Section::Clusters => &["certificate-authority"],
+        Section::Users => &["client-certificate", "client-key", "tokenFile"],
+        Section::Contexts => &[],
+    };
+    let resolve = |value: &mut Value| {
+        if let Some(path) = value.as_str().filter(|p| Path::new(p).is_relative())
+            && let Some(absolute) = dir.join(path).to_str()
+        {
+            *value = Value::String(absolute.to_string());
+        }
+    };
+    for field in fields {
+        if let Some(value) = body.get_mut(*field) {
+            resolve(value);
+        }
+    }
+    if section == Section::Users
+        && let Some(command) = body.pointer_mut("/exec/command")
+        && command
+            .as_str()
+            .is_some_and(|c| c.contains(std::path::MAIN_SEPARATOR))
+    {
+        resolve(command);
+    }
 }
 
 fn top_message(e: &dyn std::error::Error) -> String {
@@ -139,4 +189,106 @@ fn chain(e: &kube::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::kubeconfig::edit::{Document, Merged};
+    use crate::kubeconfig::select::Sources;
+
+    fn loaded(files: &[(&str, Value)]) -> Loaded {
+        let documents: Vec<Document> = files
+            .iter()
+            .map(|(path, value)| Document {
+                path: PathBuf::from(path),
+                value: value.clone(),
+            })
+            .collect();
+        Loaded {
+            sources: Sources {
+                read: documents.iter().map(|d| d.path.clone()).collect(),
+                destination: documents[0].path.clone(),
+            },
+            merged: Merged { documents },
+            texts: vec![],
+        }
+    }
+
+    #[test]
+    fn only_the_context_its_cluster_and_its_user_first_file_wins_paths_made_absolute() {
+        let first = json!({
+            "current-context": "other",
+            "contexts": [
+                {"name": "dev", "context": {"cluster": "c", "user": "u", "namespace": "team"}},
+                {"name": "other", "context": {"cluster": "x", "user": "y"}},
+            ],
+            "users": [
+                {"name": "u", "user": {"client-certificate": "certs/u.crt", "client-key": "/abs/u.key",
+                    "exec": {"command": "./bin/login", "apiVersion": "client.authentication.k8s.io/v1"}}},
+                {"name": "y", "user": {"token": "not-for-this-context"}},
+            ],
+        });
+        let second = json!({
+            "clusters": [{"name": "c", "cluster": {"server": "https://c:6443", "certificate-authority": "ca.crt"}}],
+            "users": [{"name": "u", "user": {"token": "shadowed: the first file wins"}}],
+        });
+        let config = kubeconfig_for(
+            &loaded(&[("/home/a/.kube/config", first), ("/etc/kube/more", second)]),
+            "dev",
+        )
+        .unwrap();
+        assert_eq!(config.current_context.as_deref(), Some("dev"));
+        assert_eq!(config.contexts.len(), 1);
+        let context = config.contexts[0].context.as_ref().unwrap();
+        assert_eq!(context.namespace.as_deref(), Some("team"));
+        let cluster = config.clusters[0].cluster.as_ref().unwrap();
+        assert_eq!(
+            cluster.certificate_authority.as_deref(),
+            Some("/etc/kube/ca.crt")
+        );
+        assert_eq!(config.auth_infos.len(), 1);
+        let user = config.auth_infos[0].auth_info.as_ref().unwrap();
+        assert_eq!(
+            user.client_certificate.as_deref(),
+            Some("/home/a/.kube/certs/u.crt")
+        );
+        assert_eq!(user.client_key.as_deref(), Some("/abs/u.key"));
+        assert!(user.token.is_none());
+        let exec = user.exec.as_ref().unwrap();
+        assert_eq!(exec.command.as_deref(), Some("/home/a/.kube/./bin/login"));
+    }
+
+    #[test]
+    fn a_bare_exec_command_stays_a_path_lookup() {
+        let doc = json!({
+            "contexts": [{"name": "dev", "context": {"cluster": "c", "user": "u"}}],
+            "clusters": [{"name": "c", "cluster": {"server": "https://c:6443"}}],
+            "users": [{"name": "u", "user": {"exec": {"command": "aws", "apiVersion": "client.authentication.k8s.io/v1"}}}],
+        });
+        let config = kubeconfig_for(&loaded(&[("/k/config", doc)]), "dev").unwrap();
+        let exec = config.auth_infos[0]
+            .auth_info
+            .as_ref()
+            .unwrap()
+            .exec
+            .as_ref();
+        assert_eq!(exec.unwrap().command.as_deref(), Some("aws"));
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_context_and_never_quotes_the_value() {
+        let doc = json!({
+            "contexts": [{"name": "dev", "context": {"cluster": "c", "user": "u"}}],
+            "clusters": [{"name": "c", "cluster": {"server": "https://c:6443"}}],
+            "users": [{"name": "u", "user": {"token": ["s3cr3t-t0ken"]}}],
+        });
+        let err = kubeconfig_for(&loaded(&[("/k/config", doc)]), "dev")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("context \"dev\""), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+    }
 }
