@@ -24,6 +24,9 @@ use file::{Mode, Transaction};
 pub struct Loaded {
     pub sources: select::Sources,
     pub merged: Merged,
+    /// Each document's text as read (same order), to tell under the lock whether its file has
+    /// changed since; empty where that is not known.
+    pub texts: Vec<String>,
 }
 
 /// The cluster the new user is for, as the kubeconfig describes it.
@@ -65,13 +68,16 @@ pub fn load(flag: Option<&Path>) -> Result<Loaded> {
         )));
     }
     let mut documents = Vec::with_capacity(sources.read.len());
+    let mut texts = Vec::with_capacity(sources.read.len());
     for path in &sources.read {
         let text = file::read(path)?.unwrap_or_default();
         documents.push(parse_document(path, &text)?);
+        texts.push(text);
     }
     Ok(Loaded {
         sources,
         merged: Merged { documents },
+        texts,
     })
 }
 
@@ -160,6 +166,25 @@ impl Loaded {
         })
     }
 
+    /// File `path` as it is now (read under its lock), parsed; `None` if it does not exist.
+    /// When its text is what was read at first (the common case) the document parsed then is
+    /// used again: parsing is most of the cost of writing a large kubeconfig.
+    fn reread(&self, path: &Path) -> Result<Option<Value>> {
+        let Some(text) = file::read(path)? else {
+            return Ok(None);
+        };
+        let unchanged = self
+            .merged
+            .documents
+            .iter()
+            .zip(&self.texts)
+            .find(|(d, read)| d.path == path && **read == text);
+        Ok(Some(match unchanged {
+            Some((d, _)) => d.value.clone(),
+            None => parse_document(path, &text)?.value,
+        }))
+    }
+
     /// Refuses, before anything is sent to the cluster, names that are taken.
     pub fn check_free(&self, entries: &Entries) -> Result<()> {
         for (section, name) in [
@@ -241,10 +266,7 @@ impl Loaded {
             .collect::<Result<Vec<_>>>()?;
         let mut updated = Vec::new();
         for path in &files {
-            let mut doc = match file::read(path)? {
-                Some(text) => parse_document(path, &text)?.value,
-                None => edit::empty(),
-            };
+            let mut doc = self.reread(path)?.unwrap_or_else(edit::empty);
             let edit_error = |why: String| {
                 Error::failed(format!(
                     "cannot update kubeconfig {}: {why}; nothing was changed",
@@ -361,8 +383,8 @@ impl Loaded {
             .collect::<Result<Vec<_>>>()?;
         let mut fresh = Vec::with_capacity(files.len());
         for path in &files {
-            if let Some(text) = file::read(path)? {
-                fresh.push((path.clone(), parse_document(path, &text)?.value));
+            if let Some(doc) = self.reread(path)? {
+                fresh.push((path.clone(), doc));
             }
         }
         // Context names still defined after the removal, in any file kubectl reads.
@@ -546,11 +568,65 @@ mod tests {
                 destination: files[0].0.to_path_buf(),
             },
             merged: Merged { documents },
+            texts: vec![],
         }
     }
 
     fn read(path: &Path) -> Value {
         yaml::parse(path, &std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn jane() -> Entries {
+        Entries {
+            user: "jane".into(),
+            user_body: json!({"token": "t"}),
+            context: "jane@c".into(),
+            context_body: json!({"cluster": "c", "user": "jane"}),
+        }
+    }
+
+    #[test]
+    fn a_file_changed_after_it_was_read_is_merged_as_it_is_now() {
+        let dir = scratch("changed");
+        let path = dir.join("config");
+        let before = json!({"apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": "https://c"}}]});
+        std::fs::write(&path, yaml::emit(&before).unwrap()).unwrap();
+        let loaded = load(Some(&path)).unwrap();
+        // Someone (kubectl) adds a context while we wait for the certificate.
+        let mut now = before.clone();
+        now["contexts"] = json!([{"name": "theirs", "context": {"cluster": "c", "user": "x"}}]);
+        std::fs::write(&path, yaml::emit(&now).unwrap()).unwrap();
+
+        loaded
+            .merge(&jane(), false, false, &mut Transaction::default())
+            .unwrap();
+        let after = read(&path);
+        assert_eq!(edit::names(&after, Section::Contexts), ["theirs", "jane@c"]);
+        assert_eq!(edit::names(&after, Section::Users), ["jane"]);
+    }
+
+    #[test]
+    fn an_unchanged_file_is_merged_from_the_first_read() {
+        let dir = scratch("unchanged");
+        let path = dir.join("config");
+        let before = json!({"apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": "c", "cluster": {"server": "https://c"}}],
+            "users": [{"name": "old", "user": {"token": "o"}}]});
+        std::fs::write(&path, yaml::emit(&before).unwrap()).unwrap();
+        let loaded = load(Some(&path)).unwrap();
+        assert_eq!(loaded.texts.len(), 1);
+        loaded
+            .merge(&jane(), false, true, &mut Transaction::default())
+            .unwrap();
+        let mut want = before.clone();
+        want["users"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "jane", "user": {"token": "t"}}));
+        want["contexts"] = json!([{"name": "jane@c", "context": {"cluster": "c", "user": "jane"}}]);
+        want["current-context"] = json!("jane@c");
+        assert_eq!(read(&path), want);
     }
 
     #[test]
