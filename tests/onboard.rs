@@ -330,7 +330,7 @@ fn use_context_switches_and_namespace_is_set() {
 fn a_cluster_without_a_signer_times_out_with_the_explanation() {
     let cluster = Cluster::start(Options {
         signer: false,
-        signing_duration: None,
+        ..Options::default()
     });
     let env = Env::admin(&cluster);
     let before = env.kubeconfig_bytes();
@@ -344,8 +344,8 @@ fn a_cluster_without_a_signer_times_out_with_the_explanation() {
 #[test]
 fn a_capped_lifetime_is_a_warning() {
     let cluster = Cluster::start(Options {
-        signer: true,
         signing_duration: Some("1h"),
+        ..Options::default()
     });
     let env = Env::admin(&cluster);
     let user = unique("capped");

@@ -6,7 +6,8 @@ use std::fs;
 use crate::Bench;
 use crate::proc;
 use crate::report::Section;
-use crate::stats;
+use crate::stats::{self, Stats};
+use crate::support::{Cluster, Options};
 
 const SIZES: [(usize, usize); 2] = [(100, 3), (500, 3)];
 
@@ -36,27 +37,7 @@ pub fn teams(b: &Bench) -> Section {
     );
     s.line("| users | runs | wall, s | per user, ms |\n| --- | --- | --- | --- |");
     for (n, runs) in SIZES {
-        let mut walls = vec![];
-        for r in 0..runs {
-            let run_dir = b.dir(&format!("5-{n}-{r}"));
-            let mut team = String::new();
-            for k in 0..n {
-                let _ = writeln!(team, "- name: t{n}-{r}-{k}\n  groups: [dev]");
-            }
-            let team_file = run_dir.join("team.yaml");
-            fs::write(&team_file, team).unwrap();
-            let out = run_dir.join("out");
-            let mut cmd = b.onboard(&b.cluster.admin_kubeconfig);
-            cmd.arg("batch")
-                .arg(&team_file)
-                .arg("--output-dir")
-                .arg(&out)
-                .arg("--approve");
-            let ran = proc::run(cmd, &run_dir).ok();
-            println!("  {n} users, run {r}: {:.1} s", ran.wall.as_secs_f64());
-            walls.push(ran.wall.as_secs_f64());
-        }
-        let st = stats::of(&walls);
+        let st = timed(b, &b.cluster, n, runs, &format!("5-{n}"), &[]);
         s.line(format!(
             "| {n} | {runs} | {} | {:.1} |",
             st.show(2),
@@ -73,5 +54,107 @@ pub fn teams(b: &Bench) -> Section {
             },
         );
     }
+    where_the_limit_lies(b, &mut s);
     s
+}
+
+/// 500 users again, taking away one cost at a time: the RSA keys (ECDSA instead), the signer's
+/// rate limit (a second control plane whose kube-controller-manager may make 500 requests a
+/// second), and the cluster round trips altogether (offline signing with the CA key).
+fn where_the_limit_lies(b: &Bench, s: &mut Section) {
+    const N: usize = 500;
+    const RUNS: usize = 2;
+    let fast_signer = Cluster::start(Options {
+        controller_manager_qps: Some(500),
+        ..Options::default()
+    });
+    let ecdsa = ["--key-algorithm", "ecdsa-p256"];
+    let ca_cert = b.cluster.ca_cert.display().to_string();
+    let ca_key = b.cluster.ca_key.display().to_string();
+    let offline = [
+        "--ca-cert",
+        &ca_cert,
+        "--ca-key",
+        &ca_key,
+        "--server",
+        &b.cluster.server,
+    ];
+    let offline_ecdsa: Vec<&str> = offline.iter().chain(&ecdsa).copied().collect();
+    let cases: [(&str, &Cluster, &[&str]); 5] = [
+        (
+            "ECDSA P-256 keys, signer at its default 20 requests/s",
+            &b.cluster,
+            &ecdsa,
+        ),
+        (
+            "RSA-2048 keys, signer allowed 500 requests/s",
+            &fast_signer,
+            &[],
+        ),
+        (
+            "ECDSA P-256 keys, signer allowed 500 requests/s",
+            &fast_signer,
+            &ecdsa,
+        ),
+        (
+            "RSA-2048 keys, offline (`--ca-cert --ca-key --server`), each proven with a SelfSubjectReview",
+            &b.cluster,
+            &offline,
+        ),
+        (
+            "ECDSA P-256 keys, offline, each proven",
+            &b.cluster,
+            &offline_ecdsa,
+        ),
+    ];
+    s.line(format!(
+        "\n**Where the limit lies.** The run above does about 54 ms a user, and the signer is \
+         what paces it: kube-controller-manager issues each certificate with one status update \
+         through its own client, which client-go limits to `--kube-api-qps` (default 20 a \
+         second, burst 30): 500 certificates take at least (500 − 30) / 20 = 23.5 s however \
+         fast the requester is. {N} users again, {RUNS} runs each, taking away one cost at a \
+         time (the second control plane differs from the first only in \
+         `--kube-api-qps=500 --kube-api-burst=1000`; kube-apiserver, etcd and the controller \
+         manager share these 2 cores with the batch):\n"
+    ));
+    s.line("| 500 users | wall, s | per user, ms |\n| --- | --- | --- |");
+    for (i, (what, cluster, extra)) in cases.iter().enumerate() {
+        let st = timed(b, cluster, N, RUNS, &format!("5-limit-{i}"), extra);
+        s.line(format!(
+            "| {what} | {} | {:.1} |",
+            st.show(2),
+            st.median * 1000.0 / N as f64
+        ));
+    }
+}
+
+/// `runs` runs of a batch of `n` users on `cluster`, each into an empty directory; must exit 0.
+fn timed(b: &Bench, cluster: &Cluster, n: usize, runs: usize, name: &str, extra: &[&str]) -> Stats {
+    let mut walls = vec![];
+    for r in 0..runs {
+        let run_dir = b.dir(&format!("{name}-{r}"));
+        let mut team = String::new();
+        for k in 0..n {
+            let _ = writeln!(team, "- name: {name}-{r}-{k}\n  groups: [dev]");
+        }
+        let team_file = run_dir.join("team.yaml");
+        fs::write(&team_file, team).unwrap();
+        let mut cmd = b.onboard(&cluster.admin_kubeconfig);
+        cmd.arg("batch")
+            .arg(&team_file)
+            .arg("--output-dir")
+            .arg(run_dir.join("out"))
+            .args(extra);
+        if !extra.contains(&"--ca-key") {
+            cmd.arg("--approve");
+        }
+        let ran = proc::run(cmd, &run_dir).ok();
+        println!(
+            "  {n} users {}, run {r}: {:.1} s",
+            extra.join(" "),
+            ran.wall.as_secs_f64()
+        );
+        walls.push(ran.wall.as_secs_f64());
+    }
+    stats::of(&walls)
 }

@@ -41,6 +41,9 @@ pub struct Options {
     pub signer: bool,
     /// `--cluster-signing-duration`, e.g. `Some("1h")`: the longest certificate the signer issues.
     pub signing_duration: Option<&'static str>,
+    /// kube-controller-manager's `--kube-api-qps` (burst twice that); `None` keeps its default
+    /// of 20 a second, which bounds how fast the signer can issue certificates.
+    pub controller_manager_qps: Option<u32>,
 }
 
 impl Default for Options {
@@ -48,6 +51,7 @@ impl Default for Options {
         Options {
             signer: true,
             signing_duration: None,
+            controller_manager_qps: None,
         }
     }
 }
@@ -459,6 +463,10 @@ impl Cluster {
         }
         if let Some(d) = self.options.signing_duration {
             args.push(format!("--cluster-signing-duration={d}"));
+        }
+        if let Some(qps) = self.options.controller_manager_qps {
+            args.push(format!("--kube-api-qps={qps}"));
+            args.push(format!("--kube-api-burst={}", 2 * qps));
         }
         args
     }
