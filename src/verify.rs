@@ -9,7 +9,7 @@ use sha2::Digest;
 use x509_cert::Certificate;
 use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
 use x509_cert::der::oid::ObjectIdentifier;
-use x509_cert::der::{Any, Encode, Tag, Tagged};
+use x509_cert::der::{Any, Decode, Encode, Reader, SliceReader, Tag, Tagged};
 use x509_cert::spki::SubjectPublicKeyInfoRef;
 
 use crate::csr::{OID_CN, OID_O};
@@ -106,9 +106,10 @@ pub fn check(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
         )));
     }
 
+    let leaf_der = first_certificate_der(issued_pem)?;
     let mut warnings = Vec::new();
     if let Some(ca_pem) = expected.ca_pem
-        && !signed_by_any(leaf, ca_pem)
+        && !signed_by_any(leaf, &leaf_der, ca_pem)
     {
         warnings.push(
             "the certificate does not chain to the cluster CA in your kubeconfig; some clusters sign client certificates with another CA, so it may still work (the identity check below tells)".to_string(),
@@ -129,7 +130,12 @@ pub fn check(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
         }
     }
     Ok(Verified {
-        pem: issued_leaf_pem(issued_pem)?,
+        pem: x509_cert::der::pem::encode_string(
+            "CERTIFICATE",
+            x509_cert::der::pem::LineEnding::LF,
+            &leaf_der,
+        )
+        .map_err(|_| Error::failed("the issued certificate cannot be written as PEM"))?,
         info,
         warnings,
     })
@@ -172,10 +178,10 @@ pub fn text(value: &Any) -> Option<String> {
     }
 }
 
-/// The first certificate of the PEM the signer returned, with the very DER bytes it signed:
+/// The DER of the first certificate of the PEM the signer returned, the very bytes it signed:
 /// re-encoding a parsed certificate can change them (x509-cert rewrites a GeneralizedTime
 /// before 2050 as UTCTime), and then its signature no longer holds.
-fn issued_leaf_pem(issued: &[u8]) -> Result<String> {
+pub fn first_certificate_der(issued: &[u8]) -> Result<Vec<u8>> {
     use x509_cert::der::pem;
     let unreadable =
         || Error::failed("the issued certificate cannot be read back as PEM; nothing was written");
@@ -189,23 +195,29 @@ fn issued_leaf_pem(issued: &[u8]) -> Result<String> {
     if label != "CERTIFICATE" {
         return Err(unreadable());
     }
-    pem::encode_string("CERTIFICATE", pem::LineEnding::LF, &der).map_err(|_| unreadable())
+    Ok(der)
 }
 
-/// Whether `cert` carries a valid signature by one of the CAs in `ca_pem`.
-fn signed_by_any(cert: &Certificate, ca_pem: &[u8]) -> bool {
+/// Whether `cert` (whose DER is `cert_der`) carries a valid signature by one of the CAs in
+/// `ca_pem`.
+fn signed_by_any(cert: &Certificate, cert_der: &[u8], ca_pem: &[u8]) -> bool {
     let Ok(cas) = Certificate::load_pem_chain(ca_pem) else {
         return false;
     };
     cas.iter().any(|ca| {
         ca.tbs_certificate().subject() == cert.tbs_certificate().issuer()
-            && verify_signature(cert, ca).is_ok()
+            && verify_signature(cert_der, ca).is_ok()
     })
 }
 
-/// RSA PKCS#1 v1.5 (SHA-256/384/512) and ECDSA P-256/P-384 (SHA-256/384): what Kubernetes CAs use.
-pub fn verify_signature(cert: &Certificate, ca: &Certificate) -> std::result::Result<(), String> {
-    let tbs = cert.tbs_certificate().to_der().map_err(|e| e.to_string())?;
+/// Whether the certificate `cert_der` carries a valid signature by `ca`: RSA PKCS#1 v1.5
+/// (SHA-256/384/512) and ECDSA P-256/P-384 (SHA-256/384), what Kubernetes CAs use. Checked over
+/// the TBSCertificate bytes as they stand in `cert_der`, the bytes the CA signed; a re-encoding
+/// of the parsed certificate can differ (x509-cert writes a GeneralizedTime before 2050 as
+/// UTCTime, and accepts a TBSCertificate whose length runs past its fields).
+pub fn verify_signature(cert_der: &[u8], ca: &Certificate) -> std::result::Result<(), String> {
+    let cert = Certificate::from_der(cert_der).map_err(|e| e.to_string())?;
+    let tbs = signed_part(cert_der).map_err(|e| e.to_string())?;
     let signature = cert
         .signature()
         .as_bytes()
@@ -215,7 +227,21 @@ pub fn verify_signature(cert: &Certificate, ca: &Certificate) -> std::result::Re
         .subject_public_key_info()
         .to_der()
         .map_err(|e| e.to_string())?;
-    verify_with(&ca_spki, cert.signature_algorithm().oid, &tbs, signature)
+    verify_with(&ca_spki, cert.signature_algorithm().oid, tbs, signature)
+}
+
+/// The TBSCertificate of a DER certificate, as encoded there: the first of the three fields of
+/// its outer SEQUENCE.
+fn signed_part(cert_der: &[u8]) -> x509_cert::der::Result<&[u8]> {
+    let mut reader = SliceReader::new(cert_der)?;
+    let tbs = reader.sequence(|fields| {
+        let tbs = fields.tlv_bytes()?;
+        fields.tlv_bytes()?; // signatureAlgorithm
+        fields.tlv_bytes()?; // signatureValue
+        Ok::<_, x509_cert::der::Error>(tbs)
+    })?;
+    reader.finish()?;
+    Ok(tbs)
 }
 
 /// Whether `signature` (made with `algorithm`) over `signed` verifies with the public key
@@ -502,6 +528,27 @@ mod tests {
         use x509_cert::der::pem;
         let der_of = |text: &[u8]| pem::decode_vec(text).unwrap().1;
         assert_eq!(der_of(verified.pem.as_bytes()), der_of(issued));
+    }
+
+    #[test]
+    fn signatures_are_checked_over_the_bytes_that_were_signed() {
+        // The GeneralizedTime leaf again: its parsed TBSCertificate re-encodes differently, so
+        // a signature check over the re-encoding would fail for a certificate the CA did sign.
+        let issued = include_bytes!("../tests/fixtures/generalizedtime-leaf.pem");
+        let der = first_certificate_der(issued).unwrap();
+        let tbs = signed_part(&der).unwrap();
+        let cert = Certificate::from_der(&der).unwrap();
+        assert_ne!(tbs, cert.tbs_certificate().to_der().unwrap());
+        // The TBSCertificate as it stands: right after the outer SEQUENCE's 4-byte header.
+        assert_eq!(tbs, &der[4..4 + tbs.len()]);
+        assert_eq!(
+            x509_cert::TbsCertificate::from_der(tbs).unwrap(),
+            *cert.tbs_certificate()
+        );
+        // Trailing bytes after the three fields are not a certificate.
+        let mut longer = der.clone();
+        longer.push(0);
+        assert!(signed_part(&longer).is_err());
     }
 
     #[test]

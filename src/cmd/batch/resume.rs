@@ -98,9 +98,10 @@ pub fn check(
     }
     if let Some(ca_pem) = ca_pem {
         let cas = Certificate::load_pem_chain(ca_pem).unwrap_or_default();
+        let der = verify::first_certificate_der(&cert_pem).unwrap_or_default();
         if !cas
             .iter()
-            .any(|ca| verify::verify_signature(&cert, ca).is_ok())
+            .any(|ca| verify::verify_signature(&der, ca).is_ok())
         {
             return Err("holds a certificate the cluster CA did not sign".into());
         }
