@@ -207,6 +207,8 @@ fn rsa_key(bits: usize) -> rsa::PrivateKey {
                     }
                 });
             }
+            // Only the threads hold senders now: if both died, `recv` fails instead of waiting.
+            drop(found);
             let pair = [(); 2].map(|_| primes.recv().expect("a prime search thread"));
             stop.store(true, Ordering::Relaxed);
             pair

@@ -21,7 +21,7 @@ use libfuzzer_sys::fuzz_target;
 use pkcs8::LineEnding;
 use pkcs8::der::pem;
 use x509_cert::Certificate;
-use x509_cert::der::Decode;
+use x509_cert::der::{Decode, Encode};
 
 /// The SubjectPublicKeyInfo of the fixed key (what `Expected` compares the certificate with).
 static KEY: LazyLock<Vec<u8>> = LazyLock::new(|| {
@@ -59,6 +59,8 @@ fuzz_target!(|data: &[u8]| {
         );
     } else if let Ok(cert) = Certificate::from_der(data) {
         look_at(std::slice::from_ref(&cert));
+        // The signature over the input's own TBSCertificate bytes, self-signed or not.
+        let _ = verify::verify_signature(data, &cert);
         if let Ok(text) = pem::encode_string("CERTIFICATE", LineEnding::LF, data) {
             checked(
                 text.as_bytes(),
