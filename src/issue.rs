@@ -159,14 +159,22 @@ impl Object<'_> {
             return Withdrawn::Kept(name);
         }
         if !self.session.permissions.delete {
-            progress.step(&format!(
-                "You may not delete CertificateSigningRequest {name}; the cluster removes it by itself ({})",
-                if outcome.is_ok() {
-                    "within an hour of issuing"
-                } else {
-                    "pending ones after 24 h"
+            // An interruption or timeout says so in its error (`Withdrawn::explain`).
+            let when = match outcome {
+                Ok(_) => Some("within an hour of issuing"),
+                Err(e) if e.kind == Kind::Rejected => Some("an hour after it was denied or failed"),
+                Err(e)
+                    if matches!(e.kind, Kind::Interrupted | Kind::Terminated | Kind::Timeout) =>
+                {
+                    None
                 }
-            ));
+                Err(_) => Some("pending ones after 24 h, issued ones an hour after approval"),
+            };
+            if let Some(when) = when {
+                progress.step(&format!(
+                    "You may not delete CertificateSigningRequest {name}; the cluster removes it by itself ({when})"
+                ));
+            }
             return Withdrawn::NotAllowed(name);
         }
         match submit::delete(&self.session.conn, self.name).await {

@@ -269,6 +269,32 @@ fn interrupting_the_wait_withdraws_the_request_and_writes_nothing() {
     }
 }
 
+/// The bootstrap role may not delete CSRs: interrupted, the request stays for the cluster's
+/// cleaner, and the one error line says so (no second note repeating it).
+#[test]
+fn interrupted_without_delete_permission_the_request_stays_and_is_explained_once() {
+    let cluster = Cluster::shared();
+    let env = Env::bootstrap(cluster);
+    let before = env.kubeconfig_bytes();
+    let user = unique("cannotdelete");
+    let child = env.spawn(&[&user, "--timeout", "60s"]);
+    let csr = wait_for_csr(cluster, &user);
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let run = finish(child, "kubectl onboard (interrupted, bootstrap)")
+        .code(130)
+        .error_says("stays (you may not delete it; the cluster removes pending ones after 24 h)");
+    assert_eq!(run.stderr.matches("24 h").count(), 1, "{run}");
+    assert!(csr_exists(cluster, &csr), "CSR {csr} vanished");
+    assert_eq!(env.kubeconfig_bytes(), before);
+    cluster.admin(&["delete", "csr", &csr]);
+}
+
 #[test]
 fn a_name_clash_needs_force() {
     let cluster = Cluster::shared();
