@@ -89,6 +89,7 @@ impl Waiter<'_> {
         let deadline = Instant::now() + self.timeout;
         let seen = RefCell::new(Seen {
             approved_since: self.approved.then(Instant::now),
+            notes: Vec::new(),
         });
         let mut spinner = tokio::time::interval(SPINNER_EVERY);
         let follow = self.follow(created, &seen);
@@ -97,10 +98,18 @@ impl Waiter<'_> {
             tokio::select! {
                 result = &mut follow => break result,
                 _ = sleep_until(deadline) => break Err(self.timed_out(&seen.borrow())),
-                _ = spinner.tick() => progress.waiting(&seen.borrow().message(self.name)),
+                _ = spinner.tick() => {
+                    for note in seen.borrow_mut().notes.drain(..) {
+                        progress.detail(&note);
+                    }
+                    progress.waiting(&seen.borrow().message(self.name));
+                }
             }
         };
         progress.clear();
+        for note in seen.borrow_mut().notes.drain(..) {
+            progress.detail(&note);
+        }
         result
     }
 
@@ -113,6 +122,7 @@ impl Waiter<'_> {
         let api: Api<CertificateSigningRequest> = Api::all(self.conn.client.clone());
         let update =
             |csr: &CertificateSigningRequest| seen.borrow_mut().update(state(csr), self.name);
+        let note = |what: String| seen.borrow_mut().notes.push(what);
         if let Some(done) = update(created)? {
             return Ok(done);
         }
@@ -137,6 +147,9 @@ impl Waiter<'_> {
             let stream = match api.watch(&params, &resource_version).await {
                 Ok(stream) => stream,
                 Err(kube::Error::Api(s)) if s.code == 410 => {
+                    note(format!(
+                        "resourceVersion {resource_version} is gone (410); reading the request afresh"
+                    ));
                     match self.relist(&api, &update).await? {
                         Next::Done(pem) => return Ok(pem),
                         Next::ResumeFrom(rv) => resource_version = rv,
@@ -144,7 +157,9 @@ impl Waiter<'_> {
                     continue;
                 }
                 Err(e) => {
+                    let why = e.to_string();
                     self.transient(e)?;
+                    note(format!("cannot watch ({why}); trying again"));
                     backoff.sleep().await;
                     continue;
                 }
@@ -184,9 +199,18 @@ impl Waiter<'_> {
                         ));
                     }
                     // The server ended the watch (timeout) or the connection dropped: resume.
-                    Ok(None) => break,
+                    Ok(None) => {
+                        note(format!(
+                            "the watch ended; resuming it from resourceVersion {resource_version}"
+                        ));
+                        break;
+                    }
                     Err(e) => {
+                        let why = e.to_string();
                         self.transient(e)?;
+                        note(format!(
+                            "the watch broke ({why}); resuming it from resourceVersion {resource_version}"
+                        ));
                         backoff.sleep().await;
                         break;
                     }
@@ -259,6 +283,8 @@ enum Next {
 #[derive(Default)]
 struct Seen {
     approved_since: Option<Instant>,
+    /// What happened to the watch since the last look (shown with -v).
+    notes: Vec<String>,
 }
 
 impl Seen {
@@ -274,14 +300,14 @@ impl Seen {
             State::Denied { reason, message } => Err(Error::new(
                 Kind::Rejected,
                 format!(
-                    "CertificateSigningRequest {name} was denied: {}",
+                    "CertificateSigningRequest {name} was denied: {}; ask the administrator who denied it before requesting again",
                     because(&reason, &message)
                 ),
             )),
             State::Failed { reason, message } => Err(Error::new(
                 Kind::Rejected,
                 format!(
-                    "the signer failed CertificateSigningRequest {name}: {}",
+                    "the signer failed CertificateSigningRequest {name}: {}; an administrator can see why in kube-controller-manager's log, then run again",
                     because(&reason, &message)
                 ),
             )),
@@ -390,7 +416,7 @@ mod tests {
         assert_eq!(err.kind, Kind::Rejected);
         assert_eq!(
             err.to_string(),
-            "CertificateSigningRequest jane-x was denied: Nope: not you"
+            "CertificateSigningRequest jane-x was denied: Nope: not you; ask the administrator who denied it before requesting again"
         );
     }
 }

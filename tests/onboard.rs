@@ -4,8 +4,10 @@
 mod support;
 
 use std::fs;
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use base64ct::{Base64, Encoding};
 use support::onboard::{Env, csr_exists, finish, unique, wait_for_csr, without};
@@ -241,6 +243,34 @@ fn a_denied_request_exits_3_and_writes_nothing() {
     finish(child, "kubectl onboard (denied)")
         .code(3)
         .error_says("was denied");
+    assert_eq!(env.kubeconfig_bytes(), before);
+}
+
+/// A signer that fails the request (as kube-controller-manager does for usages it will not
+/// sign) writes a Failed condition through the status subresource; here the administrator plays
+/// that signer on the real API.
+#[test]
+fn a_request_failed_by_the_signer_exits_3_with_its_reason_and_writes_nothing() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let before = env.kubeconfig_bytes();
+    let user = unique("failed");
+    let child = env.spawn(&[&user, "--timeout", "60s"]);
+    let csr = wait_for_csr(cluster, &user);
+    let failed = r#"[{"op": "add", "path": "/status/conditions", "value": [{"type": "Failed", "status": "True", "reason": "SignerValidationFailure", "message": "invalid usage for client certificate: server auth"}]}]"#;
+    cluster.admin(&[
+        "patch",
+        "csr",
+        &csr,
+        "--subresource=status",
+        "--type=json",
+        "-p",
+        failed,
+    ]);
+    finish(child, "kubectl onboard (failed by the signer)")
+        .code(3)
+        .error_says("SignerValidationFailure")
+        .error_says("invalid usage for client certificate: server auth");
     assert_eq!(env.kubeconfig_bytes(), before);
 }
 
@@ -490,6 +520,75 @@ fn the_wait_survives_an_api_server_restart() {
     cluster.restart_apiserver();
     cluster.admin(&["certificate", "approve", &csr]);
     finish(child, "kubectl onboard (across a restart)").success();
+    assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, user);
+}
+
+/// A TCP relay in front of the API server whose connections can all be cut at once: a network
+/// or load balancer dropping the watch, with the real server behind it.
+struct Relay {
+    port: u16,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn to(server: &str) -> Relay {
+        let target = server.trim_start_matches("https://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let conns = Arc::clone(&open);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                let clone = |s: &TcpStream| s.try_clone().unwrap();
+                conns
+                    .lock()
+                    .unwrap()
+                    .extend([clone(&client), clone(&server)]);
+                for (mut from, mut to) in [(clone(&client), clone(&server)), (server, client)] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { port, open }
+    }
+
+    fn cut(&self) {
+        for conn in self.open.lock().unwrap().drain(..) {
+            let _ = conn.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn a_dropped_watch_resumes_from_its_resource_version() {
+    let cluster = Cluster::shared();
+    let relay = Relay::to(&cluster.server);
+    let env = Env::admin(cluster);
+    let via_relay = fs::read_to_string(&env.kubeconfig).unwrap().replace(
+        &cluster.server,
+        &format!("https://127.0.0.1:{}", relay.port),
+    );
+    fs::write(&env.kubeconfig, via_relay).unwrap();
+    let user = unique("dropped");
+    let child = env.spawn(&[&user, "-v", "--timeout", "60s"]);
+    let csr = wait_for_csr(cluster, &user);
+    // Twice, a second apart: at least one cut finds the watch open.
+    for _ in 0..2 {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        relay.cut();
+    }
+    cluster.admin(&["certificate", "approve", &csr]);
+    let run = finish(child, "kubectl onboard (watch dropped)").success();
+    assert!(
+        run.stderr.contains("resuming it from resourceVersion"),
+        "{run}"
+    );
     assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, user);
 }
 
