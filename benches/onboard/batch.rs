@@ -134,12 +134,12 @@ fn where_the_limit_lies(b: &Bench, s: &mut Section, per_user: f64) {
         unreachable!("five cases")
     };
     s.line(format!(
-        "\nTwo limits, neither of them the tool's: with the default signer, ECDSA keys change \
-         nothing ({ecdsa_slow:.1} s: the signer's rate); with a signer allowed 500 requests a \
-         second, RSA keys still take {rsa_fast:.1} s, and {rsa_offline:.1} s offline, where no \
-         request waits on the cluster at all: generating 500 RSA-2048 keys is about \
-         {:.0} ms of CPU each on these 2 cores, which the control plane shares. With ECDSA keys \
-         and a signer that may keep up, 500 users take {ecdsa_fast:.1} s ({ecdsa_offline:.1} s \
+        "\nTwo limits, the signer's rate and the CPU cost of RSA keys. With the default \
+         signer, ECDSA keys change nothing ({ecdsa_slow:.1} s). With a signer allowed 500 \
+         requests a second, RSA keys still take {rsa_fast:.1} s, and {rsa_offline:.1} s \
+         offline, where no request waits on the cluster at all: each RSA-2048 key costs about \
+         {:.0} ms of CPU (2 cores, shared with the control plane). With ECDSA keys and a \
+         signer that may keep up, 500 users take {ecdsa_fast:.1} s ({ecdsa_offline:.1} s \
          offline). For large batches: `--key-algorithm ecdsa-p256`, and a controller manager \
          with a higher `--kube-api-qps`, or offline signing.",
         rsa_offline * 2.0 * 1000.0 / N as f64
