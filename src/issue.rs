@@ -159,15 +159,11 @@ impl Object<'_> {
             return Withdrawn::Kept(name);
         }
         if !self.session.permissions.delete {
-            // An interruption or timeout says so in its error (`Withdrawn::explain`).
             let when = match outcome {
                 Ok(_) => Some("within an hour of issuing"),
+                // Its error says what became of the request.
+                Err(e) if Withdrawn::is_explained_in(e) => None,
                 Err(e) if e.kind == Kind::Rejected => Some("an hour after it was denied or failed"),
-                Err(e)
-                    if matches!(e.kind, Kind::Interrupted | Kind::Terminated | Kind::Timeout) =>
-                {
-                    None
-                }
                 Err(_) => Some("pending ones after 24 h, issued ones an hour after approval"),
             };
             if let Some(when) = when {
@@ -197,10 +193,15 @@ enum Withdrawn {
 }
 
 impl Withdrawn {
+    /// Whether `explain` adds to `e` what became of the request: interruptions and timeouts.
+    fn is_explained_in(e: &Error) -> bool {
+        matches!(e.kind, Kind::Interrupted | Kind::Terminated | Kind::Timeout)
+    }
+
     /// Adds to an interruption or timeout what became of the request, and that no file
     /// changed.
     fn explain(&self, e: Error) -> Error {
-        if !matches!(e.kind, Kind::Interrupted | Kind::Terminated | Kind::Timeout) {
+        if !Withdrawn::is_explained_in(&e) {
             return e;
         }
         let what = match self {

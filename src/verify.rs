@@ -62,12 +62,8 @@ pub struct Expected<'a> {
 }
 
 pub fn check(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
-    let chain = Certificate::load_pem_chain(issued_pem).map_err(|_| {
-        Error::failed("the cluster returned a certificate that cannot be parsed as PEM X.509; nothing was written")
-    })?;
-    let leaf = chain.first().ok_or_else(|| {
-        Error::failed("the cluster returned an empty certificate; nothing was written")
-    })?;
+    let leaf_der = first_certificate_der(issued_pem)?;
+    let leaf = &Certificate::from_der(&leaf_der).map_err(|_| unparsable())?;
     let info = inspect(leaf)?;
 
     if info.public_key_der != expected.public_key_der {
@@ -106,7 +102,6 @@ pub fn check(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
         )));
     }
 
-    let leaf_der = first_certificate_der(issued_pem)?;
     let mut warnings = Vec::new();
     if let Some(ca_pem) = expected.ca_pem
         && !signed_by_any(leaf, &leaf_der, ca_pem)
@@ -183,8 +178,7 @@ pub fn text(value: &Any) -> Option<String> {
 /// before 2050 as UTCTime), and then its signature no longer holds.
 pub fn first_certificate_der(issued: &[u8]) -> Result<Vec<u8>> {
     use x509_cert::der::pem;
-    let unreadable =
-        || Error::failed("the issued certificate cannot be read back as PEM; nothing was written");
+    let unreadable = unparsable;
     const END: &[u8] = b"-----END CERTIFICATE-----";
     let end = issued
         .windows(END.len())
@@ -196,6 +190,12 @@ pub fn first_certificate_der(issued: &[u8]) -> Result<Vec<u8>> {
         return Err(unreadable());
     }
     Ok(der)
+}
+
+fn unparsable() -> Error {
+    Error::failed(
+        "the cluster returned a certificate that cannot be parsed as PEM X.509; nothing was written",
+    )
 }
 
 /// Whether `cert` (whose DER is `cert_der`) carries a valid signature by one of the CAs in

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use base64ct::{Base64, Encoding};
-use support::onboard::{Env, csr_exists, finish, unique, wait_for_csr, without};
+use support::onboard::{Env, Run, csr_exists, finish, unique, wait_for_csr, without};
 use support::{Cluster, Options};
 
 fn mode(path: &std::path::Path) -> u32 {
@@ -231,19 +231,26 @@ fn output_kubeconfig_is_standalone_and_leaves_the_own_kubeconfig_alone() {
     );
 }
 
-#[test]
-fn a_denied_request_exits_3_and_writes_nothing() {
+/// Starts `kubectl onboard` (waiting, as the administrator), lets `reject` act on its request
+/// once it exists, and expects exit 3 with the kubeconfig unchanged.
+fn rejected_while_waiting(prefix: &str, reject: impl FnOnce(&Cluster, &str)) -> Run {
     let cluster = Cluster::shared();
     let env = Env::admin(cluster);
     let before = env.kubeconfig_bytes();
-    let user = unique("denied");
+    let user = unique(prefix);
     let child = env.spawn(&[&user, "--timeout", "60s"]);
-    let csr = wait_for_csr(cluster, &user);
-    cluster.admin(&["certificate", "deny", &csr]);
-    finish(child, "kubectl onboard (denied)")
-        .code(3)
-        .error_says("was denied");
+    reject(cluster, &wait_for_csr(cluster, &user));
+    let run = finish(child, &format!("kubectl onboard {user} (rejected)")).code(3);
     assert_eq!(env.kubeconfig_bytes(), before);
+    run
+}
+
+#[test]
+fn a_denied_request_exits_3_and_writes_nothing() {
+    rejected_while_waiting("denied", |cluster, csr| {
+        cluster.admin(&["certificate", "deny", csr]);
+    })
+    .error_says("was denied");
 }
 
 /// A signer that fails the request (as kube-controller-manager does for usages it will not
@@ -251,27 +258,20 @@ fn a_denied_request_exits_3_and_writes_nothing() {
 /// that signer on the real API.
 #[test]
 fn a_request_failed_by_the_signer_exits_3_with_its_reason_and_writes_nothing() {
-    let cluster = Cluster::shared();
-    let env = Env::admin(cluster);
-    let before = env.kubeconfig_bytes();
-    let user = unique("failed");
-    let child = env.spawn(&[&user, "--timeout", "60s"]);
-    let csr = wait_for_csr(cluster, &user);
     let failed = r#"[{"op": "add", "path": "/status/conditions", "value": [{"type": "Failed", "status": "True", "reason": "SignerValidationFailure", "message": "invalid usage for client certificate: server auth"}]}]"#;
-    cluster.admin(&[
-        "patch",
-        "csr",
-        &csr,
-        "--subresource=status",
-        "--type=json",
-        "-p",
-        failed,
-    ]);
-    finish(child, "kubectl onboard (failed by the signer)")
-        .code(3)
-        .error_says("SignerValidationFailure")
-        .error_says("invalid usage for client certificate: server auth");
-    assert_eq!(env.kubeconfig_bytes(), before);
+    rejected_while_waiting("failed", |cluster, csr| {
+        cluster.admin(&[
+            "patch",
+            "csr",
+            csr,
+            "--subresource=status",
+            "--type=json",
+            "-p",
+            failed,
+        ]);
+    })
+    .error_says("the signer failed")
+    .error_says("SignerValidationFailure: invalid usage for client certificate: server auth");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use base64ct::{Base64, Encoding};
 use serde_json::Value;
 use x509_cert::Certificate;
+use x509_cert::der::Decode;
 
 use super::roster::Entry;
 use crate::kubeconfig::edit::{Document, Section};
@@ -65,10 +66,9 @@ pub fn check(
     let cert_pem = data("client-certificate-data").ok_or_else(not_a_kubeconfig)?;
     let key_pem =
         pkcs8::der::zeroize::Zeroizing::new(data("client-key-data").ok_or_else(not_a_kubeconfig)?);
-    let cert = Certificate::load_pem_chain(&cert_pem)
-        .ok()
-        .and_then(|chain| chain.into_iter().next())
-        .ok_or("holds no readable certificate")?;
+    let der = verify::first_certificate_der(&cert_pem)
+        .map_err(|_| "holds no readable certificate".to_string())?;
+    let cert = Certificate::from_der(&der).map_err(|_| "holds no readable certificate")?;
     let info = verify::inspect(&cert).map_err(|e| e.to_string())?;
     if info.common_name.as_deref() != Some(&entry.name) {
         return Err(format!(
@@ -98,7 +98,6 @@ pub fn check(
     }
     if let Some(ca_pem) = ca_pem {
         let cas = Certificate::load_pem_chain(ca_pem).unwrap_or_default();
-        let der = verify::first_certificate_der(&cert_pem).unwrap_or_default();
         if !cas
             .iter()
             .any(|ca| verify::verify_signature(&der, ca).is_ok())
