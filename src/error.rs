@@ -58,6 +58,16 @@ impl Error {
         Self::new(Kind::Failed, message)
     }
 
+    /// The same error with `more` said after it: what became of things, what to do next.
+    pub fn context(self, more: impl std::fmt::Display) -> Self {
+        Error::new(self.kind, format!("{}; {more}", self.message))
+    }
+
+    /// SIGINT or SIGTERM: the user stopped us.
+    pub fn is_interruption(&self) -> bool {
+        matches!(self.kind, Kind::Interrupted | Kind::Terminated)
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         match self.kind {
             Kind::Usage => ExitCode::Usage,

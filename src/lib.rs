@@ -1,6 +1,6 @@
 //! kubectl-onboard: a new Kubernetes user with a client certificate, in one command.
 //!
-//! The binary (`main.rs`) parses the command line and runs [`flow::onboard`]; the modules are
+//! The binary (`main.rs`) parses the command line and runs [`cmd::onboard::run`]; the modules are
 //! public so that fuzz targets and benchmarks can reach the pure pieces.
 
 pub mod access;
@@ -10,12 +10,11 @@ pub mod cluster;
 pub mod cmd;
 pub mod csr;
 pub mod error;
-pub mod flow;
 pub mod issue;
 pub mod key;
 pub mod keystore;
 pub mod kubeconfig;
-pub mod offline;
+pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod rbac;

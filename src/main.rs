@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use kubectl_onboard::cli::{self, Parsed};
 use kubectl_onboard::cmd;
 use kubectl_onboard::error::{Error, Result};
-use kubectl_onboard::flow;
 use kubectl_onboard::plan::Plan;
 
 fn main() -> ExitCode {
@@ -34,7 +33,7 @@ fn run() -> Result<()> {
         }
         Parsed::Run(args) => {
             let plan = Plan::try_from(*args)?;
-            runtime()?.block_on(flow::onboard(plan))
+            runtime()?.block_on(cmd::onboard::run(plan))
         }
         Parsed::Command(command) => runtime()?.block_on(cmd::run(command)),
     }

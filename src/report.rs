@@ -19,7 +19,8 @@ pub struct Summary {
     /// The files written: the kubeconfig(s), or the standalone one.
     pub kubeconfigs: Vec<PathBuf>,
     pub standalone: bool,
-    pub csr: String,
+    /// The CertificateSigningRequest it went through; `None` when signed here (offline).
+    pub csr: Option<String>,
     pub certificate: CertInfo,
     pub key_algorithm: String,
     pub identity: Option<Identity>,
@@ -34,17 +35,13 @@ impl Summary {
             "context": self.context,
             "cluster": self.cluster,
             "kubeconfig": self.kubeconfigs.first().map(|p| p.display().to_string()),
-            "csrName": self.csr,
-            "notBefore": rfc3339(self.certificate.not_before),
-            "notAfter": rfc3339(self.certificate.not_after),
-            "keyAlgorithm": self.key_algorithm,
         });
-        // Offline, the certificate was signed here: there was no request object.
-        if self.csr.is_empty()
-            && let Some(map) = v.as_object_mut()
-        {
-            map.remove("csrName");
+        if let Some(csr) = &self.csr {
+            v["csrName"] = json!(csr);
         }
+        v["notBefore"] = json!(rfc3339(self.certificate.not_before));
+        v["notAfter"] = json!(rfc3339(self.certificate.not_after));
+        v["keyAlgorithm"] = json!(self.key_algorithm);
         if let Some(id) = &self.identity {
             v["authenticatedAs"] = json!({"username": id.username, "groups": id.groups});
         }

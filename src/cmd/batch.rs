@@ -24,25 +24,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use argh::{ArgsInfo, FromArgs};
-use base64ct::{Base64, Encoding};
 use futures::StreamExt;
-use serde_json::json;
 
 use crate::authority::Authority;
-use crate::csr;
 use crate::error::{Error, Kind, Result};
 use crate::issue;
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
-use crate::kubeconfig::{self, Entries, Target};
-use crate::offline;
+use crate::kubeconfig::{self, Target};
+use crate::pipeline::certify::{self, Requester};
+use crate::pipeline::{self, Certifier, Credentials, Proof, Subject, new_user_entries};
 use crate::plan::{self, Offline};
 use crate::progress::Progress;
-use crate::rbac::{self, Grant};
+use crate::rbac::Grant;
 use crate::session::{Local, Session};
 use crate::signals::Signals;
-use crate::submit::Request;
-use crate::verify::{Verified, rfc3339};
-use crate::whoami;
+use crate::verify::rfc3339;
 
 use roster::Entry;
 
@@ -216,7 +212,8 @@ pub async fn run(args: Args) -> Result<()> {
     let (source, target) = match &batch.offline {
         Some(offline) => {
             let authority = Authority::load(&offline.ca_cert, &offline.ca_key)?;
-            let target = offline::target(offline, authority.ca_pem());
+            let target =
+                Target::for_server(&offline.cluster_name, &offline.server, authority.ca_pem());
             (Source::Local(Arc::new(authority)), target)
         }
         None => {
@@ -291,7 +288,7 @@ pub async fn run(args: Args) -> Result<()> {
     if !todo.is_empty() {
         let mode = match source {
             Source::Local(authority) => {
-                let prove = batch.verify && offline::reachable(&target.server).await;
+                let prove = batch.verify && pipeline::prove::reachable(&target.server).await;
                 if batch.verify && !prove {
                     bar.warn(&format!(
                         "cannot reach the API server at {}; the new credentials are not proven (check later with kubectl auth whoami)",
@@ -530,52 +527,46 @@ impl Work<'_> {
     ) -> Result<SystemTime> {
         let duration = entry.duration.or(self.batch.duration);
         let algorithm = self.batch.key;
-        let (key, verified, identity_conn) = match &self.mode {
+        let subject = Subject {
+            user: &entry.name,
+            groups: &entry.groups,
+        };
+        let (key, verified, proof) = match &self.mode {
             Mode::Cluster(session) => {
-                let (user, groups) = (entry.name.clone(), entry.groups.clone());
-                let (key, request_pem) = signals
+                let key = signals
                     .interruptible(blocking(move || {
-                        let key = PrivateKey::obtain(&KeySource::Generate(algorithm))?;
-                        let pem = csr::build(&user, &groups, &key)?;
-                        Ok((key, pem))
+                        PrivateKey::obtain(&KeySource::Generate(algorithm))
                     }))
                     .await?;
-                let request = Request {
-                    user: &entry.name,
-                    pem: &request_pem,
-                    rsa: key.is_rsa(),
-                    duration,
-                    key_algorithm: &key.algorithm(),
-                };
-                let options = issue::Options {
-                    approve: self.batch.approve,
-                    timeout: self.batch.timeout,
-                    keep_csr: false,
-                };
-                let issued = issue::issue(
+                let certifier = Certifier::Cluster {
                     session,
-                    &request,
-                    &entry.groups,
-                    &key.public_key_der(),
-                    &options,
-                    signals,
-                    progress,
-                )
-                .await?;
-                (key, issued.verified, Some(&session.conn))
+                    options: issue::Options {
+                        approve: self.batch.approve,
+                        timeout: self.batch.timeout,
+                        keep_csr: false,
+                    },
+                };
+                let certified = certifier
+                    .certify(subject, Requester::Key(&key), duration, signals, progress)
+                    .await?;
+                (key, certified.verified, Proof::Cluster(&session.conn))
             }
             Mode::Local { authority, .. } => {
+                // Key and signature are CPU work: off the thread that drives the others.
                 let (user, groups) = (entry.name.clone(), entry.groups.clone());
                 let authority = Arc::clone(authority);
                 let (key, verified, warnings) = signals
                     .interruptible(blocking(move || {
                         let key = PrivateKey::obtain(&KeySource::Generate(algorithm))?;
                         let mut progress = Progress::captured();
-                        let verified = offline::sign(
+                        let subject = Subject {
+                            user: &user,
+                            groups: &groups,
+                        };
+                        let verified = certify::sign_here(
                             &authority,
-                            &user,
-                            &groups,
-                            &key,
+                            subject,
+                            &key.public_key_der(),
                             duration,
                             SystemTime::now(),
                             &mut progress,
@@ -586,35 +577,28 @@ impl Work<'_> {
                 for warning in &warnings {
                     progress.warn(warning);
                 }
-                (key, verified, None)
+                (key, verified, Proof::Reachable(self.target))
             }
         };
-        let not_after = verified.info.not_after;
-        let config = self.standalone(entry, &key, &verified)?;
-
-        if self.batch.verify {
-            let proof = async {
-                match (identity_conn, &self.mode) {
-                    (Some(conn), _) => {
-                        whoami::prove_certificate(conn, &verified.pem, &key, &entry.name, progress)
-                            .await
-                    }
-                    (None, Mode::Local { prove: true, .. }) => {
-                        let conn = offline::connect(&self.target.server, &config).await?;
-                        whoami::prove(&conn, &entry.name).await
-                    }
-                    _ => Ok(None),
-                }
-            };
-            signals.interruptible(proof).await?;
+        let proven = match &self.mode {
+            Mode::Local { prove, .. } => *prove,
+            Mode::Cluster(_) => true,
+        };
+        if self.batch.verify && proven {
+            pipeline::prove(proof, &verified.pem, &key, &entry.name, signals, progress).await?;
         }
         if let Mode::Cluster(session) = &self.mode {
-            for grant in &entry.grants {
-                signals
-                    .interruptible(rbac::bind(&session.conn, &entry.name, grant))
-                    .await?;
-            }
+            pipeline::bind(&session.conn, &entry.name, &entry.grants, signals, progress).await?;
         }
+        let cluster = &self.target.cluster_name;
+        let key_pem = key.to_pem();
+        let credentials = Credentials::Embedded {
+            cert_pem: &verified.pem,
+            key_pem: Some(&key_pem),
+        };
+        let context = format!("{}@{cluster}", entry.name);
+        let entries = new_user_entries(&entry.name, cluster, &context, credentials, None);
+        let config = kubeconfig::standalone(self.target, &entries)?;
         let path = file_of(&self.batch.dir, &entry.name);
         let force = self.batch.force;
         signals
@@ -622,31 +606,7 @@ impl Work<'_> {
                 kubeconfig::write_standalone(&path, &config, force)
             }))
             .await?;
-        Ok(not_after)
-    }
-
-    /// The user's kubeconfig: the cluster with its CA, the user with certificate and key
-    /// embedded, context `<user>@<cluster>`.
-    fn standalone(
-        &self,
-        entry: &Entry,
-        key: &PrivateKey,
-        verified: &Verified,
-    ) -> Result<serde_json::Value> {
-        let cluster = &self.target.cluster_name;
-        let key_pem = key.to_pem();
-        kubeconfig::standalone(
-            self.target,
-            &Entries {
-                user: entry.name.clone(),
-                user_body: json!({
-                    "client-certificate-data": Base64::encode_string(verified.pem.as_bytes()),
-                    "client-key-data": Base64::encode_string(key_pem.as_bytes()),
-                }),
-                context: format!("{}@{cluster}", entry.name),
-                context_body: json!({"cluster": cluster, "user": entry.name}),
-            },
-        )
+        Ok(verified.info.not_after)
     }
 }
 

@@ -10,25 +10,24 @@
 //! kubeconfig and never reads the kept key.
 
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use argh::{ArgsInfo, FromArgs};
 use base64ct::{Base64, Encoding};
-use serde_json::{Value, json};
+use serde_json::Value;
 use x509_cert::Certificate;
 
 use crate::cluster::Connection;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::key::{KeySource, PrivateKey};
 use crate::keystore;
 use crate::kubeconfig::edit::Section;
-use crate::kubeconfig::file::Transaction;
-use crate::kubeconfig::{self, Entries, Loaded};
+use crate::kubeconfig::{self, Loaded};
+use crate::pipeline::{self, Credentials, Destination, Proof, new_user_entries};
 use crate::progress::Progress;
 use crate::session::display_paths;
 use crate::signals::Signals;
 use crate::verify::{self, CertInfo, rfc3339};
-use crate::whoami;
 
 /// The cluster entry an imported kubeconfig brings.
 #[derive(Clone, Debug)]
@@ -123,59 +122,43 @@ pub async fn run(args: Args) -> Result<()> {
         loaded.sources.destination.display()
     ));
     let cluster = cluster_to_write(&loaded, &received, args.force, &mut progress)?;
-    let entries = Entries {
-        user: received.user.clone(),
-        user_body: json!({
-            "client-certificate-data": Base64::encode_string(received.cert_pem.as_bytes()),
-            "client-key-data": Base64::encode_string(key.to_pem().as_bytes()),
-        }),
-        context: received.context.clone(),
-        context_body: received.context_body.clone(),
+    let key_pem = key.to_pem();
+    let credentials = Credentials::Embedded {
+        cert_pem: &received.cert_pem,
+        key_pem: Some(&key_pem),
     };
-    if !args.force {
-        loaded.check_free(&entries)?;
-    }
-    kubeconfig::file::probe(&loaded.sources.destination)?;
+    let cluster_name = &received.cluster.name;
+    let mut entries = new_user_entries(
+        &received.user,
+        cluster_name,
+        &received.context,
+        credentials,
+        None,
+    );
+    // The context as the administrator's file has it (its namespace, say).
+    entries.context_body = received.context_body.clone();
+    let switch = args.use_context || loaded.merged.current_context().is_none();
+    let destination = Destination::Merge {
+        loaded: &loaded,
+        cluster: cluster.as_ref().map(|c| (c.name.as_str(), &c.body)),
+        use_context: switch,
+    };
+    let context = &received.context;
+    destination.check_free(&received.user, context, None, args.force)?;
+    destination.probe()?;
 
     // Proven before anything is written.
     let identity = if args.no_verify {
         None
     } else {
         let mut signals = Signals::install()?;
-        let started = Instant::now();
         let conn = Connection::open_unauthenticated(&received.loaded, &received.target).await?;
         let user = received.info.common_name.clone().unwrap_or_default();
-        let proof =
-            whoami::prove_certificate(&conn, &received.cert_pem, &key, &user, &mut progress);
-        let identity = signals
-            .interruptible(proof)
-            .await
-            .map_err(|e| match e.kind {
-                Kind::Interrupted | Kind::Terminated => {
-                    Error::new(e.kind, format!("{e}; no file was changed"))
-                }
-                _ => e,
-            })?;
-        progress.phase("selfsubjectreview", started);
-        identity
+        let proof = Proof::Cluster(&conn);
+        let cert_pem = &received.cert_pem;
+        pipeline::prove(proof, cert_pem, &key, &user, &mut signals, &mut progress).await?
     };
-
-    let switch = args.use_context || loaded.merged.current_context().is_none();
-    let mut tx = Transaction::default();
-    let written = loaded.merge_with_cluster(
-        &entries,
-        cluster.as_ref().map(|c| (c.name.as_str(), &c.body)),
-        args.force,
-        switch,
-        &mut tx,
-    );
-    let written = match written {
-        Ok(w) => w,
-        Err(e) => {
-            tx.roll_back();
-            return Err(e);
-        }
-    };
+    let written = destination.write(&entries, None, args.force)?;
 
     let mut out = format!(
         "{} \"{}\" and context \"{}\" added to {}.\n",

@@ -1,5 +1,5 @@
 //! Subcommands: `kubectl onboard <subcommand> …`, one file each. `kubectl onboard <user>`
-//! stays the one-command path (`flow.rs`). To add one: a module with an argh `Args` and
+//! stays the one-command path (`onboard.rs`). To add one: a module with an argh `Args` and
 //! `run`, a `Command` variant, and a line in `parse`, `run` and `infos`.
 
 pub mod approve;
@@ -8,6 +8,7 @@ pub mod completion;
 pub mod deny;
 pub mod import;
 pub mod offboard;
+pub mod onboard;
 pub mod pending;
 pub mod renew;
 pub mod request;

@@ -125,14 +125,7 @@ pub async fn run(args: Args) -> Result<()> {
 
     let mut forgotten = Vec::new();
     if args.kubeconfig_entries {
-        let mut tx = Transaction::default();
-        match local.loaded.forget_user(user, &mut tx) {
-            Ok(f) => forgotten = f,
-            Err(e) => {
-                tx.roll_back();
-                return Err(e);
-            }
-        }
+        forgotten = Transaction::all(|tx| local.loaded.forget_user(user, tx))?;
         for f in &forgotten {
             println!("{}", removed_line(user, f));
             if let Some(context) = &f.unset_current_context {

@@ -19,20 +19,19 @@ use x509_cert::Certificate;
 
 use crate::access;
 use crate::cluster::Connection;
-use crate::csr;
 use crate::error::{Error, Kind, Result};
-use crate::issue::{self, Issued};
+use crate::issue;
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
 use crate::kubeconfig::edit::{self, Section};
 use crate::kubeconfig::file::{self, Mode, Transaction};
 use crate::kubeconfig::{self, Loaded, yaml};
+use crate::pipeline::certify::Requester;
+use crate::pipeline::{self, Certified, Certifier, Proof, Subject};
 use crate::plan::{self, format_duration, parse_duration};
 use crate::progress::Progress;
 use crate::session::{Local, Session, display_paths};
 use crate::signals::Signals;
-use crate::submit::Request;
 use crate::verify::{self, CertInfo, rfc3339};
-use crate::whoami;
 
 /// The kube-apiserver-client signer starts every certificate 5 minutes early (clock skew);
 /// below 8h it adds those minutes to the lifetime, from 8h on it takes them off
@@ -248,7 +247,6 @@ pub async fn run(args: Args) -> Result<()> {
         (None, Ok(old)) => old,
         (None, Err(_)) => unreachable!("--reuse-key with an unusable key was refused above"),
     };
-    let request_pem = csr::build(&cn, &groups, signing_key)?;
 
     let mut signals = Signals::install()?;
     let session = connect(
@@ -261,47 +259,38 @@ pub async fn run(args: Args) -> Result<()> {
     )
     .await?;
 
-    let request = Request {
+    let certifier = Certifier::Cluster {
+        session: &session,
+        options: issue::Options {
+            approve: args.approve,
+            timeout,
+            keep_csr: args.keep_csr,
+        },
+    };
+    let subject = Subject {
         user: &cn,
-        pem: &request_pem,
-        rsa: signing_key.is_rsa(),
-        duration: Some(duration),
-        key_algorithm: &signing_key.algorithm(),
+        groups: &groups,
     };
-    let options = issue::Options {
-        approve: args.approve,
-        timeout,
-        keep_csr: args.keep_csr,
-    };
-    let Issued { verified, .. } = issue::issue(
-        &session,
-        &request,
-        &groups,
-        &signing_key.public_key_der(),
-        &options,
+    let requester = Requester::Key(signing_key);
+    let Certified { verified, .. } = certifier
+        .certify(
+            subject,
+            requester,
+            Some(duration),
+            &mut signals,
+            &mut progress,
+        )
+        .await?;
+    let proof = Proof::Cluster(&session.conn);
+    let identity = pipeline::prove(
+        proof,
+        &verified.pem,
+        signing_key,
+        &cn,
         &mut signals,
         &mut progress,
     )
     .await?;
-
-    let started = Instant::now();
-    let proof = whoami::prove_certificate(
-        &session.conn,
-        &verified.pem,
-        signing_key,
-        &cn,
-        &mut progress,
-    );
-    let identity = signals
-        .interruptible(proof)
-        .await
-        .map_err(|e| match e.kind {
-            Kind::Interrupted | Kind::Terminated => {
-                Error::new(e.kind, format!("{e}; no file was changed"))
-            }
-            _ => e,
-        })?;
-    progress.phase("selfsubjectreview", started);
 
     let started = Instant::now();
     let key_pem = key.as_ref().map(PrivateKey::to_pem);
@@ -638,13 +627,11 @@ fn replace_in_place(entry: &Entry, cert_pem: &str, key_pem: Option<&str>) -> Res
             Mode::Keep,
         ));
     }
-    let mut tx = Transaction::default();
-    for (path, bytes, mode) in &writes {
-        if let Err(e) = tx.write(path, bytes, *mode) {
-            tx.roll_back();
-            return Err(e);
-        }
-    }
+    Transaction::all(|tx| {
+        writes
+            .iter()
+            .try_for_each(|(path, bytes, mode)| tx.write(path, bytes, *mode))
+    })?;
     Ok(writes.into_iter().map(|(p, _, _)| p).collect())
 }
 

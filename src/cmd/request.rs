@@ -81,21 +81,13 @@ pub async fn run(args: Args) -> Result<()> {
     });
     let request = csr::build(&args.user, &groups, &key)?;
 
-    let mut tx = Transaction::default();
-    let written = (|| {
-        let kept = keystore::store(&key, &mut tx)?;
+    let kept = Transaction::all(|tx| {
+        let kept = keystore::store(&key, tx)?;
         if !to_stdout {
             tx.write(&out, request.as_bytes(), Mode::Keep)?;
         }
         Ok(kept)
-    })();
-    let kept = match written {
-        Ok(kept) => kept,
-        Err(e) => {
-            tx.roll_back();
-            return Err(e);
-        }
-    };
+    })?;
 
     let fingerprint = keystore::fingerprint(&key.public_key_der());
     let groups_text = if groups.is_empty() {

@@ -8,22 +8,21 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use argh::{ArgsInfo, FromArgs};
-use base64ct::{Base64, Encoding};
-use serde_json::{Value, json};
-
 use crate::csr;
 use crate::error::{Error, Result};
-use crate::issue::{self, Issued};
+use crate::issue;
 use crate::keystore;
-use crate::kubeconfig::{self, Entries};
+use crate::kubeconfig;
+use crate::pipeline::certify::Requester;
+use crate::pipeline::{
+    self, Certified, Certifier, Credentials, Destination, Subject, new_user_entries,
+};
 use crate::plan;
 use crate::progress::Progress;
-use crate::rbac;
 use crate::session::Local;
 use crate::signals::Signals;
-use crate::submit::Request;
 use crate::verify::rfc3339;
+use argh::{ArgsInfo, FromArgs};
 
 use super::request::shell_quote;
 
@@ -151,62 +150,40 @@ pub async fn run(args: Args) -> Result<()> {
         .connect(args.approve, &grants, &mut signals, &mut progress)
         .await?;
 
-    let request = Request {
+    let certifier = Certifier::Cluster {
+        session: &session,
+        options: issue::Options {
+            approve: args.approve,
+            timeout,
+            keep_csr: args.keep_csr,
+        },
+    };
+    let subject = Subject {
         user: &received.user,
-        pem: &received.pem,
-        rsa: received.rsa,
-        duration,
-        key_algorithm: &received.key_algorithm,
+        groups: &received.groups,
     };
-    let options = issue::Options {
-        approve: args.approve,
-        timeout,
-        keep_csr: args.keep_csr,
-    };
-    let Issued { verified, .. } = issue::issue(
-        &session,
-        &request,
-        &received.groups,
-        &received.public_key_der,
-        &options,
-        &mut signals,
-        &mut progress,
-    )
-    .await?;
-
+    let requester = Requester::Received(&received);
+    let Certified { verified, .. } = certifier
+        .certify(subject, requester, duration, &mut signals, &mut progress)
+        .await?;
     // Bindings before the file: if one fails, nothing was written.
-    for grant in &grants {
-        let made = signals
-            .interruptible(rbac::bind(&session.conn, &received.user, grant))
-            .await?;
-        progress.step(&format!(
-            "{} {} for {}",
-            if made { "Created" } else { "Kept the existing" },
-            grant.describe(),
-            received.user
-        ));
-    }
+    let user = &received.user;
+    pipeline::bind(&session.conn, user, &grants, &mut signals, &mut progress).await?;
 
     let target = &session.local.target;
     let context = format!("{}@{}", received.user, target.cluster_name);
-    let mut context_body = json!({"cluster": target.cluster_name, "user": received.user});
-    if let Some(ns) = &args.namespace {
-        context_body["namespace"] = Value::String(ns.clone());
-    }
-    let entries = Entries {
-        user: received.user.clone(),
-        user_body: json!({
-            "client-certificate-data": Base64::encode_string(verified.pem.as_bytes()),
-        }),
-        context: context.clone(),
-        context_body,
+    let credentials = Credentials::Embedded {
+        cert_pem: &verified.pem,
+        key_pem: None,
     };
+    let namespace = args.namespace.as_deref();
+    let entries = new_user_entries(user, &target.cluster_name, &context, credentials, namespace);
     let started = Instant::now();
-    kubeconfig::write_standalone(
-        &output,
-        &kubeconfig::standalone(target, &entries)?,
-        args.force,
-    )?;
+    let destination = Destination::Standalone {
+        path: &output,
+        target,
+    };
+    destination.write(&entries, None, args.force)?;
     progress.phase("kubeconfig write", started);
     progress.print_timings();
 

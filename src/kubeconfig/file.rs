@@ -139,13 +139,24 @@ pub enum Mode {
 }
 
 /// Writes several files so that either all of them change or, on an error, each is put back
-/// as it was (a file that did not exist is removed again).
+/// as it was (a file that did not exist is removed again). A transaction that is dropped
+/// without [`Transaction::commit`] rolls back by itself: an early `?` (or a panic) can never
+/// leave half of a change behind.
 #[derive(Default)]
 pub struct Transaction {
     done: Vec<(PathBuf, Option<Vec<u8>>, Mode)>,
 }
 
 impl Transaction {
+    /// Runs `writes` in a new transaction: committed when it returns `Ok`, rolled back when it
+    /// returns an error.
+    pub fn all<T>(writes: impl FnOnce(&mut Transaction) -> Result<T>) -> Result<T> {
+        let mut tx = Transaction::default();
+        let value = writes(&mut tx)?;
+        tx.commit();
+        Ok(value)
+    }
+
     pub fn write(&mut self, path: &Path, contents: &[u8], mode: Mode) -> Result<()> {
         let original = match fs::read(resolve_symlinks(path)?) {
             Ok(bytes) => Some(bytes),
@@ -157,16 +168,27 @@ impl Transaction {
         Ok(())
     }
 
+    /// Keeps every write.
+    pub fn commit(mut self) {
+        self.done.clear();
+    }
+
     /// Undoes every write, newest first; best effort, as the error that got us here is the
     /// one to report.
-    pub fn roll_back(self) {
-        for (path, original, mode) in self.done.into_iter().rev() {
+    fn roll_back(&mut self) {
+        for (path, original, mode) in self.done.drain(..).rev() {
             let _ = match original {
                 Some(bytes) => write_atomic(&path, &bytes, mode),
                 None => fs::remove_file(resolve_symlinks(&path).unwrap_or(path))
                     .map_err(|_| Error::failed("")),
             };
         }
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.roll_back();
     }
 }
 
@@ -347,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn roll_back_restores_old_files_and_removes_new_ones() {
+    fn an_uncommitted_transaction_restores_old_files_and_removes_new_ones() {
         let dir = scratch("tx");
         let old = dir.join("old");
         fs::write(&old, b"before").unwrap();
@@ -356,9 +378,26 @@ mod tests {
         tx.write(&old, b"after", Mode::Keep).unwrap();
         tx.write(&new, b"created", Mode::Keep).unwrap();
         assert_eq!(fs::read(&old).unwrap(), b"after");
-        tx.roll_back();
+        drop(tx);
         assert_eq!(fs::read(&old).unwrap(), b"before");
         assert!(!new.exists());
+    }
+
+    #[test]
+    fn all_keeps_the_writes_of_success_and_undoes_those_of_an_error() {
+        let dir = scratch("all");
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        fs::write(&a, b"before").unwrap();
+        let failed: Result<()> = Transaction::all(|tx| {
+            tx.write(&a, b"after", Mode::Keep)?;
+            tx.write(&b, b"created", Mode::Keep)?;
+            Err(Error::failed("the third step failed"))
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "the third step failed");
+        assert_eq!(fs::read(&a).unwrap(), b"before");
+        assert!(!b.exists());
+        Transaction::all(|tx| tx.write(&a, b"after", Mode::Keep)).unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"after");
     }
 
     #[test]

@@ -42,6 +42,23 @@ pub struct Target {
     pub ca_pem: Option<Vec<u8>>,
 }
 
+impl Target {
+    /// A cluster known only by its name, server and CA (offline: `--server`, the CA,
+    /// `--cluster-name`).
+    pub fn for_server(cluster_name: &str, server: &str, ca_pem: &[u8]) -> Target {
+        Target {
+            context: String::new(),
+            cluster_name: cluster_name.to_string(),
+            cluster: json!({
+                "certificate-authority-data": Base64::encode_string(ca_pem),
+                "server": server,
+            }),
+            server: server.to_string(),
+            ca_pem: Some(ca_pem.to_vec()),
+        }
+    }
+}
+
 /// What we add: a user with its credentials and a context that joins it to the cluster.
 #[derive(Clone, Debug)]
 pub struct Entries {
@@ -598,9 +615,7 @@ mod tests {
         now["contexts"] = json!([{"name": "theirs", "context": {"cluster": "c", "user": "x"}}]);
         std::fs::write(&path, yaml::emit(&now).unwrap()).unwrap();
 
-        loaded
-            .merge(&jane(), false, false, &mut Transaction::default())
-            .unwrap();
+        Transaction::all(|tx| loaded.merge(&jane(), false, false, tx)).unwrap();
         let after = read(&path);
         assert_eq!(edit::names(&after, Section::Contexts), ["theirs", "jane@c"]);
         assert_eq!(edit::names(&after, Section::Users), ["jane"]);
@@ -616,9 +631,7 @@ mod tests {
         std::fs::write(&path, yaml::emit(&before).unwrap()).unwrap();
         let loaded = load(Some(&path)).unwrap();
         assert_eq!(loaded.texts.len(), 1);
-        loaded
-            .merge(&jane(), false, true, &mut Transaction::default())
-            .unwrap();
+        Transaction::all(|tx| loaded.merge(&jane(), false, true, tx)).unwrap();
         let mut want = before.clone();
         want["users"]
             .as_array_mut()
@@ -665,7 +678,7 @@ mod tests {
         assert_eq!(read(&c), untouched);
         assert!(!dir.join("a.lock").exists() && !dir.join("b.lock").exists());
         // Undo puts both files back.
-        tx.roll_back();
+        drop(tx);
         assert_eq!(read(&b)["users"][0]["name"], "jane");
     }
 
@@ -684,8 +697,7 @@ mod tests {
                 json!({"contexts": [{"name": "work", "context": {"user": "jane"}}]}),
             ),
         ]);
-        let mut tx = Transaction::default();
-        let done = l.forget_user("jane", &mut tx).unwrap();
+        let done = Transaction::all(|tx| l.forget_user("jane", tx)).unwrap();
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].path, b);
         assert_eq!(done[0].unset_current_context, None);

@@ -1,0 +1,26 @@
+//! Bind: the RBAC bindings the new user gets. Made after the certificate is proven and before
+//! any file is written, so that a refused binding leaves every file as it was.
+
+use crate::cluster::Connection;
+use crate::error::Result;
+use crate::progress::Progress;
+use crate::rbac::{self, Grant};
+use crate::signals::Signals;
+
+pub async fn bind(
+    conn: &Connection,
+    user: &str,
+    grants: &[Grant],
+    signals: &mut Signals,
+    progress: &mut Progress,
+) -> Result<()> {
+    for grant in grants {
+        let made = signals.interruptible(rbac::bind(conn, user, grant)).await?;
+        progress.step(&format!(
+            "{} {} for {user}",
+            if made { "Created" } else { "Kept the existing" },
+            grant.describe(),
+        ));
+    }
+    Ok(())
+}
