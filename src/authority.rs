@@ -37,9 +37,9 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
 use x509_cert::time::{Time, Validity};
 
-use crate::csr::{OID_CN, OID_O};
 use crate::error::{Error, Result};
 use crate::key::PrivateKey;
+use crate::pki::oid;
 use crate::verify::rfc3339;
 
 /// The signer's default lifetime: kube-controller-manager's `--cluster-signing-duration`.
@@ -48,8 +48,6 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(365 * 86_400);
 const BACKDATE: Duration = Duration::from_secs(5 * 60);
 /// `Short` in signer.go: below this the end is not backdated too.
 const SHORT: Duration = Duration::from_secs(8 * 3600);
-const OID_CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
-const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 /// The cluster CA, with its private key.
 pub struct Authority {
@@ -163,7 +161,7 @@ impl Authority {
             Time::try_from(not_after).map_err(|e| failed(&e))?,
         );
         let spki = SubjectPublicKeyInfoOwned::from_der(public_key_der).map_err(|e| failed(&e))?;
-        let rsa = spki.algorithm.oid == OID_RSA;
+        let rsa = spki.algorithm.oid == oid::RSA;
         let profile = Profile {
             issuer: self.cert.tbs_certificate().subject().clone(),
             subject: subject(user, groups).map_err(|e| failed(&e))?,
@@ -201,7 +199,7 @@ impl Authority {
         }
         let mut out = vec![
             (true, &KeyUsage(usages)).to_extension(name, &[])?,
-            (false, &ExtendedKeyUsage(vec![OID_CLIENT_AUTH])).to_extension(name, &[])?,
+            (false, &ExtendedKeyUsage(vec![oid::CLIENT_AUTH])).to_extension(name, &[])?,
             (
                 true,
                 &BasicConstraints {
@@ -258,12 +256,13 @@ pub fn subject(user: &str, groups: &[String]) -> x509_cert::der::Result<Name> {
     if !groups.is_empty() {
         let values = groups
             .iter()
-            .map(|g| attribute(OID_O, g))
+            .map(|g| attribute(oid::O, g))
             .collect::<x509_cert::der::Result<Vec<_>>>()?;
         rdns.push(RelativeDistinguishedName::try_from(values)?);
     }
     rdns.push(RelativeDistinguishedName::try_from(vec![attribute(
-        OID_CN, user,
+        oid::CN,
+        user,
     )?])?);
     Name::from_der(&rdns.to_der()?)
 }
@@ -357,8 +356,8 @@ mod tests {
         assert_eq!(
             rdns,
             vec![
-                vec![(OID_O, PrintableString), (OID_O, PrintableString)],
-                vec![(OID_CN, Utf8String)],
+                vec![(oid::O, PrintableString), (oid::O, PrintableString)],
+                vec![(oid::CN, Utf8String)],
             ]
         );
         let plain = subject("jane", &[]).unwrap();

@@ -8,16 +8,14 @@ use x509_cert::builder::{Builder, RequestBuilder};
 use x509_cert::der::asn1::{Any, Utf8StringRef};
 use x509_cert::der::oid::ObjectIdentifier;
 use x509_cert::der::pem::LineEnding;
-use x509_cert::der::{Decode, Encode, EncodePem, Header, Reader, SliceReader};
+use x509_cert::der::{Decode, Encode, EncodePem};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::request::{CertReq, Version};
 
 use crate::error::{Error, Result};
 use crate::key::{self, PrivateKey};
-use crate::verify;
-
-pub const OID_CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
-pub const OID_O: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.10");
+use crate::pki::signature::{self, BadSignature};
+use crate::pki::{self as pki, oid, pem};
 
 /// The PEM `CERTIFICATE REQUEST` for `user` in `groups`, signed with `key`.
 pub fn build(user: &str, groups: &[String], key: &PrivateKey) -> Result<String> {
@@ -45,9 +43,9 @@ pub fn build(user: &str, groups: &[String], key: &PrivateKey) -> Result<String> 
 /// CN first, then the groups: the DER order of `openssl req -subj "/CN=u/O=g"`.
 pub fn subject(user: &str, groups: &[String]) -> x509_cert::der::Result<Name> {
     let mut rdns = RdnSequence::default();
-    rdns.push(attribute(OID_CN, user)?);
+    rdns.push(attribute(oid::CN, user)?);
     for group in groups {
-        rdns.push(attribute(OID_O, group)?);
+        rdns.push(attribute(oid::O, group)?);
     }
     // Name wraps RdnSequence privately; both encode as the same SEQUENCE.
     Name::from_der(&rdns.to_der()?)
@@ -83,14 +81,14 @@ pub struct Received {
 /// REQUEST`, text around it allowed, as `openssl req -text` writes) or DER. Refuses one whose
 /// signature does not match its contents: changed after it was signed. Errors never quote it.
 pub fn read(input: &[u8]) -> Result<Received, String> {
-    let der = match pem_block(input, "CERTIFICATE REQUEST") {
+    let der = match pem::block(input, "CERTIFICATE REQUEST") {
         Some(block) => {
             x509_cert::der::pem::decode_vec(block)
                 .map_err(|_| "its CERTIFICATE REQUEST block is not valid PEM".to_string())?
                 .1
         }
         None if input.first() == Some(&0x30) => input.to_vec(),
-        None if pem_block(input, "PRIVATE KEY").is_some() => {
+        None if pem::block(input, "PRIVATE KEY").is_some() => {
             return Err(
                 "it holds a private key, not a certificate request: a private key must never be sent; send only the .csr file"
                     .into(),
@@ -108,27 +106,16 @@ pub fn read(input: &[u8]) -> Result<Received, String> {
     if request.info.version != Version::V1 {
         return Err(corrupt());
     }
-    // The signature covers the request info exactly as it came, not as we would re-encode it.
-    let signed = SliceReader::new(&der)
-        .and_then(|mut r| {
-            Header::decode(&mut r)?; // the outer SEQUENCE; its first element is the info
-            r.tlv_bytes()
-        })
-        .map_err(|_| corrupt())?;
     let public_key_der = request.info.public_key.to_der().map_err(|_| corrupt())?;
-    let signature = request
-        .signature
-        .as_bytes()
-        .ok_or_else(|| "its signature is malformed".to_string())?;
-    verify::verify_with(&public_key_der, request.algorithm.oid, signed, signature).map_err(
-        |why| {
-            if why.contains("not supported") {
-                format!("its signature cannot be checked: {why}")
-            } else {
-                "its signature does not match its contents: it was changed after it was signed, or is corrupt; ask for a fresh request".to_string()
-            }
-        },
-    )?;
+    match self_signature(&der, &request) {
+        Ok(()) => {}
+        Err(why @ BadSignature::Unsupported { .. }) => {
+            return Err(format!("its signature cannot be checked: {why}"));
+        }
+        Err(BadSignature::Invalid(_)) => {
+            return Err("its signature does not match its contents: it was changed after it was signed, or is corrupt; ask for a fresh request".to_string());
+        }
+    }
     let (key_algorithm, rsa) = key::describe_public_key(&public_key_der)?;
 
     let mut user = None;
@@ -136,7 +123,7 @@ pub fn read(input: &[u8]) -> Result<Received, String> {
     let mut ignored_attributes = Vec::new();
     for attribute in request.info.subject.iter() {
         let value = || {
-            verify::text(&attribute.value).ok_or_else(|| {
+            pki::text(&attribute.value).ok_or_else(|| {
                 format!(
                     "its subject attribute {} is not a UTF-8 or printable string",
                     attribute.oid
@@ -144,11 +131,11 @@ pub fn read(input: &[u8]) -> Result<Received, String> {
             })
         };
         match attribute.oid {
-            OID_CN if user.is_some() => {
+            oid::CN if user.is_some() => {
                 return Err("its subject has more than one CN: which user would it be?".into());
             }
-            OID_CN => user = Some(value()?),
-            OID_O => groups.push(value()?),
+            oid::CN => user = Some(value()?),
+            oid::O => groups.push(value()?),
             oid => ignored_attributes.push(oid.to_string()),
         }
     }
@@ -169,24 +156,17 @@ pub fn read(input: &[u8]) -> Result<Received, String> {
     })
 }
 
-/// The first PEM block whose label ends with `label` (`NEW CERTIFICATE REQUEST` and `EC PRIVATE
-/// KEY` count), without what surrounds it.
-fn pem_block<'a>(input: &'a [u8], label: &str) -> Option<&'a [u8]> {
-    let text = std::str::from_utf8(input).ok()?;
-    let mut from = 0;
-    while let Some(i) = text[from..].find("-----BEGIN ") {
-        let begin = from + i;
-        let line_end = text[begin..].find('\n').map_or(text.len(), |j| begin + j);
-        let header = text[begin..line_end].trim_end();
-        if header.ends_with(&format!("{label}-----")) {
-            let name = &header["-----BEGIN ".len()..header.len() - 5];
-            let footer = format!("-----END {name}-----");
-            let end = text[line_end..].find(&footer)? + line_end + footer.len();
-            return Some(&input[begin..end]);
-        }
-        from = line_end;
-    }
-    None
+/// Whether the request `der` (parsed as `request`) is signed by the key it carries: checked
+/// over the CertificationRequestInfo exactly as it came, not as we would re-encode it.
+pub fn self_signature(der: &[u8], request: &CertReq) -> Result<(), BadSignature> {
+    let invalid = |e: &dyn std::fmt::Display| BadSignature::Invalid(e.to_string());
+    let signed = signature::signed_part(der).map_err(|e| invalid(&e))?;
+    let public_key_der = request.info.public_key.to_der().map_err(|e| invalid(&e))?;
+    let bits = request
+        .signature
+        .as_bytes()
+        .ok_or_else(|| BadSignature::Invalid("the signature has unused bits".into()))?;
+    signature::verify(&public_key_der, request.algorithm.oid, signed, bits)
 }
 
 #[cfg(test)]
@@ -217,9 +197,9 @@ mod tests {
         assert_eq!(
             names(&name),
             vec![
-                (OID_CN, "jane".to_string()),
-                (OID_O, "dev".to_string()),
-                (OID_O, "ops, eu+x".to_string())
+                (oid::CN, "jane".to_string()),
+                (oid::O, "dev".to_string()),
+                (oid::O, "ops, eu+x".to_string())
             ]
         );
     }
@@ -231,7 +211,7 @@ mod tests {
         assert!(pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----\n"));
         let req = CertReq::from_pem(pem.as_bytes()).unwrap();
         assert_eq!(req.info.public_key.to_der().unwrap(), key.public_key_der());
-        assert_eq!(names(&req.info.subject)[0], (OID_CN, "jane".to_string()));
+        assert_eq!(names(&req.info.subject)[0], (oid::CN, "jane".to_string()));
     }
 
     fn ecdsa() -> PrivateKey {
@@ -298,5 +278,104 @@ mod tests {
             .unwrap();
         let err = read(&request.to_der().unwrap()).unwrap_err();
         assert!(err.contains("no CN"), "{err}");
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod received_bytes {
+    //! The self-signature covers the CertificationRequestInfo as received. A request whose info
+    //! the parser reads but would re-encode differently tells the two apart.
+    use super::*;
+    use crate::key::{KeyAlgorithm, KeySource};
+    use p256::ecdsa::signature::Signer;
+
+    /// DER TLV with a definite length.
+    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match body.len() {
+            n if n < 0x80 => out.push(n as u8),
+            n if n < 0x100 => out.extend([0x81, n as u8]),
+            n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// A request for CN=jane, O=dev whose subject is one RDN out of DER order: x509-cert reads
+    /// it and re-encodes it sorted. Its signature is over the info as sent when
+    /// `sign_what_is_sent`, else over the re-encoding (what a tampering party could exploit).
+    pub(crate) fn unsorted_request(sign_what_is_sent: bool) -> Vec<u8> {
+        let PrivateKey::P256(secret) =
+            PrivateKey::obtain(&KeySource::Generate(KeyAlgorithm::EcdsaP256)).unwrap()
+        else {
+            unreachable!()
+        };
+        let key = PrivateKey::P256(secret.clone());
+        let pem = build("jane", &["dev".to_string()], &key).unwrap();
+        let der = x509_cert::der::pem::decode_vec(pem.as_bytes()).unwrap().1;
+        let request = CertReq::from_der(&der).unwrap();
+        // One RDN holding CN and O, in that order: a SET OF out of DER order.
+        let atv = |oid_last: u8, value: &[u8]| {
+            tlv(
+                0x30,
+                &[&[0x06, 0x03, 0x55, 0x04, oid_last][..], &tlv(0x0c, value)].concat(),
+            )
+        };
+        let rdn = tlv(0x31, &[atv(0x03, b"jane"), atv(0x0a, b"dev")].concat());
+        let subject = tlv(0x30, &rdn);
+        let spki = request.info.public_key.to_der().unwrap();
+        let odd = tlv(
+            0x30,
+            &[&[0x02, 0x01, 0x00][..], &subject, &spki, &[0xa0, 0x00]].concat(),
+        );
+        let signer = p256::ecdsa::SigningKey::from(&secret);
+        let canonical = CertReq::from_der(&tlv(
+            0x30,
+            &[
+                odd.clone(),
+                request.algorithm.to_der().unwrap(),
+                tlv(0x03, &[0]),
+            ]
+            .concat(),
+        ))
+        .map(|r| r.info.to_der().unwrap())
+        .unwrap();
+        let signed = if sign_what_is_sent { &odd } else { &canonical };
+        let sig: p256::ecdsa::DerSignature = signer.sign(signed);
+        let algorithm = request.algorithm.to_der().unwrap();
+        let bits = tlv(0x03, &[&[0u8][..], sig.as_bytes()].concat());
+        let whole = tlv(0x30, &[odd.clone(), algorithm, bits].concat());
+        assert_ne!(
+            canonical, odd,
+            "the parser must re-encode this info differently"
+        );
+        whole
+    }
+
+    fn to_pem(der: &[u8]) -> Vec<u8> {
+        x509_cert::der::pem::encode_string("CERTIFICATE REQUEST", LineEnding::LF, der)
+            .unwrap()
+            .into_bytes()
+    }
+
+    #[test]
+    fn the_self_signature_is_checked_over_the_info_as_received() {
+        let honest = unsorted_request(true);
+        assert_eq!(
+            self_signature(&honest, &CertReq::from_der(&honest).unwrap()),
+            Ok(())
+        );
+        let received = read(&to_pem(&honest)).unwrap();
+        assert_eq!(
+            (received.user.as_str(), received.groups.as_slice()),
+            ("jane", &["dev".to_string()][..])
+        );
+
+        // Signed over the re-encoding, not over what was sent: not the requester's signature.
+        let tampered = unsorted_request(false);
+        let why = self_signature(&tampered, &CertReq::from_der(&tampered).unwrap()).unwrap_err();
+        assert!(matches!(why, BadSignature::Invalid(_)), "{why:?}");
+        let refused = read(&to_pem(&tampered)).unwrap_err();
+        assert!(refused.contains("does not match its contents"), "{refused}");
     }
 }

@@ -17,16 +17,14 @@ use getrandom::rand_core::UnwrapErr;
 use p256::elliptic_curve::Generate;
 use pkcs8::der::zeroize::Zeroizing;
 use pkcs8::{
-    AssociatedOid, DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey,
-    LineEnding, ObjectIdentifier,
+    AssociatedOid, DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
 };
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 
 use crate::error::{Error, Result};
+use crate::pki::oid;
 
-const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const MIN_RSA_BITS: usize = 2048;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +136,7 @@ pub fn describe_public_key(spki_der: &[u8]) -> Result<(String, bool), String> {
     let corrupt = || "its public key is corrupt".to_string();
     let info = pkcs8::SubjectPublicKeyInfoRef::try_from(spki_der).map_err(|_| corrupt())?;
     match info.algorithm.oid {
-        OID_RSA => {
+        oid::RSA => {
             let key = rsa::PublicKey::from_public_key_der(spki_der).map_err(|_| corrupt())?;
             let bits = key.size() * 8;
             if bits < MIN_RSA_BITS {
@@ -148,7 +146,7 @@ pub fn describe_public_key(spki_der: &[u8]) -> Result<(String, bool), String> {
             }
             Ok((format!("RSA-{bits}"), true))
         }
-        OID_EC => match info.algorithm.parameters_oid().map_err(|_| corrupt())? {
+        oid::EC => match info.algorithm.parameters_oid().map_err(|_| corrupt())? {
             curve if curve == p256::NistP256::OID => {
                 p256::PublicKey::from_public_key_der(spki_der).map_err(|_| corrupt())?;
                 Ok(("ECDSA-P256".into(), false))
@@ -261,10 +259,10 @@ pub fn parse_pem(pem: &[u8]) -> Result<PrivateKey, String> {
         "PRIVATE KEY" => {
             let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()).map_err(|_| corrupt())?;
             match info.algorithm.oid {
-                OID_RSA => PrivateKey::Rsa(Box::new(
+                oid::RSA => PrivateKey::Rsa(Box::new(
                     rsa::PrivateKey::from_pkcs8_der(&der).map_err(|_| corrupt())?,
                 )),
-                OID_EC => match info.algorithm.parameters_oid().map_err(|_| corrupt())? {
+                oid::EC => match info.algorithm.parameters_oid().map_err(|_| corrupt())? {
                     curve if curve == p256::NistP256::OID => PrivateKey::P256(
                         p256::SecretKey::from_pkcs8_der(&der).map_err(|_| corrupt())?,
                     ),

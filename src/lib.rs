@@ -15,6 +15,7 @@ pub mod key;
 pub mod keystore;
 pub mod kubeconfig;
 pub mod pipeline;
+pub mod pki;
 pub mod plan;
 pub mod progress;
 pub mod rbac;

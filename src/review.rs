@@ -9,24 +9,15 @@
 
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::jiff::Timestamp;
-use x509_cert::der::asn1::{
-    BmpString, Ia5StringRef, PrintableStringRef, TeletexStringRef, UintRef, Utf8StringRef,
-};
+use x509_cert::der::asn1::UintRef;
 use x509_cert::der::oid::ObjectIdentifier;
-use x509_cert::der::{Any, Decode, Encode, Tag, Tagged};
+use x509_cert::der::{Decode, Tagged};
 use x509_cert::request::CertReq;
 
-use crate::csr::{OID_CN, OID_O};
+use crate::csr;
+use crate::pki::{oid, text};
 use crate::submit::{MANAGED_BY, SIGNER};
-use crate::verify;
 use crate::wait::{self, State};
-
-const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
-const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
 
 /// `client auth` is required; these are the only other usages the signer accepts.
 pub const REQUIRED_USAGE: &str = "client auth";
@@ -204,22 +195,10 @@ pub fn read_request(pem: &[u8]) -> Result<Asked, String> {
             })
             .collect()
     };
-    let spki = request
-        .info
-        .public_key
-        .to_der()
-        .map_err(|e| format!("bad public key: {e}"))?;
-    let signed = request
-        .info
-        .to_der()
-        .map_err(|e| format!("bad request info: {e}"))?;
-    let signature = match request.signature.as_bytes() {
-        Some(sig) => verify::verify_with(&spki, request.algorithm.oid, &signed, sig),
-        None => Err("the signature has unused bits".to_string()),
-    };
+    let signature = csr::self_signature(&der, &request).map_err(|why| why.to_string());
     Ok(Asked {
-        common_names: texts(OID_CN)?,
-        groups: texts(OID_O)?,
+        common_names: texts(oid::CN)?,
+        groups: texts(oid::O)?,
         key: key_name(&request),
         signature,
     })
@@ -229,25 +208,25 @@ pub fn read_request(pem: &[u8]) -> Result<Asked, String> {
 fn key_name(request: &CertReq) -> String {
     let spki = &request.info.public_key;
     match spki.algorithm.oid {
-        OID_RSA => spki
+        oid::RSA => spki
             .subject_public_key
             .as_bytes()
             .and_then(|der| rsa_bits(der).ok())
             .map(|bits| format!("RSA-{bits}"))
             .unwrap_or_else(|| "RSA (unreadable)".into()),
-        OID_EC => match spki
+        oid::EC => match spki
             .algorithm
             .parameters
             .as_ref()
             .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
         {
-            Some(OID_P256) => "ECDSA-P256".into(),
-            Some(OID_P384) => "ECDSA-P384".into(),
-            Some(OID_P521) => "ECDSA-P521".into(),
+            Some(oid::P256) => "ECDSA-P256".into(),
+            Some(oid::P384) => "ECDSA-P384".into(),
+            Some(oid::P521) => "ECDSA-P521".into(),
             Some(curve) => format!("ECDSA ({curve})"),
             None => "ECDSA (unknown curve)".into(),
         },
-        OID_ED25519 => "Ed25519".into(),
+        oid::ED25519 => "Ed25519".into(),
         oid => format!("unknown ({oid})"),
     }
 }
@@ -260,23 +239,6 @@ fn rsa_bits(der: &[u8]) -> x509_cert::der::Result<usize> {
         Some(first) => bytes.len() * 8 - first.leading_zeros() as usize,
         None => 0,
     })
-}
-
-/// A subject attribute as text, in the string types Go's x509 reads (what the API server's
-/// authenticator sees). `None` for anything else: we do not approve what we cannot read.
-fn text(value: &Any) -> Option<String> {
-    match value.tag() {
-        Tag::Utf8String => Utf8StringRef::try_from(value).ok().map(|s| s.to_string()),
-        Tag::PrintableString => PrintableStringRef::try_from(value)
-            .ok()
-            .map(|s| s.to_string()),
-        Tag::Ia5String => Ia5StringRef::try_from(value).ok().map(|s| s.to_string()),
-        Tag::TeletexString => TeletexStringRef::try_from(value)
-            .ok()
-            .map(|s| s.to_string()),
-        Tag::BmpString => value.decode_as::<BmpString>().ok().map(|s| s.to_string()),
-        _ => None,
-    }
 }
 
 fn first_pem_block(pem: &[u8]) -> &[u8] {
@@ -434,6 +396,29 @@ mod tests {
             let why = Reviewed::of(&object(junk, &["client auth"], SIGNER)).refusals();
             assert!(why[0].contains("not a readable PKCS#10"), "{why:?}");
         }
+    }
+
+    #[test]
+    fn the_self_signature_is_checked_over_the_request_as_received() {
+        use crate::csr::received_bytes::unsorted_request;
+        let pem = |der: Vec<u8>| {
+            x509_cert::der::pem::encode_string("CERTIFICATE REQUEST", Default::default(), &der)
+                .unwrap()
+        };
+        // Signed over the bytes sent: valid, though x509-cert would re-encode them otherwise.
+        let honest = read_request(pem(unsorted_request(true)).as_bytes()).unwrap();
+        assert_eq!(honest.signature, Ok(()));
+        assert_eq!(honest.common_names, ["jane"]);
+        // Signed over the re-encoding: the bytes sent were not what the key signed.
+        let tampered = read_request(pem(unsorted_request(false)).as_bytes()).unwrap();
+        assert!(tampered.signature.is_err(), "{tampered:?}");
+        let why = Reviewed::of(&object(
+            &pem(unsorted_request(false)),
+            &["client auth"],
+            SIGNER,
+        ))
+        .refusals();
+        assert!(why.iter().any(|w| w.contains("signature")), "{why:?}");
     }
 
     #[test]

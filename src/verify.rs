@@ -4,25 +4,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use rsa::signature::hazmat::PrehashVerifier;
-use sha2::Digest;
 use x509_cert::Certificate;
-use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
-use x509_cert::der::oid::ObjectIdentifier;
-use x509_cert::der::{Any, Decode, Encode, Reader, SliceReader, Tag, Tagged};
-use x509_cert::spki::SubjectPublicKeyInfoRef;
+use x509_cert::der::{Decode, Encode};
 
-use crate::csr::{OID_CN, OID_O};
 use crate::error::{Error, Result};
+use crate::pki::signature::{self, BadSignature};
+use crate::pki::{oid, text};
 use crate::plan::format_duration;
-
-const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
-const SHA512_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
-const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
 /// Clocks differ; a certificate that starts a little in the future is still accepted.
 const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
@@ -144,11 +132,11 @@ pub fn inspect(cert: &Certificate) -> Result<CertInfo> {
     Ok(CertInfo {
         common_name: subject
             .iter()
-            .find(|a| a.oid == OID_CN)
+            .find(|a| a.oid == oid::CN)
             .and_then(|a| text(&a.value)),
         organizations: subject
             .iter()
-            .filter(|a| a.oid == OID_O)
+            .filter(|a| a.oid == oid::O)
             .filter_map(|a| text(&a.value))
             .collect(),
         not_before: validity.not_before.to_system_time(),
@@ -158,19 +146,6 @@ pub fn inspect(cert: &Certificate) -> Result<CertInfo> {
             .to_der()
             .map_err(|_| Error::failed("the issued certificate's public key cannot be encoded"))?,
     })
-}
-
-/// A UTF8String or PrintableString attribute value (what CSRs and certificates use for CN and O).
-pub fn text(value: &Any) -> Option<String> {
-    match value.tag() {
-        Tag::Utf8String => Utf8StringRef::try_from(value)
-            .ok()
-            .map(|s| s.as_str().to_owned()),
-        Tag::PrintableString => PrintableStringRef::try_from(value)
-            .ok()
-            .map(|s| s.as_str().to_owned()),
-        _ => None,
-    }
 }
 
 /// The DER of the first certificate of the PEM the signer returned, the very bytes it signed:
@@ -210,89 +185,25 @@ fn signed_by_any(cert: &Certificate, cert_der: &[u8], ca_pem: &[u8]) -> bool {
     })
 }
 
-/// Whether the certificate `cert_der` carries a valid signature by `ca`: RSA PKCS#1 v1.5
-/// (SHA-256/384/512) and ECDSA P-256/P-384 (SHA-256/384), what Kubernetes CAs use. Checked over
-/// the TBSCertificate bytes as they stand in `cert_der`, the bytes the CA signed; a re-encoding
-/// of the parsed certificate can differ (x509-cert writes a GeneralizedTime before 2050 as
-/// UTCTime, and accepts a TBSCertificate whose length runs past its fields).
-pub fn verify_signature(cert_der: &[u8], ca: &Certificate) -> std::result::Result<(), String> {
-    let cert = Certificate::from_der(cert_der).map_err(|e| e.to_string())?;
-    let tbs = signed_part(cert_der).map_err(|e| e.to_string())?;
-    let signature = cert
+/// Whether the certificate `cert_der` carries a valid signature by `ca`, checked over the
+/// TBSCertificate bytes as they stand in `cert_der` ([`signature::signed_part`]).
+pub fn verify_signature(
+    cert_der: &[u8],
+    ca: &Certificate,
+) -> std::result::Result<(), BadSignature> {
+    let invalid = |e: x509_cert::der::Error| BadSignature::Invalid(e.to_string());
+    let cert = Certificate::from_der(cert_der).map_err(invalid)?;
+    let tbs = signature::signed_part(cert_der).map_err(invalid)?;
+    let bits = cert
         .signature()
         .as_bytes()
-        .ok_or("the signature has unused bits")?;
+        .ok_or_else(|| BadSignature::Invalid("the signature has unused bits".into()))?;
     let ca_spki = ca
         .tbs_certificate()
         .subject_public_key_info()
         .to_der()
-        .map_err(|e| e.to_string())?;
-    verify_with(&ca_spki, cert.signature_algorithm().oid, tbs, signature)
-}
-
-/// The TBSCertificate of a DER certificate, as encoded there: the first of the three fields of
-/// its outer SEQUENCE.
-fn signed_part(cert_der: &[u8]) -> x509_cert::der::Result<&[u8]> {
-    let mut reader = SliceReader::new(cert_der)?;
-    let tbs = reader.sequence(|fields| {
-        let tbs = fields.tlv_bytes()?;
-        fields.tlv_bytes()?; // signatureAlgorithm
-        fields.tlv_bytes()?; // signatureValue
-        Ok::<_, x509_cert::der::Error>(tbs)
-    })?;
-    reader.finish()?;
-    Ok(tbs)
-}
-
-/// Whether `signature` (made with `algorithm`) over `signed` verifies with the public key
-/// `spki_der` (a DER SubjectPublicKeyInfo): certificates and certificate requests alike.
-pub fn verify_with(
-    spki_der: &[u8],
-    algorithm: ObjectIdentifier,
-    tbs: &[u8],
-    signature: &[u8],
-) -> std::result::Result<(), String> {
-    let spki = SubjectPublicKeyInfoRef::try_from(spki_der).map_err(|e| e.to_string())?;
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    match (algorithm, spki.algorithm.oid) {
-        (SHA256_RSA, OID_RSA) => verify_rsa::<sha2::Sha256>(spki, tbs, signature),
-        (SHA384_RSA, OID_RSA) => verify_rsa::<sha2::Sha384>(spki, tbs, signature),
-        (SHA512_RSA, OID_RSA) => verify_rsa::<sha2::Sha512>(spki, tbs, signature),
-        (ECDSA_SHA256 | ECDSA_SHA384, OID_EC) => {
-            // The CA's curve and the hash are independent of each other.
-            let digest = if algorithm == ECDSA_SHA256 {
-                sha2::Sha256::digest(tbs).to_vec()
-            } else {
-                sha2::Sha384::digest(tbs).to_vec()
-            };
-            if let Ok(vk) = p256::ecdsa::VerifyingKey::try_from(spki.clone()) {
-                let sig = p256::ecdsa::DerSignature::try_from(signature).map_err(|e| err(&e))?;
-                vk.verify_prehash(&digest, &sig).map_err(|e| err(&e))
-            } else {
-                let vk = p384::ecdsa::VerifyingKey::try_from(spki).map_err(|e| err(&e))?;
-                let sig = p384::ecdsa::DerSignature::try_from(signature).map_err(|e| err(&e))?;
-                vk.verify_prehash(&digest, &sig).map_err(|e| err(&e))
-            }
-        }
-        (alg, key) => Err(format!(
-            "signature algorithm {alg} with a {key} key is not supported"
-        )),
-    }
-}
-
-/// PKCS#1 v1.5 with digest `D`.
-fn verify_rsa<D>(
-    spki: SubjectPublicKeyInfoRef,
-    tbs: &[u8],
-    signature: &[u8],
-) -> std::result::Result<(), String>
-where
-    D: Digest + pkcs8::AssociatedOid,
-{
-    let key = rsa::pkcs1v15::VerifyingKey::<D>::try_from(spki).map_err(|e| e.to_string())?;
-    let signature = rsa::pkcs1v15::Signature::try_from(signature).map_err(|e| e.to_string())?;
-    key.verify_prehash(&D::digest(tbs), &signature)
-        .map_err(|e| e.to_string())
+        .map_err(invalid)?;
+    signature::verify(&ca_spki, cert.signature_algorithm().oid, tbs, bits)
 }
 
 /// `90d`, `55m`: a lifetime rounded to its largest sensible unit.
@@ -536,7 +447,7 @@ mod tests {
         // a signature check over the re-encoding would fail for a certificate the CA did sign.
         let issued = include_bytes!("../tests/fixtures/generalizedtime-leaf.pem");
         let der = first_certificate_der(issued).unwrap();
-        let tbs = signed_part(&der).unwrap();
+        let tbs = signature::signed_part(&der).unwrap();
         let cert = Certificate::from_der(&der).unwrap();
         assert_ne!(tbs, cert.tbs_certificate().to_der().unwrap());
         // The TBSCertificate as it stands: right after the outer SEQUENCE's 4-byte header.
@@ -548,7 +459,7 @@ mod tests {
         // Trailing bytes after the three fields are not a certificate.
         let mut longer = der.clone();
         longer.push(0);
-        assert!(signed_part(&longer).is_err());
+        assert!(signature::signed_part(&longer).is_err());
     }
 
     #[test]

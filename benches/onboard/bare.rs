@@ -257,8 +257,7 @@ async fn once(b: &Bench, conn: &Connection, i: usize) -> BTreeMap<&'static str, 
         context_body: json!({"cluster": target.cluster_name, "user": user}),
     };
     let started = Instant::now();
-    let mut tx = Transaction::default();
-    loaded.merge(&entries, false, false, &mut tx).unwrap();
+    Transaction::all(|tx| loaded.merge(&entries, false, false, tx)).unwrap();
     t.insert("kubeconfig write", ms(started));
     t
 }

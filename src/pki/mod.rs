@@ -1,0 +1,31 @@
+//! The X.509 toolkit every step shares: object identifiers, PEM blocks, the text of X.509
+//! string values, and signatures checked over the bytes as they were signed. Pure: no I/O.
+//!
+//! Request building and reading is `csr.rs`, certificate checks `verify.rs`, local signing
+//! `authority.rs`, keys `key.rs`; all of them take their OIDs, PEM and signature checks here.
+
+pub mod oid;
+pub mod pem;
+pub mod signature;
+
+use x509_cert::der::asn1::{
+    BmpString, Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef,
+};
+use x509_cert::der::{Any, Tag, Tagged};
+
+/// A subject attribute as text, in the string types Go's x509 reads (what the API server's
+/// authenticator sees). `None` for anything else: we do not accept what we cannot read.
+pub fn text(value: &Any) -> Option<String> {
+    match value.tag() {
+        Tag::Utf8String => Utf8StringRef::try_from(value).ok().map(|s| s.to_string()),
+        Tag::PrintableString => PrintableStringRef::try_from(value)
+            .ok()
+            .map(|s| s.to_string()),
+        Tag::Ia5String => Ia5StringRef::try_from(value).ok().map(|s| s.to_string()),
+        Tag::TeletexString => TeletexStringRef::try_from(value)
+            .ok()
+            .map(|s| s.to_string()),
+        Tag::BmpString => value.decode_as::<BmpString>().ok().map(|s| s.to_string()),
+        _ => None,
+    }
+}
