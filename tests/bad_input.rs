@@ -268,7 +268,7 @@ fn broken_kubeconfigs_are_explained() {
                 "    certificate-authority: /nonexistent/ca.crt\n",
                 "    token: t\n",
             ),
-            "cannot read the CA file /nonexistent/ca.crt",
+            "cannot read /nonexistent/ca.crt (certificate-authority in",
         ),
         (
             kubeconfig_for(

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use argh::{ArgsInfo, FromArgs};
-use base64ct::{Base64, Encoding};
 use serde_json::Value;
 use x509_cert::Certificate;
 
@@ -21,6 +20,7 @@ use crate::cluster::Connection;
 use crate::error::{Error, Result};
 use crate::key::{KeySource, PrivateKey};
 use crate::keystore;
+use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::edit::Section;
 use crate::kubeconfig::{self, Loaded};
 use crate::pipeline::{self, Credentials, Destination, Proof, new_user_entries};
@@ -235,11 +235,12 @@ fn read_received(path: &Path) -> Result<Received> {
             "context \"{context}\" in {name} points at user \"{user}\", which is not in it"
         ))
     })?;
-    let cert_bytes = certificate_of(user_body, path).ok_or_else(|| {
+    let certificate = credential::read(user_body, path, Field::ClientCertificate)?;
+    let cert_bytes = certificate.map(|c| c.bytes).ok_or_else(|| {
         Error::failed(format!(
             "user \"{user}\" in {name} has no client certificate; import takes the kubeconfig kubectl onboard sign writes"
         ))
-    })??;
+    })?;
     let chain = Certificate::load_pem_chain(&cert_bytes).map_err(|_| {
         Error::failed(format!(
             "the client certificate of user \"{user}\" in {name} is not a PEM certificate"
@@ -272,31 +273,6 @@ fn read_received(path: &Path) -> Result<Received> {
         target,
         loaded,
     })
-}
-
-/// `client-certificate-data`, or the file `client-certificate` names (relative to `origin`).
-fn certificate_of(user: &Value, origin: &Path) -> Option<Result<Vec<u8>>> {
-    if let Some(data) = user.get("client-certificate-data").and_then(Value::as_str) {
-        let cleaned: String = data.chars().filter(|c| !c.is_whitespace()).collect();
-        return Some(Base64::decode_vec(&cleaned).map_err(|_| {
-            Error::failed(format!(
-                "the client-certificate-data in {} is not base64",
-                origin.display()
-            ))
-        }));
-    }
-    let file = user.get("client-certificate").and_then(Value::as_str)?;
-    let file = match origin.parent() {
-        Some(dir) if Path::new(file).is_relative() => dir.join(file),
-        _ => PathBuf::from(file),
-    };
-    Some(std::fs::read(&file).map_err(|e| {
-        Error::failed(format!(
-            "cannot read the client certificate {}: {}",
-            file.display(),
-            kubeconfig::file::describe(&e)
-        ))
-    }))
 }
 
 /// The private key for the certificate: `--key`, else the one `request` kept.

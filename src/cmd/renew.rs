@@ -8,7 +8,7 @@
 //! old certificate's unless `--duration` says otherwise: whoever onboarded the user chose it,
 //! and a renewal should not quietly turn a 30-day contractor certificate into a year-long one.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use argh::{ArgsInfo, FromArgs};
@@ -22,6 +22,7 @@ use crate::cluster::Connection;
 use crate::error::{Error, Kind, Result};
 use crate::issue;
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
+use crate::kubeconfig::credential::{self, Field, Slot};
 use crate::kubeconfig::edit::{self, Section};
 use crate::kubeconfig::file::{self, Mode, Transaction};
 use crate::kubeconfig::{self, Loaded, yaml};
@@ -104,13 +105,6 @@ pub struct Args {
     /// print how long each phase took, on stderr
     #[argh(switch)]
     pub timings: bool,
-}
-
-/// Where a credential lives: in the kubeconfig (`…-data`) or in a file it names.
-#[derive(Clone, Debug, PartialEq)]
-enum Slot {
-    Data(&'static str),
-    File(PathBuf),
 }
 
 /// The user entry to renew, as read.
@@ -381,26 +375,18 @@ fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Res
         ))
     })?;
     let origin = merged.documents[index].path.clone();
-    let (cert_slot, cert_bytes) = credential(
-        body,
-        &origin,
-        "client-certificate-data",
-        "client-certificate",
-    )?
-    .ok_or_else(|| {
+    let certificate = credential::read(body, &origin, Field::ClientCertificate)?.ok_or_else(|| {
         Error::failed(format!(
             "user \"{name}\" has no client certificate (it signs in another way); renew replaces certificates only"
         ))
     })?;
-    let (key_slot, key_bytes) = credential(body, &origin, "client-key-data", "client-key")?
-        .ok_or_else(|| {
+    let key = credential::read(body, &origin, Field::ClientKey)?.ok_or_else(|| {
             Error::failed(format!(
                 "user \"{name}\" has a certificate but no client key in {}; fix the entry, or onboard the user again",
                 origin.display()
             ))
         })?;
-    let key_bytes = Zeroizing::new(key_bytes);
-    let chain = Certificate::load_pem_chain(&cert_bytes).map_err(|_| {
+    let chain = Certificate::load_pem_chain(&certificate.bytes).map_err(|_| {
         Error::failed(format!(
             "the client certificate of user \"{name}\" is not a PEM certificate; fix it in {}",
             origin.display()
@@ -412,7 +398,7 @@ fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Res
         ))
     })?;
     let info = verify::inspect(leaf)?;
-    let key = crate::key::parse_pem(&key_bytes).and_then(|k| {
+    let usable_key = crate::key::parse_pem(&key.bytes).and_then(|k| {
         if k.public_key_der() == info.public_key_der {
             Ok(k)
         } else {
@@ -424,10 +410,10 @@ fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Res
         context,
         origin,
         body: body.clone(),
-        cert_slot,
-        key_slot,
+        cert_slot: certificate.slot,
+        key_slot: key.slot,
         info,
-        key,
+        key: usable_key,
     })
 }
 
@@ -454,41 +440,6 @@ fn contexts_of(loaded: &Loaded, user: &str) -> Vec<String> {
         }
     }
     found
-}
-
-/// `data` (base64, first, as kubectl reads it) or the file `path` names, relative to `origin`.
-fn credential(
-    body: &Value,
-    origin: &Path,
-    data: &'static str,
-    path: &str,
-) -> Result<Option<(Slot, Vec<u8>)>> {
-    if let Some(text) = body.get(data).and_then(Value::as_str) {
-        let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        let bytes = Base64::decode_vec(&cleaned).map_err(|_| {
-            Error::failed(format!(
-                "the {data} of the user in {} is not base64; fix it there",
-                origin.display()
-            ))
-        })?;
-        return Ok(Some((Slot::Data(data), bytes)));
-    }
-    let Some(file) = body.get(path).and_then(Value::as_str) else {
-        return Ok(None);
-    };
-    let file = match origin.parent() {
-        Some(dir) if Path::new(file).is_relative() => dir.join(file),
-        _ => PathBuf::from(file),
-    };
-    let bytes = std::fs::read(&file).map_err(|e| {
-        Error::failed(format!(
-            "cannot read {} ({path} in {}): {}",
-            file.display(),
-            origin.display(),
-            file::describe(&e)
-        ))
-    })?;
-    Ok(Some((Slot::File(file), bytes)))
 }
 
 /// The old certificate's lifetime as it was asked for: without the signer's 5 minutes of
@@ -605,7 +556,7 @@ fn replace_in_place(entry: &Entry, cert_pem: &str, key_pem: Option<&str>) -> Res
     let mut edited = false;
     let mut put = |slot: &Slot, bytes: &[u8], mode: Mode| match slot {
         Slot::Data(field) => {
-            body[*field] = Value::String(Base64::encode_string(bytes));
+            body[field.data_key()] = Value::String(Base64::encode_string(bytes));
             edited = true;
         }
         Slot::File(path) => writes.push((path.clone(), Zeroizing::new(bytes.to_vec()), mode)),

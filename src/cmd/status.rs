@@ -2,15 +2,15 @@
 //! certificate, with its subject, issuer and expiry — what people do today with
 //! `openssl x509 -in … -text -noout`. `--warn 30d` makes it a check for cron and monitoring.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use argh::{ArgsInfo, FromArgs};
-use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 use x509_cert::Certificate;
 
 use crate::error::{Error, Kind, Result};
+use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::{self, edit::Section, yaml};
 use crate::plan::parse_duration;
 use crate::verify::{self, rfc3339};
@@ -140,8 +140,10 @@ pub fn rows(merged: &kubeconfig::edit::Merged) -> Vec<Row> {
                 continue;
             }
             let body = entry.get("user").unwrap_or(&Value::Null);
-            let Some(pem) = certificate_bytes(body, &doc.path) else {
-                continue;
+            let pem = match credential::read(body, &doc.path, Field::ClientCertificate) {
+                Ok(Some(certificate)) => Ok(certificate.bytes),
+                Ok(None) => continue,
+                Err(e) => Err(e.to_string()),
             };
             rows.push(Row {
                 user: name.to_string(),
@@ -151,30 +153,6 @@ pub fn rows(merged: &kubeconfig::edit::Merged) -> Vec<Row> {
         }
     }
     rows
-}
-
-/// `None`: the user has no client certificate. A relative path is relative to the
-/// kubeconfig that names it.
-fn certificate_bytes(user: &Value, origin: &Path) -> Option<std::result::Result<Vec<u8>, String>> {
-    if let Some(data) = user.get("client-certificate-data").and_then(Value::as_str) {
-        let cleaned: String = data.chars().filter(|c| !c.is_whitespace()).collect();
-        return Some(
-            Base64::decode_vec(&cleaned)
-                .map_err(|_| "client-certificate-data is not base64".into()),
-        );
-    }
-    let path = user.get("client-certificate").and_then(Value::as_str)?;
-    let path = match origin.parent() {
-        Some(dir) if Path::new(path).is_relative() => dir.join(path),
-        _ => PathBuf::from(path),
-    };
-    Some(std::fs::read(&path).map_err(|e| {
-        format!(
-            "cannot read {}: {}",
-            path.display(),
-            kubeconfig::file::describe(&e)
-        )
-    }))
 }
 
 fn read_cert(pem: &[u8]) -> std::result::Result<Cert, String> {
@@ -338,11 +316,11 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(
             (rows[0].user.as_str(), rows[0].source.as_path()),
-            ("dup", Path::new("/a"))
+            ("dup", std::path::Path::new("/a"))
         );
         assert_eq!(
             rows[0].certificate,
-            Err("client-certificate-data is not base64".into())
+            Err("client-certificate-data in /a is not base64".into())
         );
         assert!(
             rows[1]

@@ -4,6 +4,7 @@
 //! Every write: kubectl's lock, the files re-read under it (someone may have changed them while
 //! we waited for approval), atomic replacement, and on any error every file as it was.
 
+pub mod credential;
 pub mod edit;
 pub mod file;
 pub mod select;
@@ -16,6 +17,7 @@ use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use credential::Field;
 use edit::{Document, Merged, Section};
 use file::{Mode, Transaction};
 
@@ -526,36 +528,11 @@ fn clash(section: Section, name: &str, path: &Path) -> Error {
     ))
 }
 
-/// The CA bundle of a cluster entry; a relative `certificate-authority` path is relative to
-/// the kubeconfig that names it.
+/// The CA bundle of a cluster entry (`None`: it names none, the system roots are used).
 fn cluster_ca(cluster: &Value, origin: &Path, name: &str) -> Result<Option<Vec<u8>>> {
-    if let Some(data) = cluster
-        .get("certificate-authority-data")
-        .and_then(Value::as_str)
-    {
-        let cleaned: String = data.chars().filter(|c| !c.is_whitespace()).collect();
-        return Base64::decode_vec(&cleaned).map(Some).map_err(|_| {
-            Error::failed(format!(
-                "cluster \"{name}\" has a certificate-authority-data that is not base64; fix it in {}",
-                origin.display()
-            ))
-        });
-    }
-    let Some(path) = cluster.get("certificate-authority").and_then(Value::as_str) else {
-        return Ok(None);
-    };
-    let path = match origin.parent() {
-        Some(dir) if Path::new(path).is_relative() => dir.join(path),
-        _ => PathBuf::from(path),
-    };
-    std::fs::read(&path).map(Some).map_err(|e| {
-        Error::failed(format!(
-            "cannot read the CA file {} of cluster \"{name}\": {}; fix certificate-authority in {}",
-            path.display(),
-            file::describe(&e),
-            origin.display()
-        ))
-    })
+    credential::read(cluster, origin, Field::CertificateAuthority)
+        .map(|ca| ca.map(|ca| ca.bytes.to_vec()))
+        .map_err(|e| Error::failed(format!("the CA of cluster \"{name}\": {e}; fix it there")))
 }
 
 #[cfg(test)]

@@ -5,12 +5,12 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use base64ct::{Base64, Encoding};
 use serde_json::Value;
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
 
 use super::roster::Entry;
+use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::edit::{Document, Section};
 use crate::kubeconfig::yaml;
 use crate::verify::{self, rfc3339};
@@ -56,16 +56,13 @@ pub fn check(
     let user = doc
         .entry(Section::Users, &entry.name)
         .ok_or_else(not_a_kubeconfig)?;
-    let data = |key: &str| {
-        let cleaned: String = field(user, key)?
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        Base64::decode_vec(&cleaned).ok()
+    let read = |field| match credential::read(user, path, field) {
+        Ok(Some(credential)) => Ok(credential.bytes),
+        Ok(None) => Err(not_a_kubeconfig()),
+        Err(e) => Err(e.to_string()),
     };
-    let cert_pem = data("client-certificate-data").ok_or_else(not_a_kubeconfig)?;
-    let key_pem =
-        pkcs8::der::zeroize::Zeroizing::new(data("client-key-data").ok_or_else(not_a_kubeconfig)?);
+    let cert_pem = read(Field::ClientCertificate)?;
+    let key_pem = read(Field::ClientKey)?;
     let der = verify::first_certificate_der(&cert_pem)
         .map_err(|_| "holds no readable certificate".to_string())?;
     let cert = Certificate::from_der(&der).map_err(|_| "holds no readable certificate")?;
