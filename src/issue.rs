@@ -144,8 +144,7 @@ impl Object<'_> {
     /// after it may have been created. Says what became of it.
     async fn clean_up<T>(&self, outcome: &Result<T>, progress: &mut Progress) -> Withdrawn {
         // Interrupted while the create was in flight, the object may exist all the same.
-        let interrupted =
-            matches!(outcome, Err(e) if matches!(e.kind, Kind::Interrupted | Kind::Terminated));
+        let interrupted = matches!(outcome, Err(e) if e.is_interruption());
         let exists = match self.sent.get() {
             Sent::No => false,
             Sent::InFlight => interrupted,
@@ -176,19 +175,31 @@ impl Object<'_> {
         match submit::delete(&self.session.conn, self.name).await {
             Ok(()) => Withdrawn::Deleted(name),
             Err(e) => {
-                progress.warn(&format!(
-                    "could not delete CertificateSigningRequest {name}: {e}"
-                ));
-                Withdrawn::NotAllowed(name)
+                let failed = Withdrawn::DeleteFailed {
+                    name,
+                    why: e.to_string(),
+                };
+                // An interruption or timeout says it in its error; anything else here.
+                if !matches!(outcome, Err(e) if Withdrawn::is_explained_in(e)) {
+                    progress.warn(&failed.what_became_of_it());
+                }
+                failed
             }
         }
     }
 }
 
+#[derive(Debug)]
 enum Withdrawn {
     NeverCreated,
     Deleted(String),
+    /// The caller has no delete permission (known from the permission check).
     NotAllowed(String),
+    /// The delete was sent and failed: a stalled server, an admission webhook, anything.
+    DeleteFailed {
+        name: String,
+        why: String,
+    },
     Kept(String),
 }
 
@@ -204,16 +215,51 @@ impl Withdrawn {
         if !Withdrawn::is_explained_in(&e) {
             return e;
         }
-        let what = match self {
+        let what = self.what_became_of_it();
+        e.context(format!("{what}; no file was changed"))
+    }
+
+    fn what_became_of_it(&self) -> String {
+        match self {
             Withdrawn::NeverCreated => "no CertificateSigningRequest was created".to_string(),
             Withdrawn::Deleted(name) => format!("CertificateSigningRequest {name} was withdrawn"),
             Withdrawn::NotAllowed(name) => format!(
                 "CertificateSigningRequest {name} stays (you may not delete it; the cluster removes pending ones after 24 h)"
             ),
+            Withdrawn::DeleteFailed { name, why } => format!(
+                "CertificateSigningRequest {name} may still be there: deleting it failed ({why}); check with kubectl get csr {name} and delete it with kubectl delete csr {name}"
+            ),
             Withdrawn::Kept(name) => {
                 format!("CertificateSigningRequest {name} was kept (--keep-csr)")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_delete_says_why_not_that_it_was_not_allowed() {
+        let timeout = Error::new(Kind::Timeout, "no certificate within 10s");
+        let failed = Withdrawn::DeleteFailed {
+            name: "jane-x1".into(),
+            why: "admission webhook \"freeze\" denied the request: CSRs are frozen".into(),
         };
-        Error::new(e.kind, format!("{e}; {what}; no file was changed"))
+        let said = failed.explain(timeout).to_string();
+        assert_eq!(
+            said,
+            "no certificate within 10s; CertificateSigningRequest jane-x1 may still be there: deleting it failed (admission webhook \"freeze\" denied the request: CSRs are frozen); check with kubectl get csr jane-x1 and delete it with kubectl delete csr jane-x1; no file was changed"
+        );
+        assert!(!said.contains("you may not delete"));
+        let forbidden = Withdrawn::NotAllowed("jane-x1".into());
+        let said = forbidden
+            .explain(Error::new(Kind::Interrupted, "interrupted"))
+            .to_string();
+        assert!(said.contains("you may not delete it"), "{said}");
+        // Errors that are not about waiting keep their own words.
+        let other = failed.explain(Error::failed("the certificate is for CN=eve"));
+        assert_eq!(other.to_string(), "the certificate is for CN=eve");
     }
 }

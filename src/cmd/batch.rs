@@ -510,9 +510,7 @@ impl Work<'_> {
         let mut progress = Progress::captured();
         let outcome = match self.steps(entry, &mut signals, &mut progress).await {
             Ok(not_after) => Outcome::Done(not_after),
-            Err(e) if matches!(e.kind, Kind::Interrupted | Kind::Terminated) => {
-                Outcome::Interrupted(e.to_string())
-            }
+            Err(e) if e.is_interruption() => Outcome::Interrupted(e.to_string()),
             Err(e) => Outcome::Failed(e.to_string()),
         };
         (outcome, progress.take_warnings())

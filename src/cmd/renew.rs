@@ -19,7 +19,7 @@ use x509_cert::Certificate;
 
 use crate::access;
 use crate::cluster::Connection;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::issue;
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
 use crate::kubeconfig::credential::{self, Field, Slot};
@@ -495,11 +495,8 @@ async fn connect(
                     permissions,
                 });
             }
-            Err(e) if matches!(e.kind, Kind::Interrupted | Kind::Terminated) => {
-                return Err(Error::new(
-                    e.kind,
-                    format!("{e}; nothing was requested and no file was changed"),
-                ));
+            Err(e) if e.is_interruption() => {
+                return Err(e.context("nothing was requested and no file was changed"));
             }
             Err(e) => e.to_string(),
         }
