@@ -1,10 +1,10 @@
-//! Command-line arguments: the raw argh parse, plus the kubectl habits argh lacks
-//! (`--flag=value`, `--switch=true|false`, `--version`). Validation lives in `plan.rs`.
+//! Command-line arguments: the main command's flags, and the kubectl habits argh lacks
+//! (`--flag=value`, `--switch=true|false`) for every command. Which command runs is decided
+//! in `cmd/mod.rs`; validation lives in `plan.rs` and in each command's options.
 
 use argh::{ArgsInfo, FromArgs};
 use std::path::PathBuf;
 
-use crate::cmd;
 use crate::error::{Error, Result};
 
 /// The name users type; kubectl runs us as `kubectl-onboard`.
@@ -20,7 +20,6 @@ pub const COMMAND: &str = "kubectl onboard";
     example = "Write a standalone kubeconfig to hand to a colleague:\n  $ {command_name} jane --group dev --approve --output-kubeconfig jane.kubeconfig",
     example = "Sign locally with the cluster CA (offline, no API call):\n  $ {command_name} jane --group dev --ca-cert ca.crt --ca-key ca.key --server https://10.0.0.1:6443",
     note = "The private key is generated locally and never leaves this machine.",
-    note = "Subcommands: status (client certificates and their expiry); request, sign, import (two-party onboarding: the key stays with the user); renew; pending, approve NAME, deny NAME (the review queue); offboard USER; batch FILE (many users from a YAML file); completion bash|zsh|fish. Each has --help.",
     error_code(1, "An error: kubeconfig, network, permissions or files."),
     error_code(2, "Usage error: nothing was sent to the cluster."),
     error_code(3, "The request was denied by an approver or failed by the signer."),
@@ -142,40 +141,6 @@ pub struct Args {
     pub version: bool,
 }
 
-/// What the command line asks for.
-#[derive(Debug)]
-pub enum Parsed {
-    /// `kubectl onboard <user>`.
-    Run(Box<Args>),
-    /// `kubectl onboard <subcommand> …`.
-    Command(cmd::Command),
-    /// `--help`, `--version`, `completion SHELL`: print this on stdout and exit 0.
-    Print(String),
-}
-
-pub fn parse(raw: &[String]) -> Result<Parsed> {
-    // A subcommand comes first; a user who is really called so goes after `--`.
-    if let Some(first) = raw.first()
-        && let Some(parsed) = cmd::parse(first, &raw[1..])
-    {
-        return parsed;
-    }
-    if raw
-        .iter()
-        .take_while(|a| *a != "--")
-        .any(|a| a == "--version")
-    {
-        return Ok(Parsed::Print(format!(
-            "kubectl-onboard {}",
-            env!("CARGO_PKG_VERSION")
-        )));
-    }
-    Ok(match parse_as::<Args>(COMMAND, raw)? {
-        Ok(args) => Parsed::Run(Box::new(args)),
-        Err(help) => Parsed::Print(help),
-    })
-}
-
 /// Parses `raw` as `T` with kubectl's habits. `Ok(Err(text))`: `--help` asked for `text`.
 pub fn parse_as<T: FromArgs + ArgsInfo>(
     command: &str,
@@ -241,97 +206,4 @@ pub fn normalize<T: ArgsInfo>(raw: &[String]) -> Result<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn strings(args: &[&str]) -> Vec<String> {
-        args.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn printed(args: &[&str]) -> String {
-        match parse(&strings(args)).unwrap() {
-            Parsed::Print(text) => text,
-            _ => panic!("expected {args:?} to print"),
-        }
-    }
-
-    fn run(args: &[&str]) -> Args {
-        match parse(&strings(args)).unwrap() {
-            Parsed::Run(args) => *args,
-            _ => panic!("expected a run of {args:?}"),
-        }
-    }
-
-    #[test]
-    fn equals_form_is_split_for_options() {
-        let a = run(&[
-            "jane",
-            "--group=dev",
-            "--duration=90d",
-            "--kubeconfig=/tmp/k",
-        ]);
-        assert_eq!(a.group, vec!["dev"]);
-        assert_eq!(a.duration.as_deref(), Some("90d"));
-        assert_eq!(a.kubeconfig, Some(PathBuf::from("/tmp/k")));
-    }
-
-    #[test]
-    fn switches_take_true_or_false() {
-        assert!(run(&["jane", "--approve=true"]).approve);
-        assert!(!run(&["jane", "--approve=false"]).approve);
-        let err = parse(&strings(&["jane", "--approve=yes"])).unwrap_err();
-        assert_eq!(err.kind, crate::error::Kind::Usage);
-        assert!(err.to_string().contains("--approve"), "{err}");
-    }
-
-    #[test]
-    fn embed_is_a_boolean_option_with_a_bare_form() {
-        assert_eq!(run(&["jane", "--embed=false"]).embed, Some(false));
-        assert_eq!(run(&["jane", "--embed", "false"]).embed, Some(false));
-        assert_eq!(run(&["jane", "--embed"]).embed, Some(true));
-        assert_eq!(run(&["jane", "--embed", "--approve"]).embed, Some(true));
-        assert_eq!(run(&["jane"]).embed, None);
-    }
-
-    #[test]
-    fn arguments_after_double_dash_are_untouched() {
-        assert_eq!(
-            normalize::<Args>(&strings(&["--", "--group=x"])).unwrap(),
-            strings(&["--", "--group=x"])
-        );
-        assert_eq!(run(&["--", "-dash"]).user, "-dash");
-    }
-
-    #[test]
-    fn version_and_help_print() {
-        assert!(printed(&["--version"]).starts_with("kubectl-onboard "));
-        let help = printed(&["--help"]);
-        assert!(
-            help.starts_with("Usage: kubectl onboard ") && help.contains("<user>"),
-            "{help}"
-        );
-        assert!(
-            help.contains("--key-algorithm") && help.contains("status"),
-            "{help}"
-        );
-    }
-
-    #[test]
-    fn completion_is_a_subcommand_unless_after_double_dash() {
-        assert!(printed(&["completion", "bash"]).contains("complete -F"));
-        let err = parse(&strings(&["completion", "tcsh"])).unwrap_err();
-        assert!(err.to_string().contains("bash, zsh or fish"), "{err}");
-        assert_eq!(run(&["--", "completion"]).user, "completion");
-    }
-
-    #[test]
-    fn missing_user_is_a_usage_error_naming_the_help() {
-        let err = parse(&strings(&["--approve"])).unwrap_err();
-        assert_eq!(err.kind, crate::error::Kind::Usage);
-        assert!(err.to_string().contains("--help"), "{err}");
-        assert!(!err.to_string().contains('\n'));
-    }
 }

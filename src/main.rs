@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use kubectl_onboard::cli::{self, Parsed};
 use kubectl_onboard::cmd;
+use kubectl_onboard::cmd::Parsed;
 use kubectl_onboard::error::{Error, Result};
 use kubectl_onboard::plan::Plan;
 
@@ -26,7 +26,7 @@ fn run() -> Result<()> {
                 .map_err(|a| Error::usage(format!("argument {a:?} is not valid UTF-8")))
         })
         .collect::<Result<Vec<String>>>()?;
-    match cli::parse(&args)? {
+    match cmd::parse(&args)? {
         Parsed::Print(text) => {
             println!("{}", text.trim_end());
             Ok(())

@@ -4,7 +4,8 @@
 use argh::{ArgsInfo, FromArgs};
 use argh_complete::Generator;
 
-use crate::cli::{Args, Parsed, parse_as};
+use crate::cli::{Args, parse_as};
+use crate::cmd::Parsed;
 use crate::error::{Error, Result};
 
 /// Print a shell completion script for kubectl-onboard: bash, zsh or fish.
