@@ -8,6 +8,7 @@ use crate::cli::Args;
 use crate::error::{Error, Result};
 use crate::key::{KeyAlgorithm, KeySource};
 use crate::rbac::Grant;
+use crate::report::OutputFormat;
 
 /// X.520 upper bound for CommonName and OrganizationName (RFC 5280 ub-common-name).
 const MAX_NAME_LEN: usize = 64;
@@ -18,12 +19,6 @@ const MAX_DURATION: Duration = Duration::from_secs(i32::MAX as u64);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// The group that bypasses all authorization.
 pub const MASTERS: &str = "system:masters";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputFormat {
-    Json,
-    Yaml,
-}
 
 #[derive(Debug, PartialEq)]
 pub struct Plan {
@@ -98,16 +93,7 @@ impl TryFrom<Args> for Plan {
         let key = key_source(args.key, args.key_algorithm)?;
         let duration = duration_flag(args.duration.as_deref())?;
         let timeout = timeout_flag(args.timeout.as_deref())?;
-        let output = match args.output.as_deref() {
-            None => None,
-            Some("json") => Some(OutputFormat::Json),
-            Some("yaml") => Some(OutputFormat::Yaml),
-            Some(other) => {
-                return Err(Error::usage(format!(
-                    "-o {other} is not a known output format: use -o json or -o yaml"
-                )));
-            }
-        };
+        let output = args.output.as_deref().map(str::parse).transpose()?;
         let embed = args.embed.unwrap_or(true);
         if args.output_kubeconfig.is_some() && !embed {
             return Err(Error::usage(

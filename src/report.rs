@@ -5,11 +5,72 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kubeconfig::yaml;
-use crate::plan::OutputFormat;
+use crate::progress::Progress;
 use crate::verify::{CertInfo, rfc3339};
 use crate::whoami::Identity;
+
+/// `-o json|yaml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Json,
+    Yaml,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<OutputFormat> {
+        match text {
+            "json" => Ok(OutputFormat::Json),
+            "yaml" => Ok(OutputFormat::Yaml),
+            other => Err(Error::usage(format!(
+                "-o {other} is not a known output format: use -o json or -o yaml"
+            ))),
+        }
+    }
+}
+
+/// The output flags every command has, checked once: `-o json|yaml` for the result on stdout,
+/// `-q` for no progress, `-v` for what it looks at and decides (never key material).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    pub format: Option<OutputFormat>,
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+impl Output {
+    pub fn from_flags(output: Option<&str>, quiet: bool, verbose: bool) -> Result<Output> {
+        Ok(Output {
+            format: output.map(str::parse).transpose()?,
+            quiet,
+            verbose,
+        })
+    }
+
+    /// Progress on stderr, as `-q` and `-v` (and `--timings`) ask.
+    pub fn progress(&self, timings: bool) -> Progress {
+        Progress::new(self.quiet, self.verbose, timings)
+    }
+
+    /// The result on stdout: `value` as JSON or YAML with `-o`, else `text` (as is).
+    pub fn print(&self, value: impl FnOnce() -> Value, text: &str) -> Result<()> {
+        print!("{}", self.render(value, text)?);
+        Ok(())
+    }
+
+    pub fn render(&self, value: impl FnOnce() -> Value, text: &str) -> Result<String> {
+        Ok(match self.format {
+            Some(OutputFormat::Json) => {
+                serde_json::to_string_pretty(&value()).expect("a JSON value serializes") + "\n"
+            }
+            Some(OutputFormat::Yaml) => yaml::emit(&value())?,
+            None => text.to_string(),
+        })
+    }
+}
 
 pub struct Summary {
     pub user: String,
@@ -49,14 +110,11 @@ impl Summary {
     }
 
     pub fn render(&self, format: Option<OutputFormat>) -> Result<String> {
-        Ok(match format {
-            Some(OutputFormat::Json) => {
-                serde_json::to_string_pretty(&self.to_value()).expect("a JSON value serializes")
-                    + "\n"
-            }
-            Some(OutputFormat::Yaml) => yaml::emit(&self.to_value())?,
-            None => self.to_text(),
-        })
+        let output = Output {
+            format,
+            ..Output::default()
+        };
+        output.render(|| self.to_value(), &self.to_text())
     }
 
     fn to_text(&self) -> String {

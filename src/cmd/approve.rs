@@ -7,13 +7,17 @@ use std::path::PathBuf;
 
 use argh::{ArgsInfo, FromArgs};
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
+use serde_json::json;
+
+use super::pending::request_value;
 
 use crate::access;
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
 use crate::plan::format_duration;
-use crate::progress::Progress;
+use crate::report::Output;
 use crate::review::Reviewed;
 use crate::session::Local;
 use crate::submit;
@@ -38,11 +42,24 @@ pub struct Args {
     /// the kubeconfig context whose cluster and credentials to use
     #[argh(option)]
     pub context: Option<String>,
+
+    /// print the result as json or yaml
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
+    /// print only errors and the result
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// print what it looks at and decides
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
 }
 
 pub async fn run(args: Args) -> Result<()> {
     let names = names(&args.names, "approve")?;
-    let mut progress = Progress::new(false, false, false);
+    let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
+    let mut progress = output.progress(false);
     let local = Local::load(
         args.kubeconfig.as_deref(),
         args.context.as_deref(),
@@ -87,14 +104,22 @@ pub async fn run(args: Args) -> Result<()> {
             problems.join("; ")
         )));
     }
+    let mut text = String::new();
     for r in &done_already {
-        println!("{} is already approved", r.name);
+        text += &format!("{} is already approved\n", r.name);
     }
     for r in &to_approve {
         submit::approve(&conn, &r.name).await?;
-        println!("Approved {}", describe(r));
+        progress.detail(&format!("approved {}", r.name));
+        text += &format!("Approved {}\n", describe(r));
     }
-    Ok(())
+    let now = Timestamp::now();
+    let value = || {
+        let approved: Vec<_> = to_approve.iter().map(|r| request_value(r, now)).collect();
+        let already: Vec<&str> = done_already.iter().map(|r| r.name.as_str()).collect();
+        json!({"approved": approved, "alreadyApproved": already})
+    };
+    output.print(value, &text)
 }
 
 /// The names given, each once; at least one.

@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 
 use argh::{ArgsInfo, FromArgs};
+use serde_json::json;
 
 use crate::access;
 use crate::cluster::Connection;
 use crate::cmd::approve::{because, fetch, names, not_found};
 use crate::error::{Error, Result};
-use crate::progress::Progress;
+use crate::report::Output;
 use crate::review::Reviewed;
 use crate::session::Local;
 use crate::submit::{self, SIGNER};
@@ -40,6 +41,18 @@ pub struct Args {
     /// the kubeconfig context whose cluster and credentials to use
     #[argh(option)]
     pub context: Option<String>,
+
+    /// print the result as json or yaml
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
+    /// print only errors and the result
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// print what it looks at and decides
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -53,7 +66,8 @@ pub async fn run(args: Args) -> Result<()> {
         }
         Some(text) => text.to_string(),
     };
-    let mut progress = Progress::new(false, false, false);
+    let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
+    let mut progress = output.progress(false);
     let local = Local::load(
         args.kubeconfig.as_deref(),
         args.context.as_deref(),
@@ -82,13 +96,16 @@ pub async fn run(args: Args) -> Result<()> {
             State::Issued(_) | State::Approved => problems.push(format!(
                 "{name} is already approved, so it cannot be denied; a certificate cannot be revoked: remove the user's RBAC bindings (kubectl onboard offboard USER)"
             )),
-            State::Denied { reason, message } => notes.push(format!(
-                "{name} is already denied ({})",
-                because(reason, message)
+            State::Denied { reason, message } => notes.push((
+                r.name.clone(),
+                format!("{name} is already denied ({})", because(reason, message)),
             )),
-            State::Failed { reason, message } => notes.push(format!(
-                "{name} already failed ({}); no certificate was issued",
-                because(reason, message)
+            State::Failed { reason, message } => notes.push((
+                r.name.clone(),
+                format!(
+                    "{name} already failed ({}); no certificate was issued",
+                    because(reason, message)
+                ),
             )),
             State::Pending => to_deny.push(r.name),
         }
@@ -99,12 +116,18 @@ pub async fn run(args: Args) -> Result<()> {
             problems.join("; ")
         )));
     }
-    for note in notes {
-        println!("{note}");
+    let mut text = String::new();
+    for (_, note) in &notes {
+        text += &format!("{note}\n");
     }
     for name in &to_deny {
         submit::deny(&conn, name, &message).await?;
-        println!("Denied {name}: {message}");
+        progress.detail(&format!("denied {name}"));
+        text += &format!("Denied {name}: {message}\n");
     }
-    Ok(())
+    let value = || {
+        let settled: Vec<&str> = notes.iter().map(|(name, _)| name.as_str()).collect();
+        json!({"denied": to_deny, "message": message, "alreadyDecided": settled})
+    };
+    output.print(value, &text)
 }

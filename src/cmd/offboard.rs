@@ -3,24 +3,26 @@
 //! contexts leave the kubeconfig too. What cannot be taken back is said plainly: Kubernetes has
 //! no revocation for client certificates, so the certificate authenticates until it expires.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use argh::{ArgsInfo, FromArgs};
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::Api;
 use kube::api::ListParams;
-use serde_json::Value;
+use serde_json::{Value, json};
 use x509_cert::Certificate;
 
 use crate::access;
 use crate::cluster::Connection;
 use crate::cmd::status;
 use crate::error::{Error, Result};
+use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::file::{self, Transaction};
 use crate::kubeconfig::{Forgotten, Loaded};
 use crate::progress::Progress;
 use crate::rbac;
+use crate::report::Output;
 use crate::review::Reviewed;
 use crate::session::{Local, display_paths};
 use crate::signals::Signals;
@@ -50,6 +52,27 @@ pub struct Args {
     /// the kubeconfig context whose cluster and credentials to use
     #[argh(option)]
     pub context: Option<String>,
+
+    /// print the result as json or yaml
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
+    /// print only errors and the result
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// print what it looks at and decides
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
+}
+
+/// What offboarding did, for the text and `-o json|yaml`.
+#[derive(Default)]
+struct Offboarded {
+    bindings_deleted: Vec<String>,
+    entries_removed: Vec<Forgotten>,
+    files_removed: Vec<PathBuf>,
+    certificates: Vec<Known>,
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -59,8 +82,9 @@ pub async fn run(args: Args) -> Result<()> {
             "name the user to offboard: kubectl onboard offboard USER",
         ));
     }
+    let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut signals = Signals::install()?;
-    let mut progress = Progress::new(false, false, false);
+    let mut progress = output.progress(false);
     let local = Local::load(
         args.kubeconfig.as_deref(),
         args.context.as_deref(),
@@ -73,35 +97,67 @@ pub async fn run(args: Args) -> Result<()> {
             file::probe(path)?;
         }
     }
-    let mut certificates: Vec<Known> = kubeconfig_certificate(&local.loaded, user)
-        .into_iter()
-        .collect();
-
+    let mut done = Offboarded {
+        certificates: kubeconfig_certificate(&local.loaded, user)
+            .into_iter()
+            .collect(),
+        ..Offboarded::default()
+    };
     let conn = signals
         .interruptible(Connection::open(&local.loaded, &local.target))
         .await?;
+    done.bindings_deleted = unbind(&conn, user, &mut signals, &mut progress).await?;
+    if signals.interruptible(access::may_list_csrs(&conn)).await? {
+        let requests = signals.interruptible(requests_for(&conn, user)).await?;
+        for name in &requests.pending {
+            progress.warn(&format!(
+                "CertificateSigningRequest {name} asks for a certificate for {user} and is still pending; deny it: kubectl onboard deny {name} --reason \"{user} was offboarded\""
+            ));
+        }
+        done.certificates.extend(requests.issued);
+    }
+    if args.kubeconfig_entries {
+        done.entries_removed = Transaction::all(|tx| local.loaded.forget_user(user, tx))?;
+        done.files_removed = remove_credential_files(&done.entries_removed, &mut progress);
+    } else if !entry_files.is_empty() {
+        progress.warn(&format!(
+            "{} still has user {user} or its contexts; add --kubeconfig-entries to remove them",
+            display_paths(&entry_files)
+        ));
+    }
+    let looked_in = args
+        .kubeconfig_entries
+        .then(|| display_paths(&local.loaded.sources.read));
+    let now = SystemTime::now();
+    let text = done.text(user, looked_in.as_deref(), now);
+    output.print(|| done.to_value(user, now), &text)
+}
+
+/// Deletes the bindings kubectl onboard made for `user`; warns about the others naming them.
+async fn unbind(
+    conn: &Connection,
+    user: &str,
+    signals: &mut Signals,
+    progress: &mut Progress,
+) -> Result<Vec<String>> {
     signals
-        .interruptible(access::check_binding_lister(&conn))
+        .interruptible(access::check_binding_lister(conn))
         .await?;
-    let ours = signals
-        .interruptible(rbac::bindings_of(&conn, user))
-        .await?;
+    let ours = signals.interruptible(rbac::bindings_of(conn, user)).await?;
     signals
-        .interruptible(access::check_unbinder(&conn, &ours))
+        .interruptible(access::check_unbinder(conn, &ours))
         .await?;
-    let mut deleted = 0;
+    let mut deleted = Vec::new();
     for (namespace, name) in &ours {
-        let what = rbac::describe_binding(namespace.as_deref(), name);
         if signals
-            .interruptible(rbac::unbind(&conn, namespace.as_deref(), name))
+            .interruptible(rbac::unbind(conn, namespace.as_deref(), name))
             .await?
         {
-            println!("Deleted {what}");
-            deleted += 1;
+            deleted.push(rbac::describe_binding(namespace.as_deref(), name));
         }
     }
     for (namespace, name) in signals
-        .interruptible(rbac::others_naming(&conn, user))
+        .interruptible(rbac::others_naming(conn, user))
         .await?
     {
         let delete = match namespace.as_deref() {
@@ -113,67 +169,92 @@ pub async fn run(args: Args) -> Result<()> {
             rbac::describe_binding(namespace.as_deref(), &name)
         ));
     }
-    if signals.interruptible(access::may_list_csrs(&conn)).await? {
-        let requests = signals.interruptible(requests_for(&conn, user)).await?;
-        for name in &requests.pending {
-            progress.warn(&format!(
-                "CertificateSigningRequest {name} asks for a certificate for {user} and is still pending; deny it: kubectl onboard deny {name} --reason \"{user} was offboarded\""
-            ));
-        }
-        certificates.extend(requests.issued);
-    }
+    Ok(deleted)
+}
 
-    let mut forgotten = Vec::new();
-    if args.kubeconfig_entries {
-        forgotten = Transaction::all(|tx| local.loaded.forget_user(user, tx))?;
-        for f in &forgotten {
-            println!("{}", removed_line(user, f));
+/// Removes the certificate and key files of the removed entries; returns those removed.
+fn remove_credential_files(forgotten: &[Forgotten], progress: &mut Progress) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for path in credential_files(forgotten) {
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => progress.warn(&format!(
+                "cannot remove {}: {}; delete it yourself",
+                path.display(),
+                file::describe(&e)
+            )),
+        }
+    }
+    removed
+}
+
+impl Offboarded {
+    /// `looked_in`: the kubeconfig files searched, with --kubeconfig-entries.
+    fn text(&self, user: &str, looked_in: Option<&str>, now: SystemTime) -> String {
+        let mut out = String::new();
+        for what in &self.bindings_deleted {
+            out += &format!("Deleted {what}\n");
+        }
+        for f in &self.entries_removed {
+            out += &format!("{}\n", removed_line(user, f));
             if let Some(context) = &f.unset_current_context {
-                println!(
-                    "current-context \"{context}\" is now unset in {}; choose another: kubectl config use-context NAME",
+                out += &format!(
+                    "current-context \"{context}\" is now unset in {}; choose another: kubectl config use-context NAME\n",
                     f.path.display()
                 );
             }
         }
-        for path in credential_files(&forgotten) {
-            match std::fs::remove_file(&path) {
-                Ok(()) => println!("Removed {}", path.display()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => progress.warn(&format!(
-                    "cannot remove {}: {}; delete it yourself",
-                    path.display(),
-                    file::describe(&e)
-                )),
+        for path in &self.files_removed {
+            out += &format!("Removed {}\n", path.display());
+        }
+        let unbound = !self.bindings_deleted.is_empty();
+        if !unbound && self.entries_removed.is_empty() {
+            let entries = looked_in
+                .map(|files| format!(" and no user or context in {files}"))
+                .unwrap_or_default();
+            out += &format!(
+                "Nothing to remove for {user}: no role bindings made by kubectl onboard{entries}.\n"
+            );
+            if self.certificates.is_empty() {
+                return out;
             }
         }
-    } else if !entry_files.is_empty() {
-        progress.warn(&format!(
-            "{} still has user {user} or its contexts; add --kubeconfig-entries to remove them",
-            display_paths(&entry_files)
-        ));
+        out + &revocation_note(user, &self.certificates, unbound, now) + "\n"
     }
 
-    if deleted == 0 && forgotten.is_empty() {
-        let entries = if args.kubeconfig_entries {
-            format!(
-                " and no user or context in {}",
-                display_paths(&local.loaded.sources.read)
-            )
-        } else {
-            String::new()
-        };
-        println!(
-            "Nothing to remove for {user}: no role bindings made by kubectl onboard{entries}."
-        );
-        if certificates.is_empty() {
-            return Ok(());
-        }
+    fn to_value(&self, user: &str, now: SystemTime) -> Value {
+        let valid_until = self
+            .certificates
+            .iter()
+            .filter(|k| k.not_after > now)
+            .map(|k| k.not_after)
+            .max();
+        let entries: Vec<Value> = self
+            .entries_removed
+            .iter()
+            .map(|f| {
+                json!({
+                    "kubeconfig": f.path.display().to_string(),
+                    "user": f.user.is_some(),
+                    "contexts": f.contexts,
+                    "unsetCurrentContext": f.unset_current_context,
+                })
+            })
+            .collect();
+        let files: Vec<String> = self
+            .files_removed
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        json!({
+            "user": user,
+            "bindingsDeleted": self.bindings_deleted,
+            "kubeconfigEntriesRemoved": entries,
+            "filesRemoved": files,
+            "certificateValidUntil": valid_until.map(rfc3339),
+        })
     }
-    println!(
-        "{}",
-        revocation_note(user, &certificates, deleted > 0, SystemTime::now())
-    );
-    Ok(())
 }
 
 /// A certificate of the user's that we could read, and where it was.
@@ -275,14 +356,11 @@ fn credential_files(forgotten: &[Forgotten]) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for f in forgotten {
         let Some(body) = &f.user else { continue };
-        for key in ["client-certificate", "client-key"] {
-            let Some(path) = body.get(key).and_then(Value::as_str) else {
+        for field in [Field::ClientCertificate, Field::ClientKey] {
+            let Some(path) = body.get(field.path_key()).and_then(Value::as_str) else {
                 continue;
             };
-            let path = match f.path.parent() {
-                Some(dir) if Path::new(path).is_relative() => dir.join(path),
-                _ => PathBuf::from(path),
-            };
+            let path = credential::resolve(&f.path, path);
             if path.parent() == Some(ours.as_path()) && !files.contains(&path) {
                 files.push(path);
             }

@@ -14,10 +14,9 @@ use serde_json::{Value, json};
 
 use crate::access;
 use crate::cluster::Connection;
-use crate::error::{Error, Result};
-use crate::kubeconfig::yaml;
+use crate::error::Result;
 use crate::plan::format_duration;
-use crate::progress::Progress;
+use crate::report::Output;
 use crate::review::Reviewed;
 use crate::session::Local;
 use crate::submit::SIGNER;
@@ -33,6 +32,14 @@ pub struct Args {
     #[argh(option, short = 'o')]
     pub output: Option<String>,
 
+    /// print only errors and the result
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// print what it looks at and decides
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
+
     /// path to the kubeconfig to use
     #[argh(option)]
     pub kubeconfig: Option<PathBuf>,
@@ -43,8 +50,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let format = output_format(args.output.as_deref())?;
-    let mut progress = Progress::new(false, false, false);
+    let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
+    let mut progress = output.progress(false);
     let local = Local::load(
         args.kubeconfig.as_deref(),
         args.context.as_deref(),
@@ -56,17 +63,15 @@ pub async fn run(args: Args) -> Result<()> {
     pending.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
 
     let now = Timestamp::now();
-    let out = match format {
-        Some(Format::Json) => {
-            serde_json::to_string_pretty(&to_value(&pending, now)).expect("JSON") + "\n"
-        }
-        Some(Format::Yaml) => yaml::emit(&to_value(&pending, now))?,
-        None if pending.is_empty() => String::new(),
-        None => table(&pending, now),
+    let text = match pending.is_empty() {
+        true => String::new(),
+        false => table(&pending, now),
     };
-    print!("{out}");
-    if pending.is_empty() && format.is_none() {
-        eprintln!("No CertificateSigningRequests for {SIGNER} are waiting for a decision.");
+    output.print(|| to_value(&pending, now), &text)?;
+    if pending.is_empty() && output.format.is_none() {
+        progress.step(&format!(
+            "No CertificateSigningRequests for {SIGNER} are waiting for a decision."
+        ));
     }
     for r in &pending {
         let why = r.refusals();
@@ -97,23 +102,6 @@ pub async fn pending(conn: &Connection) -> Result<Vec<Reviewed>> {
         .collect())
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
-    Json,
-    Yaml,
-}
-
-fn output_format(output: Option<&str>) -> Result<Option<Format>> {
-    match output {
-        None => Ok(None),
-        Some("json") => Ok(Some(Format::Json)),
-        Some("yaml") => Ok(Some(Format::Yaml)),
-        Some(other) => Err(Error::usage(format!(
-            "-o {other} is not a known output format: use -o json or -o yaml"
-        ))),
-    }
-}
-
 fn requested(r: &Reviewed) -> String {
     match r.expiration_seconds {
         Some(s) if s > 0 => format_duration(std::time::Duration::from_secs(s as u64)),
@@ -129,35 +117,35 @@ fn age(r: &Reviewed, now: Timestamp) -> String {
 }
 
 fn to_value(pending: &[Reviewed], now: Timestamp) -> Value {
-    let items: Vec<Value> = pending
-        .iter()
-        .map(|r| {
-            let mut v = json!({
-                "name": r.name,
-                "requester": r.requester,
-            });
-            match &r.asked {
-                Ok(a) => {
-                    v["commonName"] = json!(a.common_name());
-                    v["groups"] = json!(a.groups);
-                    v["key"] = json!(a.key);
-                }
-                Err(why) => v["error"] = json!(why),
-            }
-            v["usages"] = json!(r.usages);
-            v["expirationSeconds"] = json!(r.expiration_seconds);
-            v["requestedDuration"] = json!(requested(r));
-            v["created"] = json!(
-                r.created
-                    .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-            );
-            v["age"] = json!(age(r, now));
-            v["managedByOnboard"] = json!(r.onboard);
-            v["refusals"] = json!(r.refusals());
-            v
-        })
-        .collect();
+    let items: Vec<Value> = pending.iter().map(|r| request_value(r, now)).collect();
     json!({ "pending": items })
+}
+
+/// One request as `-o json|yaml` shows it (`pending`, `approve`, `deny`).
+pub fn request_value(r: &Reviewed, now: Timestamp) -> Value {
+    let mut v = json!({
+        "name": r.name,
+        "requester": r.requester,
+    });
+    match &r.asked {
+        Ok(a) => {
+            v["commonName"] = json!(a.common_name());
+            v["groups"] = json!(a.groups);
+            v["key"] = json!(a.key);
+        }
+        Err(why) => v["error"] = json!(why),
+    }
+    v["usages"] = json!(r.usages);
+    v["expirationSeconds"] = json!(r.expiration_seconds);
+    v["requestedDuration"] = json!(requested(r));
+    v["created"] = json!(
+        r.created
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+    );
+    v["age"] = json!(age(r, now));
+    v["managedByOnboard"] = json!(r.onboard);
+    v["refusals"] = json!(r.refusals());
+    v
 }
 
 fn table(pending: &[Reviewed], now: Timestamp) -> String {
@@ -284,13 +272,5 @@ mod tests {
         for (seconds, want) in cases {
             assert_eq!(human_duration(seconds), want, "{seconds}");
         }
-    }
-
-    #[test]
-    fn output_formats() {
-        assert_eq!(output_format(None).unwrap(), None);
-        assert_eq!(output_format(Some("json")).unwrap(), Some(Format::Json));
-        let err = output_format(Some("wide")).unwrap_err();
-        assert_eq!(err.kind, crate::error::Kind::Usage);
     }
 }
