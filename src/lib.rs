@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cluster;
 pub mod cmd;
 pub mod csr;
+pub mod duration;
 pub mod error;
 pub mod issue;
 pub mod key;

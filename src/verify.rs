@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime};
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};
 
+use crate::duration::format_duration;
 use crate::error::{Error, Result};
 use crate::pki::signature::{self, BadSignature};
 use crate::pki::{oid, text};
-use crate::plan::format_duration;
 
 /// Clocks differ; a certificate that starts a little in the future is still accepted.
 const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);

@@ -36,6 +36,7 @@ use crate::pipeline::{self, Certifier, Credentials, Proof, Subject, new_user_ent
 use crate::plan::{self, Offline};
 use crate::progress::Progress;
 use crate::rbac::Grant;
+use crate::report::Output;
 use crate::session::{Local, Session};
 use crate::signals::Signals;
 use crate::verify::rfc3339;
@@ -121,9 +122,17 @@ pub struct Args {
     #[argh(option)]
     pub context: Option<String>,
 
+    /// print the result as json or yaml instead of a table
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
     /// no progress, only warnings, errors and the table
     #[argh(switch, short = 'q')]
     pub quiet: bool,
+
+    /// print what it looks at and decides (never key material)
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
 }
 
 /// The arguments, checked.
@@ -140,7 +149,7 @@ struct Batch {
     offline: Option<Offline>,
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
-    quiet: bool,
+    output: Output,
 }
 
 impl TryFrom<Args> for Batch {
@@ -197,7 +206,7 @@ impl TryFrom<Args> for Batch {
             offline,
             kubeconfig: args.kubeconfig,
             context: args.context,
-            quiet: args.quiet,
+            output: Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?,
         })
     }
 }
@@ -206,10 +215,59 @@ pub async fn run(args: Args) -> Result<()> {
     let batch = Batch::try_from(args)?;
     let entries = read_roster(&batch)?;
     let mut signals = Signals::install()?;
-    let mut progress = Progress::new(batch.quiet, false, false);
+    let mut progress = batch.output.progress(false);
+    let (source, target) = source(&batch, &mut progress)?;
+    make_dir(&batch.dir)?;
+    let mut results = resumed(&batch, &entries, &target);
+    let todo: Vec<usize> = (0..entries.len())
+        .filter(|&i| results[i].is_none())
+        .collect();
+    let mut bar = Bar::new(batch.output.quiet, entries.len());
+    announce(&batch, &entries, &results, &todo, &mut bar);
+    let mut stopped = None;
+    if !todo.is_empty() {
+        let mode = match source {
+            Source::Local(authority) => {
+                let prove = batch.verify && pipeline::prove::reachable(&target.server).await;
+                if batch.verify && !prove {
+                    bar.warn(&format!(
+                        "cannot reach the API server at {}; the new credentials are not proven (check later with kubectl auth whoami)",
+                        target.server
+                    ));
+                }
+                // read_roster refuses roles offline: there are no grants to make.
+                Mode::Local { authority, prove }
+            }
+            Source::Cluster(local) => {
+                let mut grants: Vec<Grant> = Vec::new();
+                for grant in todo.iter().flat_map(|&i| &entries[i].grants) {
+                    if !grants.contains(grant) {
+                        grants.push(grant.clone());
+                    }
+                }
+                let session = local
+                    .connect(batch.approve, &grants, &mut signals, &mut progress)
+                    .await?;
+                Mode::Cluster(Box::new(session))
+            }
+        };
+        let work = Work {
+            batch: &batch,
+            mode,
+            target: &target,
+            stop: Cell::new(None),
+        };
+        work.drive(&entries, &todo, &mut results, &mut signals, &mut bar)
+            .await;
+        stopped = work.stop.get();
+    }
+    bar.close();
+    finish(&batch, &entries, &results, stopped)
+}
 
-    // Where the certificates come from, and the cluster the files are for.
-    let (source, target) = match &batch.offline {
+/// Where the certificates come from, and the cluster the files are for.
+fn source(batch: &Batch, progress: &mut Progress) -> Result<(Source, Target)> {
+    Ok(match &batch.offline {
         Some(offline) => {
             let authority = Authority::load(&offline.ca_cert, &offline.ca_key)?;
             let target =
@@ -220,20 +278,22 @@ pub async fn run(args: Args) -> Result<()> {
             let local = Local::load(
                 batch.kubeconfig.as_deref(),
                 batch.context.as_deref(),
-                &mut progress,
+                progress,
             )?;
             let target = local.target.clone();
             (Source::Cluster(Box::new(local)), target)
         }
-    };
+    })
+}
 
-    make_dir(&batch.dir)?;
+/// What an earlier run already did: a user whose file is a valid kubeconfig for them is
+/// skipped; one whose file is something else fails unless --force. `None`: to do.
+fn resumed(batch: &Batch, entries: &[Entry], target: &Target) -> Vec<Option<Outcome>> {
     let now = SystemTime::now();
-    let mut results: Vec<Option<Outcome>> = Vec::with_capacity(entries.len());
-    let mut todo = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let path = file_of(&batch.dir, &entry.name);
-        results.push(
+    entries
+        .iter()
+        .map(|entry| {
+            let path = file_of(&batch.dir, &entry.name);
             match resume::check(&path, entry, &target.server, target.ca_pem.as_deref(), now) {
                 Ok(Some(not_after)) => Some(Outcome::Skipped(not_after)),
                 Ok(None) => None,
@@ -242,15 +302,20 @@ pub async fn run(args: Args) -> Result<()> {
                     "{} exists but {why}; pass --force to replace it",
                     path.display()
                 ))),
-            },
-        );
-        if results[i].is_none() {
-            todo.push(i);
-        }
-    }
+            }
+        })
+        .collect()
+}
 
-    let mut bar = Bar::new(batch.quiet, entries.len());
-    if !batch.quiet {
+/// What is about to happen, and the users settled already.
+fn announce(
+    batch: &Batch,
+    entries: &[Entry],
+    results: &[Option<Outcome>],
+    todo: &[usize],
+    bar: &mut Bar,
+) {
+    if !batch.output.quiet {
         let done = results
             .iter()
             .flatten()
@@ -270,7 +335,7 @@ pub async fn run(args: Args) -> Result<()> {
             batch.file.display(),
         );
     }
-    for (entry, outcome) in entries.iter().zip(&results) {
+    for (entry, outcome) in entries.iter().zip(results) {
         if let Some(outcome) = outcome {
             bar.finished(&entry.name, outcome, &[]);
         }
@@ -279,102 +344,44 @@ pub async fn run(args: Args) -> Result<()> {
         batch.key,
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096
     );
-    if rsa && todo.len() >= RSA_HINT_FROM && !batch.quiet {
+    if rsa && todo.len() >= RSA_HINT_FROM && !batch.output.quiet {
         eprintln!(
             "Note: an RSA key takes some 50 ms of CPU to generate (RSA-2048; more for larger ones); --key-algorithm ecdsa-p256 takes well under 1 ms"
         );
     }
+}
 
-    if !todo.is_empty() {
-        let mode = match source {
-            Source::Local(authority) => {
-                let prove = batch.verify && pipeline::prove::reachable(&target.server).await;
-                if batch.verify && !prove {
-                    bar.warn(&format!(
-                        "cannot reach the API server at {}; the new credentials are not proven (check later with kubectl auth whoami)",
-                        target.server
-                    ));
-                }
-                if todo.iter().any(|&i| !entries[i].grants.is_empty()) {
-                    // Checked in read_roster; here for the type's sake.
-                    unreachable!("offline entries have no roles");
-                }
-                Mode::Local { authority, prove }
-            }
-            Source::Cluster(local) => {
-                let mut grants: Vec<Grant> = Vec::new();
-                for &i in &todo {
-                    for grant in &entries[i].grants {
-                        if !grants.contains(grant) {
-                            grants.push(grant.clone());
-                        }
-                    }
-                }
-                let session = local
-                    .connect(batch.approve, &grants, &mut signals, &mut progress)
-                    .await?;
-                Mode::Cluster(Box::new(session))
-            }
+/// The table (or `-o json|yaml`), then one error if anyone failed or the run was stopped.
+fn finish(
+    batch: &Batch,
+    entries: &[Entry],
+    results: &[Option<Outcome>],
+    stopped: Option<Kind>,
+) -> Result<()> {
+    let value = || to_value(entries, results, &batch.dir);
+    batch
+        .output
+        .print(value, &table(entries, results, &batch.dir))?;
+    if let Some(kind) = stopped {
+        let done = results
+            .iter()
+            .filter(|r| matches!(r, Some(Outcome::Done(_) | Outcome::Skipped(_))))
+            .count();
+        let what = match kind {
+            Kind::Terminated => "terminated",
+            _ => "interrupted",
         };
-        let work = Work {
-            batch: &batch,
-            mode,
-            target: &target,
-            stop: Cell::new(None),
-        };
-        let mut stream = futures::stream::iter(todo.iter().copied())
-            .map(|i| {
-                let work = &work;
-                let entry = &entries[i];
-                async move { (i, work.onboard(entry).await) }
-            })
-            .buffer_unordered(batch.parallel);
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tokio::select! {
-                biased;
-                e = signals.interruptible(std::future::pending::<Result<()>>()), if work.stop.get().is_none() => {
-                    let kind = e.map_or_else(|e| e.kind, |()| Kind::Interrupted);
-                    work.stop.set(Some(kind));
-                    bar.warn("interrupted: withdrawing the requests in flight; no new user starts");
-                }
-                next = stream.next() => match next {
-                    Some((i, (outcome, warnings))) => {
-                        bar.finished(&entries[i].name, &outcome, &warnings);
-                        results[i] = Some(outcome);
-                    }
-                    None => break,
-                },
-                _ = tick.tick() => bar.draw(),
-            }
-        }
-        drop(stream);
-        bar.close();
-        if let Some(kind) = work.stop.get() {
-            print!("{}", table(&entries, &results, &batch.dir));
-            let done = results
-                .iter()
-                .filter(|r| matches!(r, Some(Outcome::Done(_) | Outcome::Skipped(_))))
-                .count();
-            return Err(Error::new(
-                kind,
-                format!(
-                    "{}: {done} of {} users done; run the same command again to finish (users done are skipped)",
-                    if kind == Kind::Terminated {
-                        "terminated"
-                    } else {
-                        "interrupted"
-                    },
-                    entries.len()
-                ),
-            ));
-        }
+        return Err(Error::new(
+            kind,
+            format!(
+                "{what}: {done} of {} users done; run the same command again to finish (users done are skipped)",
+                entries.len()
+            ),
+        ));
     }
-    bar.close();
-    print!("{}", table(&entries, &results, &batch.dir));
     let failed: Vec<&str> = entries
         .iter()
-        .zip(&results)
+        .zip(results)
         .filter(|(_, r)| matches!(r, Some(Outcome::Failed(_))))
         .map(|(e, _)| e.name.as_str())
         .collect();
@@ -498,6 +505,43 @@ struct Work<'a> {
 }
 
 impl Work<'_> {
+    /// Onboards the users `todo`, `parallel` at a time, until done or stopped (Ctrl-C: no new
+    /// user starts, and those in flight withdraw their requests).
+    async fn drive(
+        &self,
+        entries: &[Entry],
+        todo: &[usize],
+        results: &mut [Option<Outcome>],
+        signals: &mut Signals,
+        bar: &mut Bar,
+    ) {
+        let mut stream = futures::stream::iter(todo.iter().copied())
+            .map(|i| {
+                let entry = &entries[i];
+                async move { (i, self.onboard(entry).await) }
+            })
+            .buffer_unordered(self.batch.parallel);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                biased;
+                e = signals.interruptible(std::future::pending::<Result<()>>()), if self.stop.get().is_none() => {
+                    let kind = e.map_or_else(|e| e.kind, |()| Kind::Interrupted);
+                    self.stop.set(Some(kind));
+                    bar.warn("interrupted: withdrawing the requests in flight; no new user starts");
+                }
+                next = stream.next() => match next {
+                    Some((i, (outcome, warnings))) => {
+                        bar.finished(&entries[i].name, &outcome, &warnings);
+                        results[i] = Some(outcome);
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => bar.draw(),
+            }
+        }
+    }
+
     async fn onboard(&self, entry: &Entry) -> (Outcome, Vec<String>) {
         if self.stop.get().is_some() {
             return (Outcome::Interrupted("not started".into()), Vec::new());
@@ -615,6 +659,32 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| Error::failed(format!("a worker thread failed: {e}")))?
+}
+
+/// The summary for `-o json|yaml`: each user with its result, and its file or error.
+fn to_value(entries: &[Entry], results: &[Option<Outcome>], dir: &Path) -> serde_json::Value {
+    let users: Vec<serde_json::Value> = entries
+        .iter()
+        .zip(results)
+        .map(|(entry, result)| {
+            let file = file_of(dir, &entry.name).display().to_string();
+            let (result, not_after, file, error) = match result {
+                Some(Outcome::Done(t)) => ("ok", Some(rfc3339(*t)), Some(file), None),
+                Some(Outcome::Skipped(t)) => ("skipped", Some(rfc3339(*t)), Some(file), None),
+                Some(Outcome::Failed(why)) => ("failed", None, None, Some(why.as_str())),
+                Some(Outcome::Interrupted(why)) => ("interrupted", None, None, Some(why.as_str())),
+                None => ("interrupted", None, None, Some("not started")),
+            };
+            serde_json::json!({
+                "user": entry.name,
+                "result": result,
+                "notAfter": not_after,
+                "kubeconfig": file,
+                "error": error,
+            })
+        })
+        .collect();
+    serde_json::json!({ "users": users })
 }
 
 /// The summary: USER, RESULT, NOT AFTER, FILE OR ERROR.

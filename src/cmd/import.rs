@@ -25,6 +25,7 @@ use crate::kubeconfig::edit::Section;
 use crate::kubeconfig::{self, Loaded};
 use crate::pipeline::{self, Credentials, Destination, Proof, new_user_entries};
 use crate::progress::Progress;
+use crate::report::{Output, Summary};
 use crate::session::display_paths;
 use crate::signals::Signals;
 use crate::verify::{self, CertInfo, rfc3339};
@@ -68,6 +69,10 @@ pub struct Args {
     #[argh(option)]
     pub kubeconfig: Option<PathBuf>,
 
+    /// print the result as json or yaml
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
     /// print only errors and the result
     #[argh(switch, short = 'q')]
     pub quiet: bool,
@@ -92,7 +97,8 @@ struct Received {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let mut progress = Progress::new(args.quiet, args.verbose, false);
+    let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
+    let mut progress = output.progress(false);
     let supplied = args
         .key
         .as_ref()
@@ -186,8 +192,20 @@ pub async fn run(args: Args) -> Result<()> {
             received.context
         );
     }
-    print!("{out}");
-    Ok(())
+    let summary = Summary {
+        user: received.user.clone(),
+        groups: received.info.organizations.clone(),
+        context: received.context.clone(),
+        cluster: received.cluster.name.clone(),
+        kubeconfigs: written,
+        standalone: false,
+        csr: None,
+        key_algorithm: key.algorithm(),
+        certificate: received.info,
+        identity,
+        switched: switch,
+    };
+    output.print(|| summary.to_value(), &out)
 }
 
 /// Reads the administrator's file: its current context (or its only one), that context's

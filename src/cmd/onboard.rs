@@ -54,7 +54,7 @@ pub async fn run(plan: Plan) -> Result<()> {
     let target = source.target();
     let context = format!("{}@{}", plan.user, target.cluster_name);
 
-    let key = key_for(&plan.key, supplied, &mut progress)?;
+    let key = pipeline::key(&plan.key, supplied, &mut progress)?;
     let subject = Subject {
         user: &plan.user,
         groups: &plan.groups,
@@ -287,27 +287,4 @@ impl Source {
             use_context: plan.use_context,
         })
     }
-}
-
-/// The key read early from `--key`, or one generated now; says which.
-pub(crate) fn key_for(
-    source: &KeySource,
-    supplied: Option<PrivateKey>,
-    progress: &mut Progress,
-) -> Result<PrivateKey> {
-    let started = Instant::now();
-    let key = match supplied {
-        Some(key) => key,
-        None => PrivateKey::obtain(source)?,
-    };
-    progress.phase("key", started);
-    progress.step(&match source {
-        KeySource::Generate(_) => format!("Generated a private key ({})", key.algorithm()),
-        KeySource::File(path) => format!(
-            "Using the private key in {} ({})",
-            path.display(),
-            key.algorithm()
-        ),
-    });
-    Ok(key)
 }

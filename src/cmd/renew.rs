@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use argh::{ArgsInfo, FromArgs};
 use base64ct::{Base64, Encoding};
 use pkcs8::der::zeroize::Zeroizing;
-use serde_json::Value;
+use serde_json::{Value, json};
 use x509_cert::Certificate;
 
 use crate::access;
@@ -30,9 +30,11 @@ use crate::pipeline::certify::Requester;
 use crate::pipeline::{self, Certified, Certifier, Proof, Subject};
 use crate::plan::{self, format_duration, parse_duration};
 use crate::progress::Progress;
+use crate::report::Output;
 use crate::session::{Local, Session, display_paths};
 use crate::signals::Signals;
 use crate::verify::{self, CertInfo, rfc3339};
+use crate::whoami::Identity;
 
 /// The kube-apiserver-client signer starts every certificate 5 minutes early (clock skew);
 /// below 8h it adds those minutes to the lifetime, from 8h on it takes them off
@@ -94,6 +96,10 @@ pub struct Args {
     #[argh(option)]
     pub kubeconfig: Option<PathBuf>,
 
+    /// print the result as json or yaml
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
     /// print only errors and the result
     #[argh(switch, short = 'q')]
     pub quiet: bool,
@@ -121,26 +127,42 @@ struct Entry {
     key: std::result::Result<PrivateKey, String>,
 }
 
-pub async fn run(args: Args) -> Result<()> {
-    if args.reuse_key && args.key_algorithm.is_some() {
-        return Err(Error::usage(
-            "--reuse-key and --key-algorithm exclude each other: --reuse-key keeps the key, --key-algorithm makes a new one",
-        ));
-    }
-    let algorithm = args
-        .key_algorithm
-        .as_deref()
-        .map(str::parse::<KeyAlgorithm>)
-        .transpose()?;
-    let asked_duration = plan::duration_flag(args.duration.as_deref())?;
-    let timeout = plan::timeout_flag(args.timeout.as_deref())?;
-    let window = args
-        .if_expires_within
-        .as_deref()
-        .map(|w| parse_duration("--if-expires-within", w))
-        .transpose()?;
-    let mut progress = Progress::new(args.quiet, args.verbose, args.timings);
+/// The flags, checked before anything is read.
+struct Options {
+    algorithm: Option<KeyAlgorithm>,
+    duration: Option<Duration>,
+    timeout: Duration,
+    /// `--if-expires-within`, as given and parsed.
+    window: Option<(String, Duration)>,
+    output: Output,
+}
 
+impl TryFrom<&Args> for Options {
+    type Error = Error;
+
+    fn try_from(args: &Args) -> Result<Options> {
+        if args.reuse_key && args.key_algorithm.is_some() {
+            return Err(Error::usage(
+                "--reuse-key and --key-algorithm exclude each other: --reuse-key keeps the key, --key-algorithm makes a new one",
+            ));
+        }
+        let window = match &args.if_expires_within {
+            Some(text) => Some((text.clone(), parse_duration("--if-expires-within", text)?)),
+            None => None,
+        };
+        Ok(Options {
+            algorithm: args.key_algorithm.as_deref().map(str::parse).transpose()?,
+            duration: plan::duration_flag(args.duration.as_deref())?,
+            timeout: plan::timeout_flag(args.timeout.as_deref())?,
+            window,
+            output: Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?,
+        })
+    }
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let options = Options::try_from(&args)?;
+    let mut progress = options.output.progress(args.timings);
     let loaded = kubeconfig::load(args.kubeconfig.as_deref())?;
     if loaded.merged.documents.is_empty() {
         return Err(Error::failed(format!(
@@ -159,28 +181,111 @@ pub async fn run(args: Args) -> Result<()> {
         rfc3339(entry.info.not_after),
         entry.context
     ));
-
-    let now = SystemTime::now();
-    if let Some(window) = window {
-        if entry.info.not_after > now + window {
-            let left = entry.info.not_after.duration_since(now).unwrap_or_default();
-            println!(
-                "Not renewing user \"{}\": its certificate is valid until {} ({} left), beyond --if-expires-within {}.",
-                entry.name,
-                rfc3339(entry.info.not_after),
-                verify::approximately(left),
-                args.if_expires_within.as_deref().unwrap_or_default()
-            );
-            return Ok(());
+    if let Some(not_due) = not_due(&entry, options.window.as_ref(), &mut progress) {
+        let value = || json!({"user": entry.name, "renewed": false, "notAfter": rfc3339(entry.info.not_after)});
+        return options.output.print(value, &not_due);
+    }
+    let (cn, groups) = subject_of(&entry)?;
+    let duration = options.duration.unwrap_or_else(|| lifetime_of(&entry.info));
+    progress.detail(&format!(
+        "asking for {}{}",
+        format_duration(duration),
+        match options.duration {
+            None => " (the old certificate's lifetime)",
+            Some(_) => "",
         }
-        progress.step(&format!(
-            "The certificate of user \"{}\" expires at {}, within {}: renewing",
+    ));
+    let key = RenewalKey::choose(&entry, args.reuse_key, options.algorithm, &mut progress)?;
+
+    let mut signals = Signals::install()?;
+    let admin_context = args.admin_context.as_deref();
+    let session = connect(
+        loaded,
+        &entry,
+        admin_context,
+        args.approve,
+        &mut signals,
+        &mut progress,
+    )
+    .await?;
+    let certifier = Certifier::Cluster {
+        session: &session,
+        options: issue::Options {
+            approve: args.approve,
+            timeout: options.timeout,
+            keep_csr: args.keep_csr,
+        },
+    };
+    let subject = Subject {
+        user: &cn,
+        groups: &groups,
+    };
+    let requester = Requester::Key(key.signing());
+    let Certified { verified, csr_name } = certifier
+        .certify(
+            subject,
+            requester,
+            Some(duration),
+            &mut signals,
+            &mut progress,
+        )
+        .await?;
+    let proof = Proof::Cluster(&session.conn);
+    let identity = pipeline::prove(
+        proof,
+        &verified.pem,
+        key.signing(),
+        &cn,
+        &mut signals,
+        &mut progress,
+    )
+    .await?;
+
+    let started = Instant::now();
+    let key_pem = key.new_pem();
+    let written = replace_in_place(&entry, &verified.pem, key_pem.as_ref().map(|k| k.as_str()))?;
+    progress.phase("kubeconfig write", started);
+    progress.detail(&format!("wrote {}", display_paths(&written)));
+    progress.print_timings();
+
+    let renewed = Renewed {
+        entry: &entry,
+        written,
+        certificate: verified.info,
+        new_key: key.new_algorithm(),
+        csr_name,
+        identity,
+    };
+    options.output.print(|| renewed.to_value(), &renewed.text())
+}
+
+/// With `--if-expires-within`: the line to print when the certificate is not due yet.
+fn not_due(
+    entry: &Entry,
+    window: Option<&(String, Duration)>,
+    progress: &mut Progress,
+) -> Option<String> {
+    let (given, window) = window?;
+    let now = SystemTime::now();
+    if entry.info.not_after > now + *window {
+        let left = entry.info.not_after.duration_since(now).unwrap_or_default();
+        return Some(format!(
+            "Not renewing user \"{}\": its certificate is valid until {} ({} left), beyond --if-expires-within {given}.\n",
             entry.name,
             rfc3339(entry.info.not_after),
-            args.if_expires_within.as_deref().unwrap_or_default()
+            verify::approximately(left),
         ));
     }
+    progress.step(&format!(
+        "The certificate of user \"{}\" expires at {}, within {given}: renewing",
+        entry.name,
+        rfc3339(entry.info.not_after),
+    ));
+    None
+}
 
+/// The CN and O to ask for again, checked as a new request would be.
+fn subject_of(entry: &Entry) -> Result<(String, Vec<String>)> {
     let cn = entry.info.common_name.clone().ok_or_else(|| {
         Error::failed(format!(
             "the certificate of user \"{}\" has no CN, so there is no user name to renew it for",
@@ -196,33 +301,35 @@ pub async fn run(args: Args) -> Result<()> {
     };
     plan::validate_user(&cn).map_err(refused)?;
     plan::validate_groups(groups.clone(), false).map_err(refused)?;
-    let duration = asked_duration.unwrap_or_else(|| lifetime_of(&entry.info));
-    progress.detail(&format!(
-        "asking for {}{}",
-        format_duration(duration),
-        if asked_duration.is_none() {
-            " (the old certificate's lifetime)"
-        } else {
-            ""
-        }
-    ));
+    Ok((cn, groups))
+}
 
-    let key = if args.reuse_key {
-        match &entry.key {
-            Ok(_) => None,
-            Err(why) => {
+/// The key of the renewed certificate: a new one (the default), or the current one kept.
+enum RenewalKey<'a> {
+    New(PrivateKey),
+    Kept(&'a PrivateKey),
+}
+
+impl<'a> RenewalKey<'a> {
+    fn choose(
+        entry: &'a Entry,
+        reuse: bool,
+        algorithm: Option<KeyAlgorithm>,
+        progress: &mut Progress,
+    ) -> Result<RenewalKey<'a>> {
+        match (&entry.key, reuse) {
+            (Ok(current), true) => return Ok(RenewalKey::Kept(current)),
+            (Err(why), true) => {
                 return Err(Error::failed(format!(
                     "--reuse-key: the key of user \"{}\" cannot be used: {why}; drop --reuse-key to make a new one",
                     entry.name
                 )));
             }
-        }
-    } else {
-        if let Err(why) = &entry.key {
-            progress.warn(&format!(
+            (Err(why), false) => progress.warn(&format!(
                 "the current key of user \"{}\" cannot be used ({why}); making a new one",
                 entry.name
-            ));
+            )),
+            (Ok(_), false) => {}
         }
         let algorithm = algorithm
             .or_else(|| entry.key.as_ref().ok().map(KeyAlgorithm::of))
@@ -234,86 +341,92 @@ pub async fn run(args: Args) -> Result<()> {
             "Generated a new private key ({})",
             key.algorithm()
         ));
-        Some(key)
-    };
-    let signing_key = match (&key, &entry.key) {
-        (Some(new), _) => new,
-        (None, Ok(old)) => old,
-        (None, Err(_)) => unreachable!("--reuse-key with an unusable key was refused above"),
-    };
-
-    let mut signals = Signals::install()?;
-    let session = connect(
-        loaded,
-        &entry,
-        args.admin_context.as_deref(),
-        args.approve,
-        &mut signals,
-        &mut progress,
-    )
-    .await?;
-
-    let certifier = Certifier::Cluster {
-        session: &session,
-        options: issue::Options {
-            approve: args.approve,
-            timeout,
-            keep_csr: args.keep_csr,
-        },
-    };
-    let subject = Subject {
-        user: &cn,
-        groups: &groups,
-    };
-    let requester = Requester::Key(signing_key);
-    let Certified { verified, .. } = certifier
-        .certify(
-            subject,
-            requester,
-            Some(duration),
-            &mut signals,
-            &mut progress,
-        )
-        .await?;
-    let proof = Proof::Cluster(&session.conn);
-    let identity = pipeline::prove(
-        proof,
-        &verified.pem,
-        signing_key,
-        &cn,
-        &mut signals,
-        &mut progress,
-    )
-    .await?;
-
-    let started = Instant::now();
-    let key_pem = key.as_ref().map(PrivateKey::to_pem);
-    let written = replace_in_place(&entry, &verified.pem, key_pem.as_ref().map(|k| k.as_str()))?;
-    progress.phase("kubeconfig write", started);
-    progress.detail(&format!("wrote {}", display_paths(&written)));
-    progress.print_timings();
-
-    let mut out = format!(
-        "Renewed the certificate of user \"{}\" in {}: valid until {} (was {}).\n",
-        entry.name,
-        display_paths(&written),
-        rfc3339(verified.info.not_after),
-        rfc3339(entry.info.not_after)
-    );
-    out += &match &key {
-        Some(k) => format!("New private key ({}).\n", k.algorithm()),
-        None => "Kept the private key (--reuse-key).\n".to_string(),
-    };
-    if let Some(id) = &identity {
-        out += &format!(
-            "Context \"{}\" authenticates as {} (groups: {}).\n",
-            entry.context,
-            id.username,
-            id.groups.join(", ")
-        );
+        Ok(RenewalKey::New(key))
     }
-    print!("{out}");
-    Ok(())
+
+    fn signing(&self) -> &PrivateKey {
+        match self {
+            RenewalKey::New(key) => key,
+            RenewalKey::Kept(key) => key,
+        }
+    }
+
+    /// The new key's PEM, to write; `None` when the key is kept.
+    fn new_pem(&self) -> Option<Zeroizing<String>> {
+        match self {
+            RenewalKey::New(key) => Some(key.to_pem()),
+            RenewalKey::Kept(_) => None,
+        }
+    }
+
+    fn new_algorithm(&self) -> Option<String> {
+        match self {
+            RenewalKey::New(key) => Some(key.algorithm()),
+            RenewalKey::Kept(_) => None,
+        }
+    }
+}
+
+/// What a renewal did, for the text and `-o json|yaml`.
+struct Renewed<'a> {
+    entry: &'a Entry,
+    written: Vec<PathBuf>,
+    certificate: CertInfo,
+    /// The new key's algorithm; `None` with `--reuse-key`.
+    new_key: Option<String>,
+    csr_name: Option<String>,
+    identity: Option<Identity>,
+}
+
+impl Renewed<'_> {
+    fn text(&self) -> String {
+        let mut out = format!(
+            "Renewed the certificate of user \"{}\" in {}: valid until {} (was {}).\n",
+            self.entry.name,
+            display_paths(&self.written),
+            rfc3339(self.certificate.not_after),
+            rfc3339(self.entry.info.not_after)
+        );
+        out += &match &self.new_key {
+            Some(algorithm) => format!("New private key ({algorithm}).\n"),
+            None => "Kept the private key (--reuse-key).\n".to_string(),
+        };
+        if let Some(id) = &self.identity {
+            out += &format!(
+                "Context \"{}\" authenticates as {} (groups: {}).\n",
+                self.entry.context,
+                id.username,
+                id.groups.join(", ")
+            );
+        }
+        out
+    }
+
+    fn to_value(&self) -> Value {
+        let files: Vec<String> = self
+            .written
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let mut v = json!({
+            "user": self.entry.name,
+            "renewed": true,
+            "context": self.entry.context,
+            "written": files,
+            "csrName": self.csr_name,
+            "notBefore": rfc3339(self.certificate.not_before),
+            "notAfter": rfc3339(self.certificate.not_after),
+            "previousNotAfter": rfc3339(self.entry.info.not_after),
+            "newKey": self.new_key.is_some(),
+        });
+        if let Some(algorithm) = &self.new_key {
+            v["keyAlgorithm"] = json!(algorithm);
+        }
+        if let Some(id) = &self.identity {
+            v["authenticatedAs"] = json!({"username": id.username, "groups": id.groups});
+        }
+        v
+    }
 }
 
 /// The user to renew and the context to reach its cluster by: `user`, `context`, or the

@@ -8,14 +8,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use argh::{ArgsInfo, FromArgs};
+use serde_json::json;
 
 use crate::csr;
 use crate::error::{Error, Result};
-use crate::key::{KeySource, PrivateKey};
 use crate::keystore;
 use crate::kubeconfig::file::{Mode, Transaction};
+use crate::pipeline;
 use crate::plan;
-use crate::progress::Progress;
+use crate::report::Output;
 
 /// Make a private key and a certificate request to send to a cluster administrator; the key
 /// stays on this machine.
@@ -49,9 +50,17 @@ pub struct Args {
     #[argh(switch)]
     pub force: bool,
 
+    /// print the result as json or yaml (the request in it as PEM)
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
     /// print only errors and the result
     #[argh(switch, short = 'q')]
     pub quiet: bool,
+
+    /// print what it looks at and decides (never key material)
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -68,17 +77,10 @@ pub async fn run(args: Args) -> Result<()> {
             out.display()
         )));
     }
-    let mut progress = Progress::new(args.quiet, false, false);
+    let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
+    let mut progress = output.progress(false);
 
-    let key = PrivateKey::obtain(&source)?;
-    progress.step(&match &source {
-        KeySource::Generate(_) => format!("Generated a private key ({})", key.algorithm()),
-        KeySource::File(path) => format!(
-            "Using the private key in {} ({})",
-            path.display(),
-            key.algorithm()
-        ),
-    });
+    let key = pipeline::key(&source, None, &mut progress)?;
     let request = csr::build(&args.user, &groups, &key)?;
 
     let kept = Transaction::all(|tx| {
@@ -127,6 +129,21 @@ pub async fn run(args: Args) -> Result<()> {
         shell_quote(&kubeconfig_name),
         shell_quote(&kubeconfig_name),
     );
+    progress.detail(&format!("kept the key in {}", kept.display()));
+    if output.format.is_some() {
+        let value = || {
+            json!({
+                "user": args.user,
+                "groups": groups,
+                "csr": (!to_stdout).then(|| out.display().to_string()),
+                "request": request,
+                "keyFile": kept.display().to_string(),
+                "keyAlgorithm": key.algorithm(),
+                "fingerprint": fingerprint,
+            })
+        };
+        return output.print(value, "");
+    }
     if to_stdout {
         // The request is the result; the instructions go with the progress.
         print!("{request}");

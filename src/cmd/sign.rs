@@ -18,7 +18,7 @@ use crate::pipeline::{
     self, Certified, Certifier, Credentials, Destination, Subject, new_user_entries,
 };
 use crate::plan;
-use crate::progress::Progress;
+use crate::report::{Output, Summary};
 use crate::session::Local;
 use crate::signals::Signals;
 use crate::verify::rfc3339;
@@ -88,6 +88,10 @@ pub struct Args {
     #[argh(option)]
     pub context: Option<String>,
 
+    /// print the result as json or yaml
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+
     /// print only errors and the result
     #[argh(switch, short = 'q')]
     pub quiet: bool,
@@ -122,7 +126,8 @@ pub async fn run(args: Args) -> Result<()> {
     }
 
     let mut signals = Signals::install()?;
-    let mut progress = Progress::new(args.quiet, args.verbose, args.timings);
+    let out = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
+    let mut progress = out.progress(args.timings);
     progress.step(&format!(
         "Request for user \"{}\" ({}), {} key {}",
         received.user,
@@ -163,7 +168,7 @@ pub async fn run(args: Args) -> Result<()> {
         groups: &received.groups,
     };
     let requester = Requester::Received(&received);
-    let Certified { verified, .. } = certifier
+    let Certified { verified, csr_name } = certifier
         .certify(subject, requester, duration, &mut signals, &mut progress)
         .await?;
     // Bindings before the file: if one fails, nothing was written.
@@ -190,7 +195,7 @@ pub async fn run(args: Args) -> Result<()> {
     let name = output
         .file_name()
         .map_or(output.display().to_string(), |n| n.to_string_lossy().into());
-    print!(
+    let text = format!(
         "Wrote kubeconfig {} for user \"{}\" (context \"{context}\"), valid until {}.\n\
          It holds no private key: send it to {}, who runs: kubectl onboard import {}\n",
         output.display(),
@@ -199,7 +204,20 @@ pub async fn run(args: Args) -> Result<()> {
         received.user,
         shell_quote(&name)
     );
-    Ok(())
+    let summary = Summary {
+        user: received.user.clone(),
+        groups: received.groups.clone(),
+        context,
+        cluster: target.cluster_name.clone(),
+        kubeconfigs: vec![output.clone()],
+        standalone: true,
+        csr: csr_name,
+        certificate: verified.info,
+        key_algorithm: received.key_algorithm.clone(),
+        identity: None,
+        switched: false,
+    };
+    out.print(|| summary.to_value(), &text)
 }
 
 /// The request in `path` (or stdin for `-`), checked: a bad one is a usage error, as nothing

@@ -11,8 +11,10 @@ use x509_cert::Certificate;
 
 use crate::error::{Error, Kind, Result};
 use crate::kubeconfig::credential::{self, Field};
-use crate::kubeconfig::{self, edit::Section, yaml};
+use crate::kubeconfig::{self, edit::Section};
 use crate::plan::parse_duration;
+use crate::report::Output;
+use crate::session::display_paths;
 use crate::verify::{self, rfc3339};
 
 /// Show the client certificates of the users in your kubeconfig: subject, issuer, expiry.
@@ -33,6 +35,14 @@ pub struct Args {
     /// path to the kubeconfig to read
     #[argh(option)]
     pub kubeconfig: Option<PathBuf>,
+
+    /// print only errors and the result
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// print what it looks at and decides
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -75,26 +85,16 @@ pub async fn run(args: Args) -> Result<()> {
         .as_deref()
         .map(|w| parse_duration("--warn", w))
         .transpose()?;
-    let format = match args.output.as_deref() {
-        None => None,
-        Some(f @ ("json" | "yaml")) => Some(f.to_string()),
-        Some(other) => {
-            return Err(Error::usage(format!(
-                "-o {other} is not a known output format: use -o json or -o yaml"
-            )));
-        }
-    };
+    let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
+    let mut progress = output.progress(false);
     let loaded = kubeconfig::load(args.kubeconfig.as_deref())?;
+    progress.detail(&format!(
+        "kubeconfig: read {}",
+        display_paths(&loaded.sources.read)
+    ));
     let rows = rows(&loaded.merged);
     let now = SystemTime::now();
-    let out = match format.as_deref() {
-        Some("json") => {
-            serde_json::to_string_pretty(&to_value(&rows, now, warn)).expect("JSON") + "\n"
-        }
-        Some(_) => yaml::emit(&to_value(&rows, now, warn))?,
-        None => table(&rows, now, warn),
-    };
-    print!("{out}");
+    output.print(|| to_value(&rows, now, warn), &table(&rows, now, warn))?;
     if let Some(window) = warn {
         let due: Vec<&str> = rows
             .iter()

@@ -12,10 +12,12 @@
 
 pub mod bind;
 pub mod certify;
+pub mod key;
 pub mod prove;
 pub mod write;
 
 pub use bind::bind;
 pub use certify::{Certified, Certifier, Subject};
+pub use key::key;
 pub use prove::{Proof, prove};
 pub use write::{CredentialFiles, Credentials, Destination, new_user_entries};
