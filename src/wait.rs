@@ -122,98 +122,129 @@ impl Waiter<'_> {
         let api: Api<CertificateSigningRequest> = Api::all(self.conn.client.clone());
         let update =
             |csr: &CertificateSigningRequest| seen.borrow_mut().update(state(csr), self.name);
-        let note = |what: String| seen.borrow_mut().notes.push(what);
         if let Some(done) = update(created)? {
             return Ok(done);
         }
+        if !self.may_watch {
+            return self.poll(&api, &update).await;
+        }
+        let note = |what: String| seen.borrow_mut().notes.push(what);
         let mut resource_version = created.resource_version().unwrap_or_default();
         let mut backoff = Backoff::default();
         loop {
-            if !self.may_watch {
-                match api.get(self.name).await {
-                    Ok(csr) => {
-                        if let Some(done) = update(&csr)? {
-                            return Ok(done);
-                        }
-                    }
-                    Err(e) => self.transient(e)?,
-                }
-                backoff.sleep().await;
-                continue;
-            }
             let params = WatchParams::default()
                 .fields(&format!("metadata.name={}", self.name))
                 .timeout(290);
-            let stream = match api.watch(&params, &resource_version).await {
-                Ok(stream) => stream,
+            let next = match api.watch(&params, &resource_version).await {
+                Ok(stream) => {
+                    let events = Events {
+                        api: &api,
+                        update: &update,
+                        note: &note,
+                    };
+                    self.read(events, stream.boxed(), &resource_version, &mut backoff)
+                        .await?
+                }
                 Err(kube::Error::Api(s)) if s.code == 410 => {
                     note(format!(
                         "resourceVersion {resource_version} is gone (410); reading the request afresh"
                     ));
-                    match self.relist(&api, &update).await? {
-                        Next::Done(pem) => return Ok(pem),
-                        Next::ResumeFrom(rv) => resource_version = rv,
-                    }
-                    continue;
+                    self.relist(&api, &update).await?
                 }
                 Err(e) => {
                     let why = e.to_string();
                     self.transient(e)?;
                     note(format!("cannot watch ({why}); trying again"));
                     backoff.sleep().await;
-                    continue;
+                    Next::ResumeFrom(resource_version.clone())
                 }
             };
-            let mut stream = stream.boxed();
-            loop {
-                match stream.try_next().await {
-                    Ok(Some(WatchEvent::Added(csr) | WatchEvent::Modified(csr))) => {
-                        backoff = Backoff::default();
-                        if let Some(done) = update(&csr)? {
-                            return Ok(done);
-                        }
-                        if let Some(rv) = csr.resource_version() {
-                            resource_version = rv;
-                        }
+            match next {
+                Next::Done(pem) => return Ok(pem),
+                Next::ResumeFrom(rv) => resource_version = rv,
+            }
+        }
+    }
+
+    /// Without watch permission: reads the request again and again, backing off.
+    async fn poll(
+        &self,
+        api: &Api<CertificateSigningRequest>,
+        update: &impl Fn(&CertificateSigningRequest) -> Result<Option<Vec<u8>>>,
+    ) -> Result<Vec<u8>> {
+        let mut backoff = Backoff::default();
+        loop {
+            match api.get(self.name).await {
+                Ok(csr) => {
+                    if let Some(done) = update(&csr)? {
+                        return Ok(done);
                     }
-                    Ok(Some(WatchEvent::Bookmark(b))) => {
-                        resource_version = b.metadata.resource_version
+                }
+                Err(e) => self.transient(e)?,
+            }
+            backoff.sleep().await;
+        }
+    }
+
+    /// The events of one watch, until the certificate comes or the watch ends (then: where
+    /// to resume it from).
+    async fn read(
+        &self,
+        events: Events<
+            '_,
+            impl Fn(&CertificateSigningRequest) -> Result<Option<Vec<u8>>>,
+            impl Fn(String),
+        >,
+        mut stream: futures::stream::BoxStream<
+            '_,
+            kube::Result<WatchEvent<CertificateSigningRequest>>,
+        >,
+        from: &str,
+        backoff: &mut Backoff,
+    ) -> Result<Next> {
+        let mut resource_version = from.to_string();
+        loop {
+            match stream.try_next().await {
+                Ok(Some(WatchEvent::Added(csr) | WatchEvent::Modified(csr))) => {
+                    *backoff = Backoff::default();
+                    if let Some(done) = (events.update)(&csr)? {
+                        return Ok(Next::Done(done));
                     }
-                    Ok(Some(WatchEvent::Deleted(_))) => {
-                        return Err(Error::failed(format!(
-                            "CertificateSigningRequest {} was deleted while we waited (by an administrator or the cluster's cleaner); run again",
-                            self.name
-                        )));
+                    if let Some(rv) = csr.resource_version() {
+                        resource_version = rv;
                     }
-                    Ok(Some(WatchEvent::Error(s))) if s.code == 410 => {
-                        match self.relist(&api, &update).await? {
-                            Next::Done(pem) => return Ok(pem),
-                            Next::ResumeFrom(rv) => resource_version = rv,
-                        }
-                        break;
-                    }
-                    Ok(Some(WatchEvent::Error(s))) => {
-                        return Err(self.conn.api_error(
-                            "watching the CertificateSigningRequest",
-                            kube::Error::Api(s),
-                        ));
-                    }
-                    // The server ended the watch (timeout) or the connection dropped: resume.
-                    Ok(None) => {
-                        note(format!(
-                            "the watch ended; resuming it from resourceVersion {resource_version}"
-                        ));
-                        break;
-                    }
-                    Err(e) => {
-                        let why = e.to_string();
-                        self.transient(e)?;
-                        note(format!(
-                            "the watch broke ({why}); resuming it from resourceVersion {resource_version}"
-                        ));
-                        backoff.sleep().await;
-                        break;
-                    }
+                }
+                Ok(Some(WatchEvent::Bookmark(b))) => resource_version = b.metadata.resource_version,
+                Ok(Some(WatchEvent::Deleted(_))) => {
+                    return Err(Error::failed(format!(
+                        "CertificateSigningRequest {} was deleted while we waited (by an administrator or the cluster's cleaner); run again",
+                        self.name
+                    )));
+                }
+                Ok(Some(WatchEvent::Error(s))) if s.code == 410 => {
+                    return self.relist(events.api, events.update).await;
+                }
+                Ok(Some(WatchEvent::Error(s))) => {
+                    return Err(self.conn.api_error(
+                        "watching the CertificateSigningRequest",
+                        kube::Error::Api(s),
+                    ));
+                }
+                // The server ended the watch (timeout) or the connection dropped: resume.
+                Ok(None) => {
+                    (events.note)(format!(
+                        "the watch ended; resuming it from resourceVersion {resource_version}"
+                    ));
+                    return Ok(Next::ResumeFrom(resource_version));
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    self.transient(e)?;
+                    (events.note)(format!(
+                        "the watch broke ({why}); resuming it from resourceVersion {resource_version}"
+                    ));
+                    backoff.sleep().await;
+                    return Ok(Next::ResumeFrom(resource_version));
                 }
             }
         }
@@ -277,6 +308,14 @@ impl Waiter<'_> {
 enum Next {
     Done(Vec<u8>),
     ResumeFrom(String),
+}
+
+/// What reading a watch's events needs: the API to read afresh after a 410, what to do with
+/// each state of the request, and where to note what happened to the watch (`-v`).
+struct Events<'a, U, N> {
+    api: &'a Api<CertificateSigningRequest>,
+    update: &'a U,
+    note: &'a N,
 }
 
 /// What the wait has seen so far.

@@ -28,7 +28,6 @@ use futures::StreamExt;
 
 use crate::authority::Authority;
 use crate::error::{Error, Kind, Result};
-use crate::issue;
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
 use crate::kubeconfig::{self, Target};
 use crate::pipeline::certify::{self, Requester};
@@ -580,14 +579,8 @@ impl Work<'_> {
                         PrivateKey::obtain(&KeySource::Generate(algorithm))
                     }))
                     .await?;
-                let certifier = Certifier::Cluster {
-                    session,
-                    options: issue::Options {
-                        approve: self.batch.approve,
-                        timeout: self.batch.timeout,
-                        keep_csr: false,
-                    },
-                };
+                let certifier =
+                    Certifier::cluster(session, self.batch.approve, self.batch.timeout, false);
                 let certified = certifier
                     .certify(subject, Requester::Key(&key), duration, signals, progress)
                     .await?;

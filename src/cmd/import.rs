@@ -29,6 +29,7 @@ use crate::report::{Output, Summary};
 use crate::session::display_paths;
 use crate::signals::Signals;
 use crate::verify::{self, CertInfo, rfc3339};
+use crate::whoami::Identity;
 
 /// The cluster entry an imported kubeconfig brings.
 #[derive(Clone, Debug)]
@@ -106,19 +107,7 @@ pub async fn run(args: Args) -> Result<()> {
         .transpose()?;
     let received = read_received(&args.file)?;
     let name = args.file.display().to_string();
-    progress.step(&format!(
-        "{name}: user \"{}\" (CN={}, groups: {}), cluster \"{}\" at {}, valid until {}",
-        received.user,
-        received.info.common_name.as_deref().unwrap_or(""),
-        if received.info.organizations.is_empty() {
-            "none".to_string()
-        } else {
-            received.info.organizations.join(", ")
-        },
-        received.cluster.name,
-        received.server,
-        rfc3339(received.info.not_after)
-    ));
+    progress.step(&format!("{name}: {}", received.describe()));
     let key = pair(&received, supplied, &name, &mut progress)?;
 
     let loaded = kubeconfig::load(args.kubeconfig.as_deref())?;
@@ -154,15 +143,9 @@ pub async fn run(args: Args) -> Result<()> {
     destination.probe()?;
 
     // Proven before anything is written.
-    let identity = if args.no_verify {
-        None
-    } else {
-        let mut signals = Signals::install()?;
-        let conn = Connection::open_unauthenticated(&received.loaded, &received.target).await?;
-        let user = received.info.common_name.clone().unwrap_or_default();
-        let proof = Proof::Cluster(&conn);
-        let cert_pem = &received.cert_pem;
-        pipeline::prove(proof, cert_pem, &key, &user, &mut signals, &mut progress).await?
+    let identity = match args.no_verify {
+        true => None,
+        false => received.prove(&key, &mut progress).await?,
     };
     let written = destination.write(&entries, None, args.force)?;
 
@@ -206,6 +189,33 @@ pub async fn run(args: Args) -> Result<()> {
         switched: switch,
     };
     output.print(|| summary.to_value(), &out)
+}
+
+impl Received {
+    /// `user "jane" (CN=jane, groups: dev), cluster "local" at https://…, valid until …`.
+    fn describe(&self) -> String {
+        let groups = match self.info.organizations.is_empty() {
+            true => "none".to_string(),
+            false => self.info.organizations.join(", "),
+        };
+        format!(
+            "user \"{}\" (CN={}, groups: {groups}), cluster \"{}\" at {}, valid until {}",
+            self.user,
+            self.info.common_name.as_deref().unwrap_or(""),
+            self.cluster.name,
+            self.server,
+            rfc3339(self.info.not_after)
+        )
+    }
+
+    /// The SelfSubjectReview with the received certificate and `key`, on the file's cluster.
+    async fn prove(&self, key: &PrivateKey, progress: &mut Progress) -> Result<Option<Identity>> {
+        let mut signals = Signals::install()?;
+        let conn = Connection::open_unauthenticated(&self.loaded, &self.target).await?;
+        let user = self.info.common_name.clone().unwrap_or_default();
+        let proof = Proof::Cluster(&conn);
+        pipeline::prove(proof, &self.cert_pem, key, &user, &mut signals, progress).await
+    }
 }
 
 /// Reads the administrator's file: its current context (or its only one), that context's

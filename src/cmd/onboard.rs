@@ -4,11 +4,11 @@
 //! kubeconfig is read to find the cluster. Everything else is the pipeline's. Nothing is
 //! written unless every step before succeeded, and then all of it or nothing.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::authority::Authority;
 use crate::error::{Error, Result};
-use crate::issue;
 use crate::key::{KeySource, PrivateKey};
 use crate::kubeconfig::{self, ClusterEntry, Loaded, Target};
 use crate::pipeline::certify::Requester;
@@ -51,26 +51,13 @@ pub async fn run(plan: Plan) -> Result<()> {
         None => connect(&plan, &mut signals, &mut progress).await?,
         Some(offline) => sign_here(&plan, offline, &mut progress)?,
     };
-    let target = source.target();
-    let context = format!("{}@{}", plan.user, target.cluster_name);
-
     let key = pipeline::key(&plan.key, supplied, &mut progress)?;
     let subject = Subject {
         user: &plan.user,
         groups: &plan.groups,
     };
-    let certifier = match &source {
-        Source::Cluster(session) => Certifier::Cluster {
-            session,
-            options: issue::Options {
-                approve: plan.approve,
-                timeout: plan.timeout,
-                keep_csr: plan.keep_csr,
-            },
-        },
-        Source::Authority { authority, .. } => Certifier::Authority(authority),
-    };
-    let Certified { verified, csr_name } = certifier
+    let Certified { verified, csr_name } = source
+        .certifier(&plan)
         .certify(
             subject,
             Requester::Key(&key),
@@ -79,60 +66,27 @@ pub async fn run(plan: Plan) -> Result<()> {
             &mut progress,
         )
         .await?;
-
     let identity = match plan.prove_identity {
         true => {
-            let proof = match &source {
-                Source::Cluster(session) => Proof::Cluster(&session.conn),
-                Source::Authority { target, .. } => Proof::Reachable(target),
-            };
-            let user = &plan.user;
-            pipeline::prove(
-                proof,
-                &verified.pem,
-                &key,
-                user,
-                &mut signals,
-                &mut progress,
-            )
-            .await?
+            let (pem, user) = (&verified.pem, &plan.user);
+            pipeline::prove(source.proof(), pem, &key, user, &mut signals, &mut progress).await?
         }
         false => None,
     };
     if let Source::Cluster(session) = &source {
-        pipeline::bind(
-            &session.conn,
-            &plan.user,
-            &plan.grants,
-            &mut signals,
-            &mut progress,
-        )
-        .await?;
+        let (conn, user) = (&session.conn, &plan.user);
+        pipeline::bind(conn, user, &plan.grants, &mut signals, &mut progress).await?;
     }
-
-    let key_pem = key.to_pem();
-    let credentials = match &files {
-        Some(f) => Credentials::Files(f),
-        None => Credentials::Embedded {
-            cert_pem: &verified.pem,
-            key_pem: Some(&key_pem),
-        },
-    };
-    let namespace = plan.namespace.as_deref();
-    let entries = new_user_entries(
-        &plan.user,
-        &target.cluster_name,
-        &context,
-        credentials,
-        namespace,
-    );
+    let target = source.target();
+    let context = format!("{}@{}", plan.user, target.cluster_name);
     let started = Instant::now();
-    let written = source.destination(&plan)?.write(
-        &entries,
-        files
-            .as_ref()
-            .map(|f| (f, verified.pem.as_str(), key_pem.as_str())),
-        plan.force,
+    let written = write(
+        &plan,
+        &source,
+        &context,
+        files.as_ref(),
+        &verified.pem,
+        &key,
     )?;
     progress.phase("kubeconfig write", started);
     progress.detail(&format!("wrote {}", display_paths(&written)));
@@ -153,6 +107,31 @@ pub async fn run(plan: Plan) -> Result<()> {
     };
     print!("{}", summary.render(plan.output)?);
     Ok(())
+}
+
+/// The new user and context, with the certificate and key embedded or (`--embed=false`) in
+/// `files`, where `plan` says: all of it, or on an error nothing.
+fn write(
+    plan: &Plan,
+    source: &Source,
+    context: &str,
+    files: Option<&CredentialFiles>,
+    cert_pem: &str,
+    key: &PrivateKey,
+) -> Result<Vec<PathBuf>> {
+    let key_pem = key.to_pem();
+    let credentials = match files {
+        Some(f) => Credentials::Files(f),
+        None => Credentials::Embedded {
+            cert_pem,
+            key_pem: Some(&key_pem),
+        },
+    };
+    let cluster = &source.target().cluster_name;
+    let namespace = plan.namespace.as_deref();
+    let entries = new_user_entries(&plan.user, cluster, context, credentials, namespace);
+    let files = files.map(|f| (f, cert_pem, key_pem.as_str()));
+    source.destination(plan)?.write(&entries, files, plan.force)
 }
 
 /// Online: the kubeconfig and the cluster of the context in use, the names checked to be free
@@ -249,6 +228,22 @@ fn sign_here(
 }
 
 impl Source {
+    fn certifier<'a>(&'a self, plan: &Plan) -> Certifier<'a> {
+        match self {
+            Source::Cluster(session) => {
+                Certifier::cluster(session, plan.approve, plan.timeout, plan.keep_csr)
+            }
+            Source::Authority { authority, .. } => Certifier::Authority(authority),
+        }
+    }
+
+    fn proof(&self) -> Proof<'_> {
+        match self {
+            Source::Cluster(session) => Proof::Cluster(&session.conn),
+            Source::Authority { target, .. } => Proof::Reachable(target),
+        }
+    }
+
     fn target(&self) -> &Target {
         match self {
             Source::Cluster(session) => &session.local.target,

@@ -20,7 +20,6 @@ use x509_cert::Certificate;
 use crate::access;
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
-use crate::issue;
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
 use crate::kubeconfig::credential::{self, Field, Slot};
 use crate::kubeconfig::edit::{self, Section};
@@ -208,14 +207,7 @@ pub async fn run(args: Args) -> Result<()> {
         &mut progress,
     )
     .await?;
-    let certifier = Certifier::Cluster {
-        session: &session,
-        options: issue::Options {
-            approve: args.approve,
-            timeout: options.timeout,
-            keep_csr: args.keep_csr,
-        },
-    };
+    let certifier = Certifier::cluster(&session, args.approve, options.timeout, args.keep_csr);
     let subject = Subject {
         user: &cn,
         groups: &groups,
@@ -429,9 +421,13 @@ impl Renewed<'_> {
     }
 }
 
-/// The user to renew and the context to reach its cluster by: `user`, `context`, or the
-/// current context's.
-fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Result<Entry> {
+/// The user to renew and the context whose cluster to ask: both as given (they must agree),
+/// or the one given and the other found, or the current context's.
+fn user_and_context(
+    loaded: &Loaded,
+    user: Option<&str>,
+    context: Option<&str>,
+) -> Result<(String, String)> {
     let merged = &loaded.merged;
     let user_of = |ctx: &str| -> Option<String> {
         merged
@@ -439,7 +435,7 @@ fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Res
             .and_then(|(_, body)| body.get("user").and_then(Value::as_str))
             .map(str::to_string)
     };
-    let (name, context) = match (user, context) {
+    Ok(match (user, context) {
         (_, Some(ctx)) => {
             merged.find(Section::Contexts, ctx).ok_or_else(|| {
                 Error::failed(format!(
@@ -480,7 +476,14 @@ fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Res
                 .ok_or_else(|| Error::failed(format!("context \"{current}\" names no user")))?;
             (u, current.to_string())
         }
-    };
+    })
+}
+
+/// The user to renew and the context to reach its cluster by: `user`, `context`, or the
+/// current context's.
+fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Result<Entry> {
+    let merged = &loaded.merged;
+    let (name, context) = user_and_context(loaded, user, context)?;
     let (index, body) = merged.find(Section::Users, &name).ok_or_else(|| {
         Error::failed(format!(
             "user \"{name}\" is not in {}; kubectl onboard status lists the users with certificates",

@@ -91,70 +91,98 @@ pub async fn run(args: Args) -> Result<()> {
         Ok(kept)
     })?;
 
-    let fingerprint = keystore::fingerprint(&key.public_key_der());
-    let groups_text = if groups.is_empty() {
-        "no groups".to_string()
-    } else {
-        format!("groups: {}", groups.join(", "))
-    };
-    let csr_name = if to_stdout {
-        format!("{}.csr", args.user)
-    } else {
-        out.file_name()
-            .map_or(out.display().to_string(), |n| n.to_string_lossy().into())
-    };
-    let kubeconfig_name = format!("{}.kubeconfig", args.user);
-    let send = if to_stdout {
-        format!("Send the request (written to stdout) as {csr_name} to")
-    } else {
-        format!("Send {csr_name} to")
-    };
-    let mut text = String::new();
-    if !to_stdout {
-        text += &format!(
-            "Wrote the certificate request for \"{}\" ({groups_text}) to {}.\n",
-            args.user,
-            out.display()
-        );
-    }
-    text += &format!(
-        "The private key stays on this machine, in {} (0600).\n\
-         Public key fingerprint: {fingerprint} (sign shows it too: compare them by phone or chat)\n\
-         {send} a cluster administrator, who runs:\n  \
-         kubectl onboard sign {} --approve --output-kubeconfig {}\n\
-         and sends back {kubeconfig_name} (it holds no secret). Then run:\n  \
-         kubectl onboard import {}\n",
-        kept.display(),
-        shell_quote(&csr_name),
-        shell_quote(&kubeconfig_name),
-        shell_quote(&kubeconfig_name),
-    );
     progress.detail(&format!("kept the key in {}", kept.display()));
+    let made = Made {
+        user: &args.user,
+        groups: &groups,
+        csr: (!to_stdout).then_some(out.as_path()),
+        request: &request,
+        kept: &kept,
+        key_algorithm: key.algorithm(),
+        fingerprint: keystore::fingerprint(&key.public_key_der()),
+    };
     if output.format.is_some() {
-        let value = || {
-            json!({
-                "user": args.user,
-                "groups": groups,
-                "csr": (!to_stdout).then(|| out.display().to_string()),
-                "request": request,
-                "keyFile": kept.display().to_string(),
-                "keyAlgorithm": key.algorithm(),
-                "fingerprint": fingerprint,
-            })
-        };
-        return output.print(value, "");
+        return output.print(|| made.to_value(), "");
     }
-    if to_stdout {
-        // The request is the result; the instructions go with the progress.
-        print!("{request}");
-        std::io::stdout().flush().ok();
-        if !args.quiet {
-            eprint!("{text}");
+    match made.csr {
+        Some(_) => print!("{}", made.text()),
+        None => {
+            // The request is the result; the instructions go with the progress.
+            print!("{request}");
+            std::io::stdout().flush().ok();
+            if !args.quiet {
+                eprint!("{}", made.text());
+            }
         }
-    } else {
-        print!("{text}");
     }
     Ok(())
+}
+
+/// What `request` made, for the instructions and `-o json|yaml`.
+struct Made<'a> {
+    user: &'a str,
+    groups: &'a [String],
+    /// Where the request was written; `None`: to stdout.
+    csr: Option<&'a Path>,
+    request: &'a str,
+    kept: &'a Path,
+    key_algorithm: String,
+    fingerprint: String,
+}
+
+impl Made<'_> {
+    /// What was written, and the two commands that follow, ready to paste.
+    fn text(&self) -> String {
+        let kubeconfig_name = format!("{}.kubeconfig", self.user);
+        let (mut text, csr_name, send) = match self.csr {
+            Some(path) => {
+                let groups = match self.groups.is_empty() {
+                    true => "no groups".to_string(),
+                    false => format!("groups: {}", self.groups.join(", ")),
+                };
+                let name = path
+                    .file_name()
+                    .map_or(path.display().to_string(), |n| n.to_string_lossy().into());
+                let wrote = format!(
+                    "Wrote the certificate request for \"{}\" ({groups}) to {}.\n",
+                    self.user,
+                    path.display()
+                );
+                (wrote, name.clone(), format!("Send {name} to"))
+            }
+            None => {
+                let name = format!("{}.csr", self.user);
+                let send = format!("Send the request (written to stdout) as {name} to");
+                (String::new(), name, send)
+            }
+        };
+        text += &format!(
+            "The private key stays on this machine, in {} (0600).\n\
+             Public key fingerprint: {} (sign shows it too: compare them by phone or chat)\n\
+             {send} a cluster administrator, who runs:\n  \
+             kubectl onboard sign {} --approve --output-kubeconfig {}\n\
+             and sends back {kubeconfig_name} (it holds no secret). Then run:\n  \
+             kubectl onboard import {}\n",
+            self.kept.display(),
+            self.fingerprint,
+            shell_quote(&csr_name),
+            shell_quote(&kubeconfig_name),
+            shell_quote(&kubeconfig_name),
+        );
+        text
+    }
+
+    fn to_value(&self) -> serde_json::Value {
+        json!({
+            "user": self.user,
+            "groups": self.groups,
+            "csr": self.csr.map(|p| p.display().to_string()),
+            "request": self.request,
+            "keyFile": self.kept.display().to_string(),
+            "keyAlgorithm": self.key_algorithm,
+            "fingerprint": self.fingerprint,
+        })
+    }
 }
 
 /// `jane.csr` as is, `my file.csr` as `'my file.csr'`: safe to paste into a shell.

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use crate::csr;
 use crate::error::{Error, Result};
-use crate::issue;
 use crate::keystore;
 use crate::kubeconfig;
 use crate::pipeline::certify::Requester;
@@ -18,6 +17,8 @@ use crate::pipeline::{
     self, Certified, Certifier, Credentials, Destination, Subject, new_user_entries,
 };
 use crate::plan;
+use crate::progress::Progress;
+use crate::rbac::Grant;
 use crate::report::{Output, Summary};
 use crate::session::Local;
 use crate::signals::Signals;
@@ -105,18 +106,47 @@ pub struct Args {
     pub timings: bool,
 }
 
-pub async fn run(args: Args) -> Result<()> {
-    let output = args.output_kubeconfig.clone().ok_or_else(|| {
-        Error::usage(
-            "--output-kubeconfig FILE is required: where to write the kubeconfig to send back to the requester",
-        )
-    })?;
-    let duration = plan::duration_flag(args.duration.as_deref())?;
-    let timeout = plan::timeout_flag(args.timeout.as_deref())?;
-    if let Some(ns) = &args.namespace {
-        plan::validate_namespace(ns)?;
+/// The flags, checked before the request is read.
+struct Options {
+    output: PathBuf,
+    duration: Option<std::time::Duration>,
+    timeout: std::time::Duration,
+    grants: Vec<Grant>,
+    out: Output,
+}
+
+impl TryFrom<&Args> for Options {
+    type Error = Error;
+
+    fn try_from(args: &Args) -> Result<Options> {
+        let output = args.output_kubeconfig.clone().ok_or_else(|| {
+            Error::usage(
+                "--output-kubeconfig FILE is required: where to write the kubeconfig to send back to the requester",
+            )
+        })?;
+        let duration = plan::duration_flag(args.duration.as_deref())?;
+        let timeout = plan::timeout_flag(args.timeout.as_deref())?;
+        if let Some(ns) = &args.namespace {
+            plan::validate_namespace(ns)?;
+        }
+        Ok(Options {
+            output,
+            duration,
+            timeout,
+            grants: plan::grants(&args.clusterrole, &args.role, args.namespace.as_deref())?,
+            out: Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?,
+        })
     }
-    let grants = plan::grants(&args.clusterrole, &args.role, args.namespace.as_deref())?;
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let Options {
+        output,
+        duration,
+        timeout,
+        grants,
+        out,
+    } = Options::try_from(&args)?;
     let received = read_request(&args.csr)?;
     if !args.force && output.exists() {
         return Err(Error::failed(format!(
@@ -124,26 +154,9 @@ pub async fn run(args: Args) -> Result<()> {
             output.display()
         )));
     }
-
     let mut signals = Signals::install()?;
-    let out = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = out.progress(args.timings);
-    progress.step(&format!(
-        "Request for user \"{}\" ({}), {} key {}",
-        received.user,
-        if received.groups.is_empty() {
-            "no groups".to_string()
-        } else {
-            format!("groups: {}", received.groups.join(", "))
-        },
-        received.key_algorithm,
-        keystore::fingerprint(&received.public_key_der)
-    ));
-    for oid in &received.ignored_attributes {
-        progress.warn(&format!(
-            "the request's subject also has attribute {oid}, which Kubernetes ignores (only CN and O count)"
-        ));
-    }
+    announce(&received, &mut progress);
 
     let local = Local::load(
         args.kubeconfig.as_deref(),
@@ -155,14 +168,7 @@ pub async fn run(args: Args) -> Result<()> {
         .connect(args.approve, &grants, &mut signals, &mut progress)
         .await?;
 
-    let certifier = Certifier::Cluster {
-        session: &session,
-        options: issue::Options {
-            approve: args.approve,
-            timeout,
-            keep_csr: args.keep_csr,
-        },
-    };
+    let certifier = Certifier::cluster(&session, args.approve, timeout, args.keep_csr);
     let subject = Subject {
         user: &received.user,
         groups: &received.groups,
@@ -218,6 +224,25 @@ pub async fn run(args: Args) -> Result<()> {
         switched: false,
     };
     out.print(|| summary.to_value(), &text)
+}
+
+/// What the request asks for, and what in it Kubernetes ignores.
+fn announce(received: &csr::Received, progress: &mut Progress) {
+    let groups = match received.groups.is_empty() {
+        true => "no groups".to_string(),
+        false => format!("groups: {}", received.groups.join(", ")),
+    };
+    progress.step(&format!(
+        "Request for user \"{}\" ({groups}), {} key {}",
+        received.user,
+        received.key_algorithm,
+        keystore::fingerprint(&received.public_key_der)
+    ));
+    for oid in &received.ignored_attributes {
+        progress.warn(&format!(
+            "the request's subject also has attribute {oid}, which Kubernetes ignores (only CN and O count)"
+        ));
+    }
 }
 
 /// The request in `path` (or stdin for `-`), checked: a bad one is a usage error, as nothing

@@ -48,7 +48,25 @@ pub struct Certified {
     pub csr_name: Option<String>,
 }
 
-impl Certifier<'_> {
+impl<'a> Certifier<'a> {
+    /// The cluster's CSR API through `session`: `approve` the request ourselves or wait for an
+    /// administrator, at most `timeout`; `keep_csr` leaves the object when done.
+    pub fn cluster(
+        session: &'a Session,
+        approve: bool,
+        timeout: Duration,
+        keep_csr: bool,
+    ) -> Certifier<'a> {
+        Certifier::Cluster {
+            session,
+            options: issue::Options {
+                approve,
+                timeout,
+                keep_csr,
+            },
+        }
+    }
+
     /// A checked certificate for `subject`, lasting `duration` (`None`: the signer's default).
     pub async fn certify(
         &self,
