@@ -625,10 +625,23 @@ impl Work<'_> {
         if let Mode::Cluster(session) = &self.mode {
             pipeline::bind(&session.conn, &entry.name, &entry.grants, signals, progress).await?;
         }
+        self.write(entry, &verified.pem, &key, signals).await?;
+        Ok(verified.info.not_after)
+    }
+
+    /// The user's own kubeconfig (`<dir>/<user>.kubeconfig`, 0600), written off the thread
+    /// that drives the requests.
+    async fn write(
+        &self,
+        entry: &Entry,
+        cert_pem: &str,
+        key: &PrivateKey,
+        signals: &mut Signals,
+    ) -> Result<()> {
         let cluster = &self.target.cluster_name;
         let key_pem = key.to_pem();
         let credentials = Credentials::Embedded {
-            cert_pem: &verified.pem,
+            cert_pem,
             key_pem: Some(&key_pem),
         };
         let context = format!("{}@{cluster}", entry.name);
@@ -640,8 +653,7 @@ impl Work<'_> {
             .interruptible(blocking(move || {
                 kubeconfig::write_standalone(&path, &config, force)
             }))
-            .await?;
-        Ok(verified.info.not_after)
+            .await
     }
 }
 

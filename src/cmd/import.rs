@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::key::{KeySource, PrivateKey};
 use crate::keystore;
 use crate::kubeconfig::credential::{self, Field};
-use crate::kubeconfig::edit::Section;
-use crate::kubeconfig::{self, Loaded};
+use crate::kubeconfig::edit::{self, Section};
+use crate::kubeconfig::{self, Entries, Loaded};
 use crate::pipeline::{self, Credentials, Destination, Proof, new_user_entries};
 use crate::progress::Progress;
 use crate::report::{Output, Summary};
@@ -117,21 +117,7 @@ pub async fn run(args: Args) -> Result<()> {
         loaded.sources.destination.display()
     ));
     let cluster = cluster_to_write(&loaded, &received, args.force, &mut progress)?;
-    let key_pem = key.to_pem();
-    let credentials = Credentials::Embedded {
-        cert_pem: &received.cert_pem,
-        key_pem: Some(&key_pem),
-    };
-    let cluster_name = &received.cluster.name;
-    let mut entries = new_user_entries(
-        &received.user,
-        cluster_name,
-        &received.context,
-        credentials,
-        None,
-    );
-    // The context as the administrator's file has it (its namespace, say).
-    entries.context_body = received.context_body.clone();
+    let entries = received.entries(&key);
     let switch = args.use_context || loaded.merged.current_context().is_none();
     let destination = Destination::Merge {
         loaded: &loaded,
@@ -149,32 +135,14 @@ pub async fn run(args: Args) -> Result<()> {
     };
     let written = destination.write(&entries, None, args.force)?;
 
-    let mut out = format!(
-        "{} \"{}\" and context \"{}\" added to {}.\n",
-        if cluster.is_some() {
-            format!("Cluster \"{}\", user", received.cluster.name)
-        } else {
-            "User".to_string()
-        },
-        received.user,
-        received.context,
-        display_paths(&written)
+    let cluster_added = cluster.is_some().then_some(received.cluster.name.as_str());
+    let text = imported(
+        &received,
+        cluster_added,
+        &written,
+        identity.as_ref(),
+        switch,
     );
-    if let Some(id) = &identity {
-        out += &format!(
-            "Authenticated as {} (groups: {}).\n",
-            id.username,
-            id.groups.join(", ")
-        );
-    }
-    if switch {
-        out += &format!("Switched to context \"{}\".\n", received.context);
-    } else {
-        out += &format!(
-            "Switch to it with: kubectl config use-context {}\n",
-            received.context
-        );
-    }
     let summary = Summary {
         user: received.user.clone(),
         groups: received.info.organizations.clone(),
@@ -188,10 +156,59 @@ pub async fn run(args: Args) -> Result<()> {
         identity,
         switched: switch,
     };
-    output.print(|| summary.to_value(), &out)
+    output.print(|| summary.to_value(), &text)
+}
+
+/// `Cluster "c", user "jane" and context "jane@c" added to …`, the proof, and the switch.
+fn imported(
+    received: &Received,
+    cluster_added: Option<&str>,
+    written: &[PathBuf],
+    identity: Option<&Identity>,
+    switched: bool,
+) -> String {
+    let what = match cluster_added {
+        Some(name) => format!("Cluster \"{name}\", user"),
+        None => "User".to_string(),
+    };
+    let mut out = format!(
+        "{what} \"{}\" and context \"{}\" added to {}.\n",
+        received.user,
+        received.context,
+        display_paths(written)
+    );
+    if let Some(id) = identity {
+        out += &format!(
+            "Authenticated as {} (groups: {}).\n",
+            id.username,
+            id.groups.join(", ")
+        );
+    }
+    out += &match switched {
+        true => format!("Switched to context \"{}\".\n", received.context),
+        false => format!(
+            "Switch to it with: kubectl config use-context {}\n",
+            received.context
+        ),
+    };
+    out
 }
 
 impl Received {
+    /// The user with the received certificate and `key` embedded, and the context as the
+    /// administrator's file has it (its namespace, say).
+    fn entries(&self, key: &PrivateKey) -> Entries {
+        let key_pem = key.to_pem();
+        let credentials = Credentials::Embedded {
+            cert_pem: &self.cert_pem,
+            key_pem: Some(&key_pem),
+        };
+        let cluster = &self.cluster.name;
+        let mut entries = new_user_entries(&self.user, cluster, &self.context, credentials, None);
+        entries.context_body = self.context_body.clone();
+        entries
+    }
+
     /// `user "jane" (CN=jane, groups: dev), cluster "local" at https://…, valid until …`.
     fn describe(&self) -> String {
         let groups = match self.info.organizations.is_empty() {
@@ -229,17 +246,10 @@ fn read_received(path: &Path) -> Result<Received> {
     }
     let loaded = kubeconfig::load(Some(path))?;
     let document = &loaded.merged.documents[0];
-    let contexts: Vec<&str> = document
-        .value
-        .get(Section::Contexts.key())
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.get("name").and_then(Value::as_str))
-        .collect();
+    let contexts = edit::names(&document.value, Section::Contexts);
     let context = match (document.current_context(), contexts.as_slice()) {
         (Some(current), _) => current.to_string(),
-        (None, [only]) => only.to_string(),
+        (None, [only]) => only.clone(),
         _ => {
             return Err(Error::failed(format!(
                 "{name} has {} contexts and no current-context: which one to import is unclear; ask for the file kubectl onboard sign writes",

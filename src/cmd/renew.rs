@@ -126,6 +126,22 @@ struct Entry {
     key: std::result::Result<PrivateKey, String>,
 }
 
+impl Entry {
+    /// `user "jane" in …: CN=jane O=["dev"], valid … to …; context jane@local` (for -v).
+    fn describe(&self) -> String {
+        format!(
+            "user \"{}\" in {}: CN={} O={:?}, valid {} to {}; context {}",
+            self.name,
+            self.origin.display(),
+            self.info.common_name.as_deref().unwrap_or(""),
+            self.info.organizations,
+            rfc3339(self.info.not_before),
+            rfc3339(self.info.not_after),
+            self.context
+        )
+    }
+}
+
 /// The flags, checked before anything is read.
 struct Options {
     algorithm: Option<KeyAlgorithm>,
@@ -163,23 +179,8 @@ pub async fn run(args: Args) -> Result<()> {
     let options = Options::try_from(&args)?;
     let mut progress = options.output.progress(args.timings);
     let loaded = kubeconfig::load(args.kubeconfig.as_deref())?;
-    if loaded.merged.documents.is_empty() {
-        return Err(Error::failed(format!(
-            "no kubeconfig found at {}: pass --kubeconfig FILE",
-            loaded.sources.destination.display()
-        )));
-    }
     let entry = find_entry(&loaded, args.user.as_deref(), args.context.as_deref())?;
-    progress.detail(&format!(
-        "user \"{}\" in {}: CN={} O={:?}, valid {} to {}; context {}",
-        entry.name,
-        entry.origin.display(),
-        entry.info.common_name.as_deref().unwrap_or(""),
-        entry.info.organizations,
-        rfc3339(entry.info.not_before),
-        rfc3339(entry.info.not_after),
-        entry.context
-    ));
+    progress.detail(&entry.describe());
     if let Some(not_due) = not_due(&entry, options.window.as_ref(), &mut progress) {
         let value = || json!({"user": entry.name, "renewed": false, "notAfter": rfc3339(entry.info.not_after)});
         return options.output.print(value, &not_due);
@@ -483,6 +484,12 @@ fn user_and_context(
 /// current context's.
 fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Result<Entry> {
     let merged = &loaded.merged;
+    if merged.documents.is_empty() {
+        return Err(Error::failed(format!(
+            "no kubeconfig found at {}: pass --kubeconfig FILE",
+            loaded.sources.destination.display()
+        )));
+    }
     let (name, context) = user_and_context(loaded, user, context)?;
     let (index, body) = merged.find(Section::Users, &name).ok_or_else(|| {
         Error::failed(format!(

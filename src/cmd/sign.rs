@@ -190,26 +190,12 @@ pub async fn run(args: Args) -> Result<()> {
     let namespace = args.namespace.as_deref();
     let entries = new_user_entries(user, &target.cluster_name, &context, credentials, namespace);
     let started = Instant::now();
-    let destination = Destination::Standalone {
-        path: &output,
-        target,
-    };
-    destination.write(&entries, None, args.force)?;
+    let path = &output;
+    Destination::Standalone { path, target }.write(&entries, None, args.force)?;
     progress.phase("kubeconfig write", started);
     progress.print_timings();
 
-    let name = output
-        .file_name()
-        .map_or(output.display().to_string(), |n| n.to_string_lossy().into());
-    let text = format!(
-        "Wrote kubeconfig {} for user \"{}\" (context \"{context}\"), valid until {}.\n\
-         It holds no private key: send it to {}, who runs: kubectl onboard import {}\n",
-        output.display(),
-        received.user,
-        rfc3339(verified.info.not_after),
-        received.user,
-        shell_quote(&name)
-    );
+    let text = sent_back(&output, &received.user, &context, verified.info.not_after);
     let summary = Summary {
         user: received.user.clone(),
         groups: received.groups.clone(),
@@ -224,6 +210,20 @@ pub async fn run(args: Args) -> Result<()> {
         switched: false,
     };
     out.print(|| summary.to_value(), &text)
+}
+
+/// What was written, and what the requester does with it.
+fn sent_back(output: &Path, user: &str, context: &str, not_after: std::time::SystemTime) -> String {
+    let name = output
+        .file_name()
+        .map_or(output.display().to_string(), |n| n.to_string_lossy().into());
+    format!(
+        "Wrote kubeconfig {} for user \"{user}\" (context \"{context}\"), valid until {}.\n\
+         It holds no private key: send it to {user}, who runs: kubectl onboard import {}\n",
+        output.display(),
+        rfc3339(not_after),
+        shell_quote(&name)
+    )
 }
 
 /// What the request asks for, and what in it Kubernetes ignores.

@@ -286,42 +286,34 @@ impl Loaded {
         let mut updated = Vec::new();
         for path in &files {
             let mut doc = self.reread(path)?.unwrap_or_else(edit::empty);
-            let edit_error = |why: String| {
-                Error::failed(format!(
-                    "cannot update kubeconfig {}: {why}; nothing was changed",
-                    path.display()
-                ))
+            let mut put = |section, name: &str, body: &Value, home: Option<&PathBuf>| {
+                if home != Some(*path) {
+                    return Ok(());
+                }
+                edit::upsert(&mut doc, section, name, body.clone(), force)
+                    .map(|_| ())
+                    .map_err(|_| clash(section, name, path))
             };
-            if **path == user_file {
-                edit::upsert(
-                    &mut doc,
-                    Section::Users,
-                    &entries.user,
-                    entries.user_body.clone(),
-                    force,
-                )
-                .map_err(|_| clash(Section::Users, &entries.user, path))?;
-            }
-            if **path == context_file {
-                edit::upsert(
-                    &mut doc,
-                    Section::Contexts,
-                    &entries.context,
-                    entries.context_body.clone(),
-                    force,
-                )
-                .map_err(|_| clash(Section::Contexts, &entries.context, path))?;
-            }
-            if let Some((name, body)) = cluster
-                && cluster_file.as_ref() == Some(*path)
-            {
-                edit::upsert(&mut doc, Section::Clusters, name, body.clone(), force)
-                    .map_err(|_| clash(Section::Clusters, name, path))?;
+            put(
+                Section::Users,
+                &entries.user,
+                &entries.user_body,
+                Some(&user_file),
+            )?;
+            let context = (&entries.context, &entries.context_body);
+            put(Section::Contexts, context.0, context.1, Some(&context_file))?;
+            if let Some((name, body)) = cluster {
+                put(Section::Clusters, name, body, cluster_file.as_ref())?;
             }
             if current_file.as_ref() == Some(*path) {
                 edit::set_current_context(&mut doc, &entries.context);
             }
-            edit::check_shape(&doc).map_err(edit_error)?;
+            edit::check_shape(&doc).map_err(|why| {
+                Error::failed(format!(
+                    "cannot update kubeconfig {}: {why}; nothing was changed",
+                    path.display()
+                ))
+            })?;
             updated.push(((*path).clone(), yaml::emit(&doc)?));
         }
         for (path, text) in &updated {

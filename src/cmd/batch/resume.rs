@@ -16,6 +16,9 @@ use crate::kubeconfig::yaml;
 use crate::verify::{self, rfc3339};
 
 /// `Ok(None)`: no file yet. `Ok(Some(not_after))`: done. `Err(why)`: something else is there.
+/// Long because it reads a kubeconfig as a checklist, in the order a person would check it
+/// (a kubeconfig, its context, cluster, server, user, certificate, key, CA), each step with
+/// the words for what is wrong.
 pub fn check(
     path: &Path,
     entry: &Entry,

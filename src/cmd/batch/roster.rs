@@ -100,7 +100,8 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
 }
 
 /// One list item: its name, if it has one, and the entry if it has no problem (its problems
-/// go to `problems`).
+/// go to `problems`). Long because it is the parser of an entry: one arm per key, each with
+/// the message for its own mistakes, reads better in one place than spread over helpers.
 fn entry(
     item: Spanned<Node>,
     source: &Source,
