@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime};
 
 use x509_cert::Certificate;
 use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::builder::CertificateBuilder;
 use x509_cert::builder::profile::BuilderProfile;
-use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::certificate::TbsCertificate;
 use x509_cert::der::asn1::{Any, OctetString, PrintableStringRef, Utf8StringRef};
 use x509_cert::der::oid::ObjectIdentifier;
@@ -171,19 +171,7 @@ impl Authority {
         for extension in self.extensions(rsa).map_err(|e| failed(&e))? {
             builder.add_extension(extension).map_err(|e| failed(&e))?;
         }
-        let cert = match &self.key {
-            PrivateKey::Rsa(k) => {
-                let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new((**k).clone());
-                builder.build::<_, rsa::pkcs1v15::Signature>(&signer)
-            }
-            PrivateKey::P256(k) => {
-                builder.build::<_, p256::ecdsa::DerSignature>(&p256::ecdsa::SigningKey::from(k))
-            }
-            PrivateKey::P384(k) => {
-                builder.build::<_, p384::ecdsa::DerSignature>(&p384::ecdsa::SigningKey::from(k))
-            }
-        }
-        .map_err(|e| failed(&e))?;
+        let cert = self.key.sign(builder).map_err(|e| failed(&e))?;
         Ok(Signed {
             pem: cert.to_pem(LineEnding::LF).map_err(|e| failed(&e))?,
             capped_at,

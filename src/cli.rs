@@ -7,138 +7,186 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
+/// An argh struct with the flag families it shares with other commands appended to its own
+/// fields, declared (and documented) once here: argh cannot flatten one struct into another
+/// (google/argh#15). Families: `connection` (--kubeconfig, --context), `kubeconfig`
+/// (--kubeconfig alone), `output` (-o, -q, -v), `request` (--approve, --timeout, --keep-csr),
+/// `key` (--key-algorithm, --key), `grants` (-n, --clusterrole, --role), `offline` (--ca-cert,
+/// --ca-key, --server, --cluster-name), `timings` (--timings). The struct's own fields must end with a comma.
+macro_rules! flags {
+    ($(#[$meta:meta])* pub struct $name:ident { $($fields:tt)* } with $($family:ident),+ $(,)?) => {
+        $crate::cli::flags!(@add [$(#[$meta])*] $name [$($fields)*] [$($family)+]);
+    };
+    (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [connection $($rest:ident)*]) => {
+        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+            /// path to the kubeconfig to use, as for kubectl
+            #[argh(option)]
+            pub kubeconfig: Option<std::path::PathBuf>,
+
+            /// the kubeconfig context whose cluster and credentials to use
+            #[argh(option)]
+            pub context: Option<String>,
+        ] [$($rest)*]);
+    };
+    (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [kubeconfig $($rest:ident)*]) => {
+        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+            /// path to the kubeconfig to use, as for kubectl
+            #[argh(option)]
+            pub kubeconfig: Option<std::path::PathBuf>,
+        ] [$($rest)*]);
+    };
+    (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [output $($rest:ident)*]) => {
+        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+            /// print the result as json or yaml
+            #[argh(option, short = 'o')]
+            pub output: Option<String>,
+
+            /// print only errors and the result
+            #[argh(switch, short = 'q')]
+            pub quiet: bool,
+
+            /// print what it looks at and decides (never key material)
+            #[argh(switch, short = 'v')]
+            pub verbose: bool,
+        ] [$($rest)*]);
+    };
+    (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [request $($rest:ident)*]) => {
+        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+            /// approve the request yourself (needs approve on signers/kubernetes.io/kube-apiserver-client)
+            #[argh(switch)]
+            pub approve: bool,
+
+            /// how long to wait for the certificate (default 5m)
+            #[argh(option)]
+            pub timeout: Option<String>,
+
+            /// leave the CertificateSigningRequest in the cluster (default: delete it when done)
+            #[argh(switch)]
+            pub keep_csr: bool,
+        ] [$($rest)*]);
+    };
+    (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [offline $($rest:ident)*]) => {
+        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+            /// offline: sign locally with this cluster CA certificate (with --ca-key and --server), no API call
+            #[argh(option)]
+            pub ca_cert: Option<std::path::PathBuf>,
+
+            /// offline: the cluster CA's private key (PEM) to sign with
+            #[argh(option)]
+            pub ca_key: Option<std::path::PathBuf>,
+
+            /// offline: the API server URL for the new kubeconfig entries, e.g. https://10.0.0.1:6443
+            #[argh(option)]
+            pub server: Option<String>,
+
+            /// offline: the cluster's name in the kubeconfig (default: the server's host)
+            #[argh(option)]
+            pub cluster_name: Option<String>,
+        ] [$($rest)*]);
+    };
+    (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [grants $($rest:ident)*]) => {
+        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+            /// namespace of the new context, and of the RoleBindings --role makes
+            #[argh(option, short = 'n')]
+            pub namespace: Option<String>,
+
+            /// bind this ClusterRole to the user (a ClusterRoleBinding); repeat for several
+            #[argh(option)]
+            pub clusterrole: Vec<String>,
+
+            /// bind this Role in --namespace to the user (a RoleBinding); repeat for several
+            #[argh(option)]
+            pub role: Vec<String>,
+        ] [$($rest)*]);
+    };
+    (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [key $($rest:ident)*]) => {
+        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+            /// key to generate: rsa-2048 (default), rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
+            #[argh(option)]
+            pub key_algorithm: Option<String>,
+
+            /// use this existing PEM private key (PKCS#8, PKCS#1 or SEC1) instead of generating one
+            #[argh(option)]
+            pub key: Option<std::path::PathBuf>,
+        ] [$($rest)*]);
+    };
+    (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [timings $($rest:ident)*]) => {
+        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+            /// print how long each phase took, on stderr
+            #[argh(switch)]
+            pub timings: bool,
+        ] [$($rest)*]);
+    };
+    (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] []) => {
+        $($meta)*
+        pub struct $name { $($fields)* }
+    };
+}
+pub(crate) use flags;
+
 /// The name users type; kubectl runs us as `kubectl-onboard`.
 pub const COMMAND: &str = "kubectl onboard";
 
-/// Onboard a Kubernetes user with a client certificate: generate a key, submit a
-/// CertificateSigningRequest, wait for approval (or approve), verify the certificate and add
-/// user and context to your kubeconfig.
-#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
-#[argh(
-    example = "Onboard jane into group dev, approving the request yourself:\n  $ {command_name} jane --group dev --approve",
-    example = "Ask for a certificate with bootstrap credentials and wait for an administrator:\n  $ {command_name} jane --group dev --duration 90d",
-    example = "Write a standalone kubeconfig to hand to a colleague:\n  $ {command_name} jane --group dev --approve --output-kubeconfig jane.kubeconfig",
-    example = "Sign locally with the cluster CA (offline, no API call):\n  $ {command_name} jane --group dev --ca-cert ca.crt --ca-key ca.key --server https://10.0.0.1:6443",
-    note = "The private key is generated locally and never leaves this machine.",
-    error_code(1, "An error: kubeconfig, network, permissions or files."),
-    error_code(2, "Usage error: nothing was sent to the cluster."),
-    error_code(3, "The request was denied by an approver or failed by the signer."),
-    error_code(4, "No certificate within --timeout."),
-    error_code(130, "Interrupted (Ctrl-C); the request was withdrawn."),
-    error_code(143, "Terminated (SIGTERM); the request was withdrawn.")
-)]
-pub struct Args {
-    /// the user to onboard: the certificate's common name (CN) and the kubeconfig user name
-    #[argh(positional)]
-    pub user: String,
+flags! {
+    /// Onboard a Kubernetes user with a client certificate: generate a key, submit a
+    /// CertificateSigningRequest, wait for approval (or approve), verify the certificate and add
+    /// user and context to your kubeconfig.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "Onboard jane into group dev, approving the request yourself:\n  $ {command_name} jane --group dev --approve",
+        example = "Ask for a certificate with bootstrap credentials and wait for an administrator:\n  $ {command_name} jane --group dev --duration 90d",
+        example = "Write a standalone kubeconfig to hand to a colleague:\n  $ {command_name} jane --group dev --approve --output-kubeconfig jane.kubeconfig",
+        example = "Sign locally with the cluster CA (offline, no API call):\n  $ {command_name} jane --group dev --ca-cert ca.crt --ca-key ca.key --server https://10.0.0.1:6443",
+        note = "The private key is generated locally and never leaves this machine.",
+        error_code(1, "An error: kubeconfig, network, permissions or files."),
+        error_code(2, "Usage error: nothing was sent to the cluster."),
+        error_code(3, "The request was denied by an approver or failed by the signer."),
+        error_code(4, "No certificate within --timeout."),
+        error_code(130, "Interrupted (Ctrl-C); the request was withdrawn."),
+        error_code(143, "Terminated (SIGTERM); the request was withdrawn.")
+    )]
+    pub struct Args {
+        /// the user to onboard: the certificate's common name (CN) and the kubeconfig user name
+        #[argh(positional)]
+        pub user: String,
 
-    /// a group for the user: the certificate's organization (O); repeat for several
-    #[argh(option, short = 'g')]
-    pub group: Vec<String>,
+        /// a group for the user: the certificate's organization (O); repeat for several
+        #[argh(option, short = 'g')]
+        pub group: Vec<String>,
 
-    /// approve the request yourself (needs approve on signers/kubernetes.io/kube-apiserver-client)
-    #[argh(switch)]
-    pub approve: bool,
+        /// requested certificate lifetime, at least 10m: 10m, 36h, 90d, 1y (default: the cluster's)
+        #[argh(option)]
+        pub duration: Option<String>,
 
-    /// requested certificate lifetime, at least 10m: 10m, 36h, 90d, 1y (default: the cluster's)
-    #[argh(option)]
-    pub duration: Option<String>,
+        /// embed certificate and key in the kubeconfig (default true); false writes 0600 files under ~/.kube
+        #[argh(option)]
+        pub embed: Option<bool>,
 
-    /// key to generate: rsa-2048 (default), rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
-    #[argh(option)]
-    pub key_algorithm: Option<String>,
+        /// replace a user or context of the same name
+        #[argh(switch)]
+        pub force: bool,
 
-    /// use this existing PEM private key (PKCS#8, PKCS#1 or SEC1) instead of generating one
-    #[argh(option)]
-    pub key: Option<PathBuf>,
+        /// switch the current context to the new one
+        #[argh(switch)]
+        pub use_context: bool,
 
-    /// how long to wait for the certificate (default 5m)
-    #[argh(option)]
-    pub timeout: Option<String>,
+        /// write a standalone kubeconfig to this file instead of merging into yours
+        #[argh(option)]
+        pub output_kubeconfig: Option<PathBuf>,
 
-    /// leave the CertificateSigningRequest in the cluster (default: delete it when done)
-    #[argh(switch)]
-    pub keep_csr: bool,
+        /// skip proving the new credentials with a SelfSubjectReview
+        #[argh(switch)]
+        pub no_verify: bool,
 
-    /// embed certificate and key in the kubeconfig (default true); false writes 0600 files under ~/.kube
-    #[argh(option)]
-    pub embed: Option<bool>,
+        /// offline: allow group system:masters, a cluster-admin credential that cannot be revoked
+        #[argh(switch)]
+        pub allow_masters: bool,
 
-    /// replace a user or context of the same name
-    #[argh(switch)]
-    pub force: bool,
-
-    /// switch the current context to the new one
-    #[argh(switch)]
-    pub use_context: bool,
-
-    /// write a standalone kubeconfig to this file instead of merging into yours
-    #[argh(option)]
-    pub output_kubeconfig: Option<PathBuf>,
-
-    /// namespace of the new context, and of the RoleBindings --role makes
-    #[argh(option, short = 'n')]
-    pub namespace: Option<String>,
-
-    /// bind this ClusterRole to the user (a ClusterRoleBinding); repeat for several
-    #[argh(option)]
-    pub clusterrole: Vec<String>,
-
-    /// bind this Role in --namespace to the user (a RoleBinding); repeat for several
-    #[argh(option)]
-    pub role: Vec<String>,
-
-    /// skip proving the new credentials with a SelfSubjectReview
-    #[argh(switch)]
-    pub no_verify: bool,
-
-    /// offline: sign locally with this cluster CA certificate (with --ca-key and --server), no API call
-    #[argh(option)]
-    pub ca_cert: Option<PathBuf>,
-
-    /// offline: the cluster CA's private key (PEM) to sign with
-    #[argh(option)]
-    pub ca_key: Option<PathBuf>,
-
-    /// offline: the API server URL for the new kubeconfig entry, e.g. https://10.0.0.1:6443
-    #[argh(option)]
-    pub server: Option<String>,
-
-    /// offline: the cluster's name in the kubeconfig (default: the server's host)
-    #[argh(option)]
-    pub cluster_name: Option<String>,
-
-    /// offline: allow group system:masters, a cluster-admin credential that cannot be revoked
-    #[argh(switch)]
-    pub allow_masters: bool,
-
-    /// print a summary on stdout: json or yaml
-    #[argh(option, short = 'o')]
-    pub output: Option<String>,
-
-    /// path to the kubeconfig to use and update
-    #[argh(option)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// the kubeconfig context whose cluster and credentials to use
-    #[argh(option)]
-    pub context: Option<String>,
-
-    /// print only errors and the result
-    #[argh(switch, short = 'q')]
-    pub quiet: bool,
-
-    /// print what it looks at and decides (never key material)
-    #[argh(switch, short = 'v')]
-    pub verbose: bool,
-
-    /// print how long each phase took, on stderr
-    #[argh(switch)]
-    pub timings: bool,
-
-    /// print the version
-    #[argh(switch)]
-    pub version: bool,
+        /// print the version
+        #[argh(switch)]
+        pub version: bool,
+    }
+    with request, output, connection, timings, key, grants, offline
 }
 
 /// Parses `raw` as `T` with kubectl's habits. `Ok(Err(text))`: `--help` asked for `text`.

@@ -4,7 +4,7 @@
 //! `kubectl onboard sign`: a request someone else made, checked and read.
 
 use x509_cert::attr::AttributeTypeAndValue;
-use x509_cert::builder::{Builder, RequestBuilder};
+use x509_cert::builder::RequestBuilder;
 use x509_cert::der::asn1::{Any, Utf8StringRef};
 use x509_cert::der::oid::ObjectIdentifier;
 use x509_cert::der::pem::LineEnding;
@@ -24,19 +24,7 @@ pub fn build(user: &str, groups: &[String], key: &PrivateKey) -> Result<String> 
     };
     let builder = RequestBuilder::new(subject(user, groups).map_err(|e| failed(&e))?)
         .map_err(|e| failed(&e))?;
-    let request = match key {
-        PrivateKey::Rsa(k) => {
-            let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new((**k).clone());
-            builder.build::<_, rsa::pkcs1v15::Signature>(&signer)
-        }
-        PrivateKey::P256(k) => {
-            builder.build::<_, p256::ecdsa::DerSignature>(&p256::ecdsa::SigningKey::from(k))
-        }
-        PrivateKey::P384(k) => {
-            builder.build::<_, p384::ecdsa::DerSignature>(&p384::ecdsa::SigningKey::from(k))
-        }
-    }
-    .map_err(|e| failed(&e))?;
+    let request = key.sign(builder).map_err(|e| failed(&e))?;
     request.to_pem(LineEnding::LF).map_err(|e| failed(&e))
 }
 
@@ -173,6 +161,7 @@ pub fn self_signature(der: &[u8], request: &CertReq) -> Result<(), BadSignature>
 mod tests {
     use super::*;
     use crate::key::{KeyAlgorithm, KeySource};
+    use x509_cert::builder::Builder;
     use x509_cert::der::DecodePem;
     use x509_cert::request::CertReq;
 

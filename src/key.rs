@@ -22,6 +22,8 @@ use pkcs8::{
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 
+use x509_cert::builder::Builder;
+
 use crate::error::{Error, Result};
 use crate::pki::oid;
 
@@ -83,6 +85,23 @@ impl PrivateKey {
     }
 
     /// `RSA-2048`, `ECDSA-P256`: for messages and summaries.
+    /// Signs what `builder` builds (a certificate, a request) with this key: RSA PKCS#1 v1.5
+    /// with SHA-256, or ECDSA with the curve's hash, as Kubernetes and openssl expect.
+    pub fn sign<B: Builder>(&self, builder: B) -> x509_cert::builder::Result<B::Output> {
+        match self {
+            PrivateKey::Rsa(k) => {
+                let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new((**k).clone());
+                builder.build::<_, rsa::pkcs1v15::Signature>(&signer)
+            }
+            PrivateKey::P256(k) => {
+                builder.build::<_, p256::ecdsa::DerSignature>(&p256::ecdsa::SigningKey::from(k))
+            }
+            PrivateKey::P384(k) => {
+                builder.build::<_, p384::ecdsa::DerSignature>(&p384::ecdsa::SigningKey::from(k))
+            }
+        }
+    }
+
     pub fn algorithm(&self) -> String {
         match self {
             PrivateKey::Rsa(k) => format!("RSA-{}", k.size() * 8),

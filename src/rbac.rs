@@ -75,83 +75,99 @@ fn same(
 /// Creates the binding, or accepts the identical one that is already there.
 /// Returns true when it created it.
 pub async fn bind(conn: &Connection, user: &str, grant: &Grant) -> Result<bool> {
-    let doing = format!("creating the {}", grant.describe());
-    let exists_differently = |name: &str| {
-        Error::failed(format!(
-            "{name} already exists and binds something else; delete it or choose another role"
-        ))
+    let role_ref = |kind: &str, role: &str| RoleRef {
+        api_group: RBAC_GROUP.into(),
+        kind: kind.into(),
+        name: role.into(),
     };
     match grant {
         Grant::ClusterRole(role) => {
-            let api: Api<ClusterRoleBinding> = Api::all(conn.client.clone());
             let binding = ClusterRoleBinding {
                 metadata: metadata(user, role, None),
-                role_ref: RoleRef {
-                    api_group: RBAC_GROUP.into(),
-                    kind: "ClusterRole".into(),
-                    name: role.clone(),
-                },
+                role_ref: role_ref("ClusterRole", role),
                 subjects: Some(subject(user)),
             };
-            match api.create(&PostParams::default(), &binding).await {
-                Ok(_) => Ok(true),
-                Err(kube::Error::Api(s)) if s.code == 409 => {
-                    let name = binding_name(user, role);
-                    let existing = api
-                        .get(&name)
-                        .await
-                        .map_err(|e| conn.api_error(&doing, e))?;
-                    if same(
-                        &existing.role_ref,
-                        existing.subjects.as_ref(),
-                        "ClusterRole",
-                        role,
-                        user,
-                    ) {
-                        Ok(false)
-                    } else {
-                        Err(exists_differently(&format!("ClusterRoleBinding {name}")))
-                    }
-                }
-                Err(e) => Err(conn.api_error(&doing, e)),
-            }
+            let api = Api::all(conn.client.clone());
+            let shown = format!("ClusterRoleBinding {}", binding_name(user, role));
+            create_or_keep(conn, api, binding, grant, user, &shown).await
         }
         Grant::Role { role, namespace } => {
-            let api: Api<RoleBinding> = Api::namespaced(conn.client.clone(), namespace);
             let binding = RoleBinding {
                 metadata: metadata(user, role, Some(namespace)),
-                role_ref: RoleRef {
-                    api_group: RBAC_GROUP.into(),
-                    kind: "Role".into(),
-                    name: role.clone(),
-                },
+                role_ref: role_ref("Role", role),
                 subjects: Some(subject(user)),
             };
-            match api.create(&PostParams::default(), &binding).await {
-                Ok(_) => Ok(true),
-                Err(kube::Error::Api(s)) if s.code == 409 => {
-                    let name = binding_name(user, role);
-                    let existing = api
-                        .get(&name)
-                        .await
-                        .map_err(|e| conn.api_error(&doing, e))?;
-                    if same(
-                        &existing.role_ref,
-                        existing.subjects.as_ref(),
-                        "Role",
-                        role,
-                        user,
-                    ) {
-                        Ok(false)
-                    } else {
-                        Err(exists_differently(&format!(
-                            "RoleBinding {namespace}/{name}"
-                        )))
-                    }
-                }
-                Err(e) => Err(conn.api_error(&doing, e)),
-            }
+            let api = Api::namespaced(conn.client.clone(), namespace);
+            let shown = format!("RoleBinding {namespace}/{}", binding_name(user, role));
+            create_or_keep(conn, api, binding, grant, user, &shown).await
         }
+    }
+}
+
+/// The two kinds of binding we make, as far as `bind` needs to tell them apart.
+trait Binding:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+{
+    fn role_ref(&self) -> &RoleRef;
+    fn subjects(&self) -> Option<&Vec<Subject>>;
+}
+
+impl Binding for ClusterRoleBinding {
+    fn role_ref(&self) -> &RoleRef {
+        &self.role_ref
+    }
+    fn subjects(&self) -> Option<&Vec<Subject>> {
+        self.subjects.as_ref()
+    }
+}
+
+impl Binding for RoleBinding {
+    fn role_ref(&self) -> &RoleRef {
+        &self.role_ref
+    }
+    fn subjects(&self) -> Option<&Vec<Subject>> {
+        self.subjects.as_ref()
+    }
+}
+
+/// Creates `binding`; if one of its name exists, keeps it when it is identical (same role,
+/// the user as the only subject) and refuses otherwise. True when it created it.
+async fn create_or_keep<B: Binding>(
+    conn: &Connection,
+    api: Api<B>,
+    binding: B,
+    grant: &Grant,
+    user: &str,
+    shown: &str,
+) -> Result<bool> {
+    let doing = format!("creating the {}", grant.describe());
+    match api.create(&PostParams::default(), &binding).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let name = binding.meta().name.clone().unwrap_or_default();
+            let existing = api
+                .get(&name)
+                .await
+                .map_err(|e| conn.api_error(&doing, e))?;
+            let wanted = binding.role_ref();
+            if same(
+                existing.role_ref(),
+                existing.subjects(),
+                &wanted.kind,
+                &wanted.name,
+                user,
+            ) {
+                return Ok(false);
+            }
+            Err(Error::failed(format!(
+                "{shown} already exists and binds something else; delete it or choose another role"
+            )))
+        }
+        Err(e) => Err(conn.api_error(&doing, e)),
     }
 }
 

@@ -68,6 +68,17 @@ impl Local {
     }
 }
 
+/// A connection to the cluster of `context` (or of the current one), for the commands that
+/// read and decide about objects there; each checks its own permissions.
+pub async fn connection(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    progress: &mut Progress,
+) -> Result<Connection> {
+    let local = Local::load(kubeconfig, context, progress)?;
+    Connection::open(&local.loaded, &local.target).await
+}
+
 pub struct Session {
     pub local: Local,
     pub conn: Connection,

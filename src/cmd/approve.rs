@@ -3,8 +3,6 @@
 //! them is not a plain client certificate for a person, none is approved. Approving one that is
 //! approved already is fine, as with kubectl.
 
-use std::path::PathBuf;
-
 use argh::{ArgsInfo, FromArgs};
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::jiff::Timestamp;
@@ -14,70 +12,46 @@ use serde_json::json;
 use super::pending::request_value;
 
 use crate::access;
+use crate::cli::flags;
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
 use crate::plan::format_duration;
 use crate::report::Output;
 use crate::review::Reviewed;
-use crate::session::Local;
+use crate::session;
 use crate::submit;
 use crate::wait::State;
 
-/// Approve certificate requests for people (kube-apiserver-client signer), after checking what they ask for.
-#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
-#[argh(
-    example = "Approve a request from the queue:\n  $ kubectl onboard pending\n  $ {command_name} jane-4kx9q2",
-    note = "Refused, and nothing approved: another signer, usages other than client auth (plus digital signature, key encipherment), a subject with no or several CNs or in system: (system:masters above all), a request whose self-signature does not verify.",
-    error_code(1, "Refused, not found, denied already, or not allowed.")
-)]
-pub struct Args {
-    /// the CertificateSigningRequests to approve (kubectl onboard pending lists them)
-    #[argh(positional)]
-    pub names: Vec<String>,
-
-    /// path to the kubeconfig to use
-    #[argh(option)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// the kubeconfig context whose cluster and credentials to use
-    #[argh(option)]
-    pub context: Option<String>,
-
-    /// print the result as json or yaml
-    #[argh(option, short = 'o')]
-    pub output: Option<String>,
-
-    /// print only errors and the result
-    #[argh(switch, short = 'q')]
-    pub quiet: bool,
-
-    /// print what it looks at and decides
-    #[argh(switch, short = 'v')]
-    pub verbose: bool,
+flags! {
+    /// Approve certificate requests for people (kube-apiserver-client signer), after checking what they ask for.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "Approve a request from the queue:\n  $ kubectl onboard pending\n  $ {command_name} jane-4kx9q2",
+        note = "Refused, and nothing approved: another signer, usages other than client auth (plus digital signature, key encipherment), a subject with no or several CNs or in system: (system:masters above all), a request whose self-signature does not verify.",
+        error_code(1, "Refused, not found, denied already, or not allowed.")
+    )]
+    pub struct Args {
+        /// the CertificateSigningRequests to approve (kubectl onboard pending lists them)
+        #[argh(positional)]
+        pub names: Vec<String>,
+    }
+    with connection, output
 }
 
 pub async fn run(args: Args) -> Result<()> {
     let names = names(&args.names, "approve")?;
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
-    let local = Local::load(
-        args.kubeconfig.as_deref(),
-        args.context.as_deref(),
-        &mut progress,
-    )?;
-    let conn = Connection::open(&local.loaded, &local.target).await?;
+    let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
+    let conn = session::connection(kubeconfig, context, &mut progress).await?;
     access::check_reviewer(&conn, "approve").await?;
 
     // Validate every request before approving any.
     let mut to_approve = Vec::new();
     let mut done_already = Vec::new();
     let mut problems = Vec::new();
-    for name in &names {
-        let Some(csr) = fetch(&conn, name).await? else {
-            problems.push(not_found(name));
-            continue;
-        };
-        let reviewed = Reviewed::of(&csr);
+    for reviewed in review_all(&conn, &names, &mut problems).await? {
+        let name = &reviewed.name;
         match &reviewed.state {
             State::Issued(_) | State::Approved => done_already.push(reviewed),
             State::Denied { reason, message } => problems.push(format!(
@@ -144,17 +118,29 @@ pub fn names(given: &[String], verb: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Each named request, read and reviewed; one not found is a problem in `problems`.
+pub async fn review_all(
+    conn: &Connection,
+    names: &[String],
+    problems: &mut Vec<String>,
+) -> Result<Vec<Reviewed>> {
+    let mut found = Vec::with_capacity(names.len());
+    for name in names {
+        match fetch(conn, name).await? {
+            Some(csr) => found.push(Reviewed::of(&csr)),
+            None => problems.push(format!(
+                "CertificateSigningRequest {name} not found (kubectl onboard pending lists the waiting ones)"
+            )),
+        }
+    }
+    Ok(found)
+}
+
 pub async fn fetch(conn: &Connection, name: &str) -> Result<Option<CertificateSigningRequest>> {
     Api::<CertificateSigningRequest>::all(conn.client.clone())
         .get_opt(name)
         .await
         .map_err(|e| conn.api_error(&format!("reading CertificateSigningRequest {name}"), e))
-}
-
-pub fn not_found(name: &str) -> String {
-    format!(
-        "CertificateSigningRequest {name} not found (kubectl onboard pending lists the waiting ones)"
-    )
 }
 
 pub fn because(reason: &str, message: &str) -> String {

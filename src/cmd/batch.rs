@@ -27,6 +27,7 @@ use argh::{ArgsInfo, FromArgs};
 use futures::StreamExt;
 
 use crate::authority::Authority;
+use crate::cli::flags;
 use crate::error::{Error, Kind, Result};
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
 use crate::kubeconfig::{self, Target};
@@ -46,92 +47,59 @@ const DEFAULT_PARALLEL: usize = 8;
 /// From this many users on, say that ECDSA keys are much faster to make than RSA ones.
 const RSA_HINT_FROM: usize = 100;
 
-/// Onboard every user listed in a YAML file, each into a standalone kubeconfig in --output-dir.
-#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
-#[argh(
-    example = "The users of team.yaml, approving their requests yourself:\n  $ {command_name} team.yaml --output-dir out/ --approve",
-    example = "Signed locally with the cluster CA, with fast ECDSA keys:\n  $ {command_name} team.yaml --output-dir out/ --ca-cert ca.crt --ca-key ca.key --server https://10.0.0.1:6443 --key-algorithm ecdsa-p256",
-    note = "The file is a YAML list: '- name: jane', with optional groups: [dev], duration: 90d, clusterRoles: [view], roles: [{{name: deployer, namespace: team-a}}].",
-    note = "Run it again to finish what is left: users whose kubeconfig is already in --output-dir and valid are skipped.",
-    error_code(
-        1,
-        "A user failed, or the cluster could not be used (the table says which)."
-    ),
-    error_code(2, "Usage error, or a problem in the file: nothing was done."),
-    error_code(130, "Interrupted (Ctrl-C); requests in flight were withdrawn.")
-)]
-pub struct Args {
-    /// the YAML file listing the users
-    #[argh(positional)]
-    pub file: PathBuf,
+flags! {
+    /// Onboard every user listed in a YAML file, each into a standalone kubeconfig in --output-dir.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "The users of team.yaml, approving their requests yourself:\n  $ {command_name} team.yaml --output-dir out/ --approve",
+        example = "Signed locally with the cluster CA, with fast ECDSA keys:\n  $ {command_name} team.yaml --output-dir out/ --ca-cert ca.crt --ca-key ca.key --server https://10.0.0.1:6443 --key-algorithm ecdsa-p256",
+        note = "The file is a YAML list: '- name: jane', with optional groups: [dev], duration: 90d, clusterRoles: [view], roles: [{{name: deployer, namespace: team-a}}].",
+        note = "Run it again to finish what is left: users whose kubeconfig is already in --output-dir and valid are skipped.",
+        error_code(
+            1,
+            "A user failed, or the cluster could not be used (the table says which)."
+        ),
+        error_code(2, "Usage error, or a problem in the file: nothing was done."),
+        error_code(130, "Interrupted (Ctrl-C); requests in flight were withdrawn.")
+    )]
+    pub struct Args {
+        /// the YAML file listing the users
+        #[argh(positional)]
+        pub file: PathBuf,
 
-    /// where to write <user>.kubeconfig for each user (created 0700)
-    #[argh(option)]
-    pub output_dir: Option<PathBuf>,
+        /// where to write <user>.kubeconfig for each user (created 0700)
+        #[argh(option)]
+        pub output_dir: Option<PathBuf>,
 
-    /// approve the requests yourself (needs approve on signers/kubernetes.io/kube-apiserver-client)
-    #[argh(switch)]
-    pub approve: bool,
+        /// approve the requests yourself (needs approve on signers/kubernetes.io/kube-apiserver-client)
+        #[argh(switch)]
+        pub approve: bool,
 
-    /// how many users to onboard at a time (default 8)
-    #[argh(option)]
-    pub parallel: Option<usize>,
+        /// how many users to onboard at a time (default 8)
+        #[argh(option)]
+        pub parallel: Option<usize>,
 
-    /// key to generate: rsa-2048 (default), rsa-3072, rsa-4096, ecdsa-p256 (fastest), ecdsa-p384
-    #[argh(option)]
-    pub key_algorithm: Option<String>,
+        /// key to generate: rsa-2048 (default), rsa-3072, rsa-4096, ecdsa-p256 (fastest), ecdsa-p384
+        #[argh(option)]
+        pub key_algorithm: Option<String>,
 
-    /// lifetime for users whose entry names none, at least 10m (default: the cluster's)
-    #[argh(option)]
-    pub duration: Option<String>,
+        /// lifetime for users whose entry names none, at least 10m (default: the cluster's)
+        #[argh(option)]
+        pub duration: Option<String>,
 
-    /// how long to wait for each certificate (default 5m)
-    #[argh(option)]
-    pub timeout: Option<String>,
+        /// how long to wait for each certificate (default 5m)
+        #[argh(option)]
+        pub timeout: Option<String>,
 
-    /// replace a file in --output-dir that is not a valid kubeconfig for its user
-    #[argh(switch)]
-    pub force: bool,
+        /// replace a file in --output-dir that is not a valid kubeconfig for its user
+        #[argh(switch)]
+        pub force: bool,
 
-    /// skip proving each user's credentials with a SelfSubjectReview
-    #[argh(switch)]
-    pub no_verify: bool,
-
-    /// offline: sign locally with this cluster CA certificate (with --ca-key and --server)
-    #[argh(option)]
-    pub ca_cert: Option<PathBuf>,
-
-    /// offline: the cluster CA's private key (PEM)
-    #[argh(option)]
-    pub ca_key: Option<PathBuf>,
-
-    /// offline: the API server URL for the kubeconfigs
-    #[argh(option)]
-    pub server: Option<String>,
-
-    /// offline: the cluster's name in the kubeconfigs (default: the server's host)
-    #[argh(option)]
-    pub cluster_name: Option<String>,
-
-    /// path to the kubeconfig whose cluster and credentials to use
-    #[argh(option)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// the kubeconfig context whose cluster and credentials to use
-    #[argh(option)]
-    pub context: Option<String>,
-
-    /// print the result as json or yaml instead of a table
-    #[argh(option, short = 'o')]
-    pub output: Option<String>,
-
-    /// no progress, only warnings, errors and the table
-    #[argh(switch, short = 'q')]
-    pub quiet: bool,
-
-    /// print what it looks at and decides (never key material)
-    #[argh(switch, short = 'v')]
-    pub verbose: bool,
+        /// skip proving each user's credentials with a SelfSubjectReview
+        #[argh(switch)]
+        pub no_verify: bool,
+    }
+    with connection, output, offline
 }
 
 /// The arguments, checked.

@@ -2,57 +2,37 @@
 //! requester reads where `kubectl onboard` waits (it then exits 3). Denying one that is denied
 //! already is fine; an approved one cannot be denied: its certificate is, or will be, out.
 
-use std::path::PathBuf;
-
 use argh::{ArgsInfo, FromArgs};
 use serde_json::json;
 
 use crate::access;
-use crate::cluster::Connection;
-use crate::cmd::approve::{because, fetch, names, not_found};
+use crate::cli::flags;
+use crate::cmd::approve::{because, names, review_all};
 use crate::error::{Error, Result};
 use crate::report::Output;
-use crate::review::Reviewed;
-use crate::session::Local;
+use crate::session;
 use crate::submit::{self, SIGNER};
 use crate::wait::State;
 
 const DEFAULT_MESSAGE: &str = "This CSR was denied by kubectl onboard deny.";
 
-/// Deny certificate requests for people (kube-apiserver-client signer), telling the requester why.
-#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
-#[argh(
-    example = "Deny a request, with the reason the requester will see:\n  $ {command_name} jane-4kx9q2 --reason \"use your SSO account\"",
-    error_code(1, "Not found, approved already, another signer, or not allowed.")
-)]
-pub struct Args {
-    /// the CertificateSigningRequests to deny (kubectl onboard pending lists them)
-    #[argh(positional)]
-    pub names: Vec<String>,
+flags! {
+    /// Deny certificate requests for people (kube-apiserver-client signer), telling the requester why.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "Deny a request, with the reason the requester will see:\n  $ {command_name} jane-4kx9q2 --reason \"use your SSO account\"",
+        error_code(1, "Not found, approved already, another signer, or not allowed.")
+    )]
+    pub struct Args {
+        /// the CertificateSigningRequests to deny (kubectl onboard pending lists them)
+        #[argh(positional)]
+        pub names: Vec<String>,
 
-    /// why: the requester sees it in their error message
-    #[argh(option)]
-    pub reason: Option<String>,
-
-    /// path to the kubeconfig to use
-    #[argh(option)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// the kubeconfig context whose cluster and credentials to use
-    #[argh(option)]
-    pub context: Option<String>,
-
-    /// print the result as json or yaml
-    #[argh(option, short = 'o')]
-    pub output: Option<String>,
-
-    /// print only errors and the result
-    #[argh(switch, short = 'q')]
-    pub quiet: bool,
-
-    /// print what it looks at and decides
-    #[argh(switch, short = 'v')]
-    pub verbose: bool,
+        /// why: the requester sees it in their error message
+        #[argh(option)]
+        pub reason: Option<String>,
+    }
+    with connection, output
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -68,23 +48,15 @@ pub async fn run(args: Args) -> Result<()> {
     };
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
-    let local = Local::load(
-        args.kubeconfig.as_deref(),
-        args.context.as_deref(),
-        &mut progress,
-    )?;
-    let conn = Connection::open(&local.loaded, &local.target).await?;
+    let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
+    let conn = session::connection(kubeconfig, context, &mut progress).await?;
     access::check_reviewer(&conn, "deny").await?;
 
     let mut to_deny = Vec::new();
     let mut notes = Vec::new();
     let mut problems = Vec::new();
-    for name in &names {
-        let Some(csr) = fetch(&conn, name).await? else {
-            problems.push(not_found(name));
-            continue;
-        };
-        let r = Reviewed::of(&csr);
+    for r in review_all(&conn, &names, &mut problems).await? {
+        let name = &r.name;
         if r.signer != SIGNER {
             problems.push(format!(
                 "{name} is for signer {}, and kubectl onboard reviews only {SIGNER} requests; use kubectl certificate deny",

@@ -16,6 +16,7 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::Value;
 use x509_cert::Certificate;
 
+use crate::cli::flags;
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
 use crate::key::{KeySource, PrivateKey};
@@ -38,49 +39,36 @@ struct NamedCluster {
     body: Value,
 }
 
-/// Add the kubeconfig an administrator signed for you to your own, with the private key kept
-/// by kubectl onboard request.
-#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
-#[argh(
-    example = "After kubectl onboard request, with the file the administrator sent:\n  $ {command_name} jane.kubeconfig",
-    note = "Cluster, user and context are merged by kubectl's rules (its lock, atomic writes); an existing cluster of the same name and server is reused."
-)]
-pub struct Args {
-    /// the kubeconfig written by kubectl onboard sign
-    #[argh(positional)]
-    pub file: PathBuf,
+flags! {
+    /// Add the kubeconfig an administrator signed for you to your own, with the private key kept
+    /// by kubectl onboard request.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "After kubectl onboard request, with the file the administrator sent:\n  $ {command_name} jane.kubeconfig",
+        note = "Cluster, user and context are merged by kubectl's rules (its lock, atomic writes); an existing cluster of the same name and server is reused."
+    )]
+    pub struct Args {
+        /// the kubeconfig written by kubectl onboard sign
+        #[argh(positional)]
+        pub file: PathBuf,
 
-    /// the private key (PEM) to pair with the certificate, if not one kept by kubectl onboard request
-    #[argh(option)]
-    pub key: Option<PathBuf>,
+        /// the private key (PEM) to pair with the certificate, if not one kept by kubectl onboard request
+        #[argh(option)]
+        pub key: Option<PathBuf>,
 
-    /// replace a user, context or cluster (with another server) of the same name
-    #[argh(switch)]
-    pub force: bool,
+        /// replace a user, context or cluster (with another server) of the same name
+        #[argh(switch)]
+        pub force: bool,
 
-    /// switch the current context to the imported one (done anyway when none is set)
-    #[argh(switch)]
-    pub use_context: bool,
+        /// switch the current context to the imported one (done anyway when none is set)
+        #[argh(switch)]
+        pub use_context: bool,
 
-    /// skip proving the credentials with a SelfSubjectReview (e.g. while offline)
-    #[argh(switch)]
-    pub no_verify: bool,
-
-    /// path to the kubeconfig to update
-    #[argh(option)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// print the result as json or yaml
-    #[argh(option, short = 'o')]
-    pub output: Option<String>,
-
-    /// print only errors and the result
-    #[argh(switch, short = 'q')]
-    pub quiet: bool,
-
-    /// print what it looks at and decides (never key material)
-    #[argh(switch, short = 'v')]
-    pub verbose: bool,
+        /// skip proving the credentials with a SelfSubjectReview (e.g. while offline)
+        #[argh(switch)]
+        pub no_verify: bool,
+    }
+    with kubeconfig, output
 }
 
 /// What the administrator's file holds.

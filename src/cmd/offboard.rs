@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use x509_cert::Certificate;
 
 use crate::access;
+use crate::cli::flags;
 use crate::cluster::Connection;
 use crate::cmd::status;
 use crate::error::{Error, Result};
@@ -30,40 +31,23 @@ use crate::submit::SIGNER;
 use crate::verify::{self, rfc3339};
 use crate::wait::State;
 
-/// Remove a user's access: the RBAC bindings kubectl onboard made, and optionally their kubeconfig entries.
-#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
-#[argh(
-    example = "Remove jane's bindings, and her user and contexts from your kubeconfig:\n  $ {command_name} jane --kubeconfig-entries",
-    note = "Kubernetes cannot revoke a client certificate: it authenticates until it expires. Without bindings it grants nothing beyond what its groups are bound to; to cut it off sooner, rotate the cluster CA."
-)]
-pub struct Args {
-    /// the user to offboard
-    #[argh(positional)]
-    pub user: String,
+flags! {
+    /// Remove a user's access: the RBAC bindings kubectl onboard made, and optionally their kubeconfig entries.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "Remove jane's bindings, and her user and contexts from your kubeconfig:\n  $ {command_name} jane --kubeconfig-entries",
+        note = "Kubernetes cannot revoke a client certificate: it authenticates until it expires. Without bindings it grants nothing beyond what its groups are bound to; to cut it off sooner, rotate the cluster CA."
+    )]
+    pub struct Args {
+        /// the user to offboard
+        #[argh(positional)]
+        pub user: String,
 
-    /// also remove the user and every context that uses it from the kubeconfig file(s)
-    #[argh(switch)]
-    pub kubeconfig_entries: bool,
-
-    /// path to the kubeconfig to use (and, with --kubeconfig-entries, to edit)
-    #[argh(option)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// the kubeconfig context whose cluster and credentials to use
-    #[argh(option)]
-    pub context: Option<String>,
-
-    /// print the result as json or yaml
-    #[argh(option, short = 'o')]
-    pub output: Option<String>,
-
-    /// print only errors and the result
-    #[argh(switch, short = 'q')]
-    pub quiet: bool,
-
-    /// print what it looks at and decides
-    #[argh(switch, short = 'v')]
-    pub verbose: bool,
+        /// also remove the user and every context that uses it from the kubeconfig file(s)
+        #[argh(switch)]
+        pub kubeconfig_entries: bool,
+    }
+    with connection, output
 }
 
 /// What offboarding did, for the text and `-o json|yaml`.

@@ -3,8 +3,6 @@
 //! rather than what its name or labels suggest — what `kubectl get csr` leaves to
 //! `openssl req -text`.
 
-use std::path::PathBuf;
-
 use argh::{ArgsInfo, FromArgs};
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::jiff::Timestamp;
@@ -13,51 +11,32 @@ use kube::api::ListParams;
 use serde_json::{Value, json};
 
 use crate::access;
+use crate::cli::flags;
 use crate::cluster::Connection;
 use crate::error::Result;
 use crate::plan::format_duration;
 use crate::report::Output;
 use crate::review::Reviewed;
-use crate::session::Local;
+use crate::session;
 use crate::submit::SIGNER;
 
-/// List the certificate requests for people (kube-apiserver-client signer) that wait for a decision.
-#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
-#[argh(
-    example = "What waits for approval?\n  $ {command_name}\n  $ kubectl onboard approve jane-4kx9q2",
-    note = "CN, groups and key are read from each request's own PKCS#10. ONBOARD: made by kubectl onboard (its label; anyone may set it)."
-)]
-pub struct Args {
-    /// print json or yaml instead of a table
-    #[argh(option, short = 'o')]
-    pub output: Option<String>,
-
-    /// print only errors and the result
-    #[argh(switch, short = 'q')]
-    pub quiet: bool,
-
-    /// print what it looks at and decides
-    #[argh(switch, short = 'v')]
-    pub verbose: bool,
-
-    /// path to the kubeconfig to use
-    #[argh(option)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// the kubeconfig context whose cluster and credentials to use
-    #[argh(option)]
-    pub context: Option<String>,
+flags! {
+    /// List the certificate requests for people (kube-apiserver-client signer) that wait for a decision.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "What waits for approval?\n  $ {command_name}\n  $ kubectl onboard approve jane-4kx9q2",
+        note = "CN, groups and key are read from each request's own PKCS#10. ONBOARD: made by kubectl onboard (its label; anyone may set it)."
+    )]
+    pub struct Args {
+    }
+    with connection, output
 }
 
 pub async fn run(args: Args) -> Result<()> {
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
-    let local = Local::load(
-        args.kubeconfig.as_deref(),
-        args.context.as_deref(),
-        &mut progress,
-    )?;
-    let conn = Connection::open(&local.loaded, &local.target).await?;
+    let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
+    let conn = session::connection(kubeconfig, context, &mut progress).await?;
     access::check_lister(&conn).await?;
     let mut pending = pending(&conn).await?;
     pending.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));

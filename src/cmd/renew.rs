@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use x509_cert::Certificate;
 
 use crate::access;
+use crate::cli::flags;
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
@@ -42,74 +43,45 @@ const BACKDATE: Duration = Duration::from_secs(5 * 60);
 const SHORT: Duration = Duration::from_secs(8 * 3600);
 const MIN_DURATION: Duration = Duration::from_secs(600);
 
-/// Renew a user's client certificate in place: same CN and O, a new key, contexts kept.
-#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
-#[argh(
-    example = "Renew the user of the current context, if it expires within 30 days (for cron):\n  $ {command_name} --if-expires-within 30d",
-    example = "As an administrator, renew jane and approve it:\n  $ {command_name} jane --approve",
-    note = "The request goes with the user's own credentials when they may create CertificateSigningRequests (and approve them, with --approve); else with --admin-context, or the current context if it is another user's.",
-    note = "The lifetime is the old certificate's unless --duration is given (the signer may cap it)."
-)]
-pub struct Args {
-    /// the kubeconfig user to renew (default: the user of --context, or of the current context)
-    #[argh(positional)]
-    pub user: Option<String>,
+flags! {
+    /// Renew a user's client certificate in place: same CN and O, a new key, contexts kept.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "Renew the user of the current context, if it expires within 30 days (for cron):\n  $ {command_name} --if-expires-within 30d",
+        example = "As an administrator, renew jane and approve it:\n  $ {command_name} jane --approve",
+        note = "The request goes with the user's own credentials when they may create CertificateSigningRequests (and approve them, with --approve); else with --admin-context, or the current context if it is another user's.",
+        note = "The lifetime is the old certificate's unless --duration is given (the signer may cap it)."
+    )]
+    pub struct Args {
+        /// the kubeconfig user to renew (default: the user of --context, or of the current context)
+        #[argh(positional)]
+        pub user: Option<String>,
 
-    /// the context whose user to renew (and whose cluster to ask)
-    #[argh(option)]
-    pub context: Option<String>,
+        /// the context whose user to renew (and whose cluster to ask)
+        #[argh(option)]
+        pub context: Option<String>,
 
-    /// a context to send the request with when the user may not (default: the current one)
-    #[argh(option)]
-    pub admin_context: Option<String>,
+        /// a context to send the request with when the user may not (default: the current one)
+        #[argh(option)]
+        pub admin_context: Option<String>,
 
-    /// approve the request (needs approve on signers/kubernetes.io/kube-apiserver-client)
-    #[argh(switch)]
-    pub approve: bool,
+        /// keep the current private key (default: a new one of the same algorithm)
+        #[argh(switch)]
+        pub reuse_key: bool,
 
-    /// keep the current private key (default: a new one of the same algorithm)
-    #[argh(switch)]
-    pub reuse_key: bool,
+        /// the new key: rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384 (default: as the old)
+        #[argh(option)]
+        pub key_algorithm: Option<String>,
 
-    /// the new key: rsa-2048, rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384 (default: as the old)
-    #[argh(option)]
-    pub key_algorithm: Option<String>,
+        /// lifetime of the new certificate, at least 10m (default: the old one's)
+        #[argh(option)]
+        pub duration: Option<String>,
 
-    /// lifetime of the new certificate, at least 10m (default: the old one's)
-    #[argh(option)]
-    pub duration: Option<String>,
-
-    /// renew only if the certificate expires within this long, e.g. 30d; else exit 0 (for cron)
-    #[argh(option)]
-    pub if_expires_within: Option<String>,
-
-    /// how long to wait for the certificate (default 5m)
-    #[argh(option)]
-    pub timeout: Option<String>,
-
-    /// leave the CertificateSigningRequest in the cluster (default: delete it when done)
-    #[argh(switch)]
-    pub keep_csr: bool,
-
-    /// path to the kubeconfig to read and update
-    #[argh(option)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// print the result as json or yaml
-    #[argh(option, short = 'o')]
-    pub output: Option<String>,
-
-    /// print only errors and the result
-    #[argh(switch, short = 'q')]
-    pub quiet: bool,
-
-    /// print what it looks at and decides (never key material)
-    #[argh(switch, short = 'v')]
-    pub verbose: bool,
-
-    /// print how long each phase took, on stderr
-    #[argh(switch)]
-    pub timings: bool,
+        /// renew only if the certificate expires within this long, e.g. 30d; else exit 0 (for cron)
+        #[argh(option)]
+        pub if_expires_within: Option<String>,
+    }
+    with request, kubeconfig, output, timings
 }
 
 /// The user entry to renew, as read.

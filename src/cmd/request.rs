@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use argh::{ArgsInfo, FromArgs};
 use serde_json::json;
 
+use crate::cli::flags;
 use crate::csr;
 use crate::error::{Error, Result};
 use crate::keystore;
@@ -18,49 +19,32 @@ use crate::pipeline;
 use crate::plan;
 use crate::report::Output;
 
-/// Make a private key and a certificate request to send to a cluster administrator; the key
-/// stays on this machine.
-#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
-#[argh(
-    example = "Ask for access as jane in group dev:\n  $ {command_name} jane --group dev --csr-out jane.csr",
-    note = "The key is kept 0600 in ~/.kube/onboard/keys, named after its public key, where kubectl onboard import finds it again."
-)]
-pub struct Args {
-    /// your user name: the certificate's common name (CN)
-    #[argh(positional)]
-    pub user: String,
+flags! {
+    /// Make a private key and a certificate request to send to a cluster administrator; the key
+    /// stays on this machine.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "Ask for access as jane in group dev:\n  $ {command_name} jane --group dev --csr-out jane.csr",
+        note = "The key is kept 0600 in ~/.kube/onboard/keys, named after its public key, where kubectl onboard import finds it again."
+    )]
+    pub struct Args {
+        /// your user name: the certificate's common name (CN)
+        #[argh(positional)]
+        pub user: String,
 
-    /// a group to ask for: the certificate's organization (O); repeat for several
-    #[argh(option, short = 'g')]
-    pub group: Vec<String>,
+        /// a group to ask for: the certificate's organization (O); repeat for several
+        #[argh(option, short = 'g')]
+        pub group: Vec<String>,
 
-    /// where to write the PEM certificate request (default: <user>.csr; - for stdout)
-    #[argh(option)]
-    pub csr_out: Option<PathBuf>,
+        /// where to write the PEM certificate request (default: <user>.csr; - for stdout)
+        #[argh(option)]
+        pub csr_out: Option<PathBuf>,
 
-    /// key to generate: rsa-2048 (default), rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
-    #[argh(option)]
-    pub key_algorithm: Option<String>,
-
-    /// use this existing PEM private key (PKCS#8, PKCS#1 or SEC1); a copy is kept for import
-    #[argh(option)]
-    pub key: Option<PathBuf>,
-
-    /// overwrite an existing --csr-out file
-    #[argh(switch)]
-    pub force: bool,
-
-    /// print the result as json or yaml (the request in it as PEM)
-    #[argh(option, short = 'o')]
-    pub output: Option<String>,
-
-    /// print only errors and the result
-    #[argh(switch, short = 'q')]
-    pub quiet: bool,
-
-    /// print what it looks at and decides (never key material)
-    #[argh(switch, short = 'v')]
-    pub verbose: bool,
+        /// overwrite an existing --csr-out file
+        #[argh(switch)]
+        pub force: bool,
+    }
+    with output, key
 }
 
 pub async fn run(args: Args) -> Result<()> {

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::cli::flags;
 use crate::csr;
 use crate::error::{Error, Result};
 use crate::keystore;
@@ -27,83 +28,38 @@ use argh::{ArgsInfo, FromArgs};
 
 use super::request::shell_quote;
 
-/// Sign a colleague's certificate request and write the kubeconfig to send back (it holds no
-/// private key).
-#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
-#[argh(
-    example = "Approve jane's request and write her kubeconfig:\n  $ {command_name} jane.csr --approve --output-kubeconfig jane.kubeconfig",
-    note = "The user is the request's CN and the groups its O attributes, checked like kubectl onboard <user> checks them.",
-    error_code(
-        2,
-        "The request is unreadable, tampered with, or asks for what the cluster refuses."
-    ),
-    error_code(3, "The request was denied by an approver or failed by the signer."),
-    error_code(4, "No certificate within --timeout.")
-)]
-pub struct Args {
-    /// the PEM certificate request (openssl req -out, kubectl onboard request --csr-out); - for stdin
-    #[argh(positional)]
-    pub csr: PathBuf,
+flags! {
+    /// Sign a colleague's certificate request and write the kubeconfig to send back (it holds no
+    /// private key).
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "Approve jane's request and write her kubeconfig:\n  $ {command_name} jane.csr --approve --output-kubeconfig jane.kubeconfig",
+        note = "The user is the request's CN and the groups its O attributes, checked like kubectl onboard <user> checks them.",
+        error_code(
+            2,
+            "The request is unreadable, tampered with, or asks for what the cluster refuses."
+        ),
+        error_code(3, "The request was denied by an approver or failed by the signer."),
+        error_code(4, "No certificate within --timeout.")
+    )]
+    pub struct Args {
+        /// the PEM certificate request (openssl req -out, kubectl onboard request --csr-out); - for stdin
+        #[argh(positional)]
+        pub csr: PathBuf,
 
-    /// where to write the kubeconfig for the requester (required; 0600)
-    #[argh(option)]
-    pub output_kubeconfig: Option<PathBuf>,
+        /// where to write the kubeconfig for the requester (required; 0600)
+        #[argh(option)]
+        pub output_kubeconfig: Option<PathBuf>,
 
-    /// approve the request yourself (needs approve on signers/kubernetes.io/kube-apiserver-client)
-    #[argh(switch)]
-    pub approve: bool,
+        /// requested certificate lifetime, at least 10m: 10m, 36h, 90d, 1y (default: the cluster's)
+        #[argh(option)]
+        pub duration: Option<String>,
 
-    /// requested certificate lifetime, at least 10m: 10m, 36h, 90d, 1y (default: the cluster's)
-    #[argh(option)]
-    pub duration: Option<String>,
-
-    /// how long to wait for the certificate (default 5m)
-    #[argh(option)]
-    pub timeout: Option<String>,
-
-    /// leave the CertificateSigningRequest in the cluster (default: delete it when done)
-    #[argh(switch)]
-    pub keep_csr: bool,
-
-    /// namespace of the new context, and of the RoleBindings --role makes
-    #[argh(option, short = 'n')]
-    pub namespace: Option<String>,
-
-    /// bind this ClusterRole to the user (a ClusterRoleBinding); repeat for several
-    #[argh(option)]
-    pub clusterrole: Vec<String>,
-
-    /// bind this Role in --namespace to the user (a RoleBinding); repeat for several
-    #[argh(option)]
-    pub role: Vec<String>,
-
-    /// overwrite an existing --output-kubeconfig
-    #[argh(switch)]
-    pub force: bool,
-
-    /// path to the kubeconfig with your (the administrator's) credentials
-    #[argh(option)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// the kubeconfig context whose cluster and credentials to use
-    #[argh(option)]
-    pub context: Option<String>,
-
-    /// print the result as json or yaml
-    #[argh(option, short = 'o')]
-    pub output: Option<String>,
-
-    /// print only errors and the result
-    #[argh(switch, short = 'q')]
-    pub quiet: bool,
-
-    /// print what it looks at and decides
-    #[argh(switch, short = 'v')]
-    pub verbose: bool,
-
-    /// print how long each phase took, on stderr
-    #[argh(switch)]
-    pub timings: bool,
+        /// overwrite an existing --output-kubeconfig
+        #[argh(switch)]
+        pub force: bool,
+    }
+    with request, connection, output, timings, grants
 }
 
 /// The flags, checked before the request is read.

@@ -9,6 +9,7 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
 use x509_cert::Certificate;
 
+use crate::cli::flags;
 use crate::error::{Error, Kind, Result};
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::{self, edit::Section};
@@ -17,32 +18,19 @@ use crate::report::Output;
 use crate::session::display_paths;
 use crate::verify::{self, rfc3339};
 
-/// Show the client certificates of the users in your kubeconfig: subject, issuer, expiry.
-#[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
-#[argh(
-    example = "Which certificates expire within a month? (exit 5 if any)\n  $ {command_name} --warn 30d",
-    error_code(5, "--warn: a certificate expires within the window or has expired.")
-)]
-pub struct Args {
-    /// mark certificates that expire within this long, e.g. 30d, and exit 5 if there are any
-    #[argh(option)]
-    pub warn: Option<String>,
-
-    /// print json or yaml instead of a table
-    #[argh(option, short = 'o')]
-    pub output: Option<String>,
-
-    /// path to the kubeconfig to read
-    #[argh(option)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// print only errors and the result
-    #[argh(switch, short = 'q')]
-    pub quiet: bool,
-
-    /// print what it looks at and decides
-    #[argh(switch, short = 'v')]
-    pub verbose: bool,
+flags! {
+    /// Show the client certificates of the users in your kubeconfig: subject, issuer, expiry.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "Which certificates expire within a month? (exit 5 if any)\n  $ {command_name} --warn 30d",
+        error_code(5, "--warn: a certificate expires within the window or has expired.")
+    )]
+    pub struct Args {
+        /// mark certificates that expire within this long, e.g. 30d, and exit 5 if there are any
+        #[argh(option)]
+        pub warn: Option<String>,
+    }
+    with kubeconfig, output
 }
 
 #[derive(Clone, Debug, PartialEq)]
