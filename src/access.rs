@@ -154,7 +154,11 @@ static APPROVE_SIGNER: Rule = Rule {
     namespace: None,
 };
 
-pub async fn check(conn: &Connection, approve: bool, grants: &[Grant]) -> Result<Permissions> {
+pub async fn check_requester(
+    conn: &Connection,
+    approve: bool,
+    grants: &[Grant],
+) -> Result<Permissions> {
     let bindings: Vec<Rule> = grants.iter().map(Rule::binding).collect();
     let mut required = vec![&CREATE];
     if approve {

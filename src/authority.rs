@@ -72,7 +72,7 @@ impl Authority {
                 Error::usage(format!(
                     "cannot read {flag} {}: {}",
                     path.display(),
-                    crate::kubeconfig::file::describe(&e)
+                    crate::kubeconfig::file::io_reason(&e)
                 ))
             })
         };
@@ -433,7 +433,7 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
             // And our own check agrees.
-            let verified = crate::verify::check(
+            let verified = crate::verify::certificate(
                 signed.pem.as_bytes(),
                 &crate::verify::Expected {
                     user: "jane",

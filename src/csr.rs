@@ -1,7 +1,7 @@
-//! Step 2: the PKCS#10 request. Subject CN=<user> and one O per group, built attribute by
-//! attribute (no RFC 4514 string, so a comma or plus in a name is just a character), in the
-//! order `openssl req -subj "/CN=jane/O=dev"` writes. And the other way round, for
-//! `kubectl onboard sign`: a request someone else made, checked and read.
+//! The PKCS#10 request (built in the pipeline's certify step). Subject CN=<user> and one O per
+//! group, built attribute by attribute (no RFC 4514 string, so a comma or plus in a name is just a
+//! character), in the order `openssl req -subj "/CN=jane/O=dev"` writes. And the other way round,
+//! for `kubectl onboard sign`: a request someone else made, checked and read.
 
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::builder::RequestBuilder;

@@ -111,7 +111,7 @@ impl Object<'_> {
         let issued = waiter.until_issued(&created, progress).await?;
         progress.phase("wait for certificate", started);
         let started = Instant::now();
-        let verified = verify::check(
+        let verified = verify::certificate(
             &issued,
             &verify::Expected {
                 user: request.user,

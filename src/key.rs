@@ -1,5 +1,5 @@
-//! Step 1: the private key. Generated locally (or read from `--key`), never printed or logged;
-//! its PEM lives in zeroizing memory.
+//! Private keys (the pipeline's key step, `pipeline/key.rs`). Generated locally (or read from
+//! `--key`), never printed or logged; its PEM lives in zeroizing memory.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -260,7 +260,7 @@ fn load(path: &Path) -> Result<PrivateKey> {
         Error::usage(format!(
             "cannot read --key {}: {}",
             path.display(),
-            crate::kubeconfig::file::describe(&e)
+            crate::kubeconfig::file::io_reason(&e)
         ))
     })?);
     parse_pem(&text).map_err(|why| Error::usage(format!("--key {}: {why}", path.display())))

@@ -59,7 +59,7 @@ pub fn store(key: &PrivateKey, tx: &mut Transaction) -> Result<PathBuf> {
                 Error::failed(format!(
                     "cannot create {}: {}; nothing was written",
                     dir.display(),
-                    file::describe(&e)
+                    file::io_reason(&e)
                 ))
             })?;
         // The mode asked for is cut by the umask; a key directory is ours alone.
@@ -79,7 +79,7 @@ pub fn find(public_key_der: &[u8]) -> Result<Option<(PathBuf, PrivateKey)>> {
             return Err(Error::failed(format!(
                 "cannot read the kept key {}: {}; check its permissions",
                 path.display(),
-                file::describe(&e)
+                file::io_reason(&e)
             )));
         }
     };

@@ -1,5 +1,5 @@
-//! Step 9: the result, on stdout. A few plain lines, or with `-o json|yaml` a summary for
-//! scripts. Progress and warnings went to stderr.
+//! Report: the result, on stdout. A few plain lines, or with `-o json|yaml` a summary for scripts.
+//! Progress and warnings went to stderr.
 
 use std::path::PathBuf;
 

@@ -53,7 +53,7 @@ impl Local {
             .interruptible(Connection::open(&self.loaded, &self.target))
             .await?;
         let permissions = signals
-            .interruptible(access::check(&conn, approve, grants))
+            .interruptible(access::check_requester(&conn, approve, grants))
             .await?;
         progress.phase("permission check", started);
         progress.detail(&format!(

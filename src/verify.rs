@@ -1,6 +1,6 @@
-//! Step 6: check the issued certificate before anything is written. Hard requirements: it is
-//! for our key, for the subject we asked, and valid now. Soft ones (warnings): it chains to the
-//! cluster CA in the kubeconfig, and it lives as long as we asked.
+//! Verify: the certificate, issued or signed here, checked before anything is written. Hard
+//! requirements: it is for our key, for the subject we asked, and valid now. Soft ones (warnings):
+//! it chains to the cluster CA in the kubeconfig, and it lives as long as we asked.
 
 use std::time::{Duration, SystemTime};
 
@@ -49,7 +49,7 @@ pub struct Expected<'a> {
     pub now: SystemTime,
 }
 
-pub fn check(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
+pub fn certificate(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
     let leaf_der = first_certificate_der(issued_pem)?;
     let leaf = &Certificate::from_der(&leaf_der).map_err(|_| unparsable())?;
     let info = inspect(leaf)?;
@@ -328,12 +328,12 @@ mod tests {
             now: SystemTime::now(),
         };
 
-        let ok = check(&issued, &expected).unwrap();
+        let ok = certificate(&issued, &expected).unwrap();
         assert!(ok.warnings.is_empty(), "{:?}", ok.warnings);
         assert_eq!(ok.info.common_name.as_deref(), Some("jane"));
         assert_eq!(ok.info.organizations, ["dev"]);
 
-        let foreign = check(
+        let foreign = certificate(
             &issued,
             &Expected {
                 ca_pem: Some(&other_ca),
@@ -347,7 +347,7 @@ mod tests {
             foreign.warnings
         );
 
-        let capped = check(
+        let capped = certificate(
             &issued,
             &Expected {
                 duration: Some(Duration::from_secs(90 * 86_400)),
@@ -360,7 +360,7 @@ mod tests {
             "{:?}",
             capped.warnings
         );
-        let as_asked = check(
+        let as_asked = certificate(
             &issued,
             &Expected {
                 duration: Some(Duration::from_secs(86_400)),
@@ -370,7 +370,7 @@ mod tests {
         .unwrap();
         assert!(as_asked.warnings.is_empty(), "{:?}", as_asked.warnings);
 
-        let err = check(
+        let err = certificate(
             &issued,
             &Expected {
                 user: "john",
@@ -382,7 +382,7 @@ mod tests {
             err.to_string().contains("CN=jane instead of CN=john"),
             "{err}"
         );
-        let err = check(
+        let err = certificate(
             &issued,
             &Expected {
                 groups: &[],
@@ -398,7 +398,7 @@ mod tests {
             crate::key::KeyAlgorithm::EcdsaP256,
         ))
         .unwrap();
-        let err = check(
+        let err = certificate(
             &issued,
             &Expected {
                 public_key_der: &other_key.public_key_der(),
@@ -408,7 +408,7 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("another public key"), "{err}");
         let later = SystemTime::now() + Duration::from_secs(3 * 86_400);
-        let err = check(
+        let err = certificate(
             &issued,
             &Expected {
                 now: later,
@@ -435,7 +435,7 @@ mod tests {
             ca_pem: None,
             now: info.not_before + Duration::from_secs(60),
         };
-        let verified = check(issued, &expected).unwrap();
+        let verified = certificate(issued, &expected).unwrap();
         use x509_cert::der::pem;
         let der_of = |text: &[u8]| pem::decode_vec(text).unwrap().1;
         assert_eq!(der_of(verified.pem.as_bytes()), der_of(issued));
@@ -476,7 +476,7 @@ mod tests {
             ca_pem: None,
             now: SystemTime::now(),
         };
-        let err = check(b"not a certificate", &expected).unwrap_err();
+        let err = certificate(b"not a certificate", &expected).unwrap_err();
         assert!(err.to_string().contains("cannot be parsed"));
     }
 }

@@ -1,6 +1,7 @@
-//! Step 5: wait for the certificate. A watch on our one CSR, resumed from the last
-//! resourceVersion when it drops (a restarted API server, a closed stream, 410 Gone); GET with
-//! backoff only when the caller may not watch. The state is shown as it changes.
+//! Waiting for the certificate (certify through the CSR API, `issue.rs`). A watch on our one
+//! CSR, resumed from the last resourceVersion when it drops (a restarted API server, a closed
+//! stream, 410 Gone); GET with backoff only when the caller may not watch. The state is shown
+//! as it changes.
 
 use std::cell::RefCell;
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! Step 8: prove the new credentials. With only the new certificate and key, ask the cluster
-//! who we are (SelfSubjectReview, what `kubectl auth whoami` uses).
+//! The SelfSubjectReview behind the pipeline's prove step (`pipeline/prove.rs`). With only the new
+//! certificate and key, ask the cluster who we are (SelfSubjectReview, what `kubectl auth whoami`
+//! uses).
 
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use kube::Api;

@@ -186,7 +186,7 @@ async fn once(b: &Bench, conn: &Connection, i: usize) -> BTreeMap<&'static str, 
 
     let started = Instant::now();
     let fresh = Connection::open(&loaded, &target).await.unwrap();
-    access::check(&fresh, true, &[]).await.unwrap();
+    access::check_requester(&fresh, true, &[]).await.unwrap();
     t.insert("permission check", ms(started));
 
     let started = Instant::now();
@@ -222,7 +222,7 @@ async fn once(b: &Bench, conn: &Connection, i: usize) -> BTreeMap<&'static str, 
 
     let started = Instant::now();
     let public_key = key.public_key_der();
-    let verified = verify::check(
+    let verified = verify::certificate(
         &cert,
         &verify::Expected {
             user: &user,

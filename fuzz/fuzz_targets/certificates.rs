@@ -88,7 +88,7 @@ fn look_at(chain: &[Certificate]) {
 }
 
 fn checked(issued: &[u8], expected: &Expected) {
-    let Ok(verified) = verify::check(issued, expected) else {
+    let Ok(verified) = verify::certificate(issued, expected) else {
         return;
     };
     let back = Certificate::load_pem_chain(verified.pem.as_bytes())

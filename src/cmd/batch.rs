@@ -41,7 +41,7 @@ use crate::session::{Local, Session};
 use crate::signals::Signals;
 use crate::verify::rfc3339;
 
-use roster::Entry;
+use roster::Member;
 
 const DEFAULT_PARALLEL: usize = 8;
 /// From this many users on, say that ECDSA keys are much faster to make than RSA ones.
@@ -255,13 +255,14 @@ fn source(batch: &Batch, progress: &mut Progress) -> Result<(Source, Target)> {
 
 /// What an earlier run already did: a user whose file is a valid kubeconfig for them is
 /// skipped; one whose file is something else fails unless --force. `None`: to do.
-fn resumed(batch: &Batch, entries: &[Entry], target: &Target) -> Vec<Option<Outcome>> {
+fn resumed(batch: &Batch, entries: &[Member], target: &Target) -> Vec<Option<Outcome>> {
     let now = SystemTime::now();
     entries
         .iter()
         .map(|entry| {
             let path = file_of(&batch.dir, &entry.name);
-            match resume::check(&path, entry, &target.server, target.ca_pem.as_deref(), now) {
+            match resume::already_done(&path, entry, &target.server, target.ca_pem.as_deref(), now)
+            {
                 Ok(Some(not_after)) => Some(Outcome::Skipped(not_after)),
                 Ok(None) => None,
                 Err(_) if batch.force => None,
@@ -277,7 +278,7 @@ fn resumed(batch: &Batch, entries: &[Entry], target: &Target) -> Vec<Option<Outc
 /// What is about to happen, and the users settled already.
 fn announce(
     batch: &Batch,
-    entries: &[Entry],
+    entries: &[Member],
     results: &[Option<Outcome>],
     todo: &[usize],
     bar: &mut Bar,
@@ -321,7 +322,7 @@ fn announce(
 /// The table (or `-o json|yaml`), then one error if anyone failed or the run was stopped.
 fn finish(
     batch: &Batch,
-    entries: &[Entry],
+    entries: &[Member],
     results: &[Option<Outcome>],
     stopped: Option<Kind>,
 ) -> Result<()> {
@@ -364,12 +365,12 @@ fn finish(
 }
 
 /// The roster, checked; every problem on its own line of stderr, then one error.
-fn read_roster(batch: &Batch) -> Result<Vec<Entry>> {
+fn read_roster(batch: &Batch) -> Result<Vec<Member>> {
     let text = std::fs::read_to_string(&batch.file).map_err(|e| {
         Error::usage(format!(
             "cannot read {}: {}",
             batch.file.display(),
-            crate::kubeconfig::file::describe(&e)
+            crate::kubeconfig::file::io_reason(&e)
         ))
     })?;
     let mut problems = match roster::parse(&text) {
@@ -427,7 +428,7 @@ fn make_dir(dir: &Path) -> Result<()> {
         Err(e) => Err(Error::failed(format!(
             "cannot create --output-dir {}: {}",
             dir.display(),
-            crate::kubeconfig::file::describe(&e)
+            crate::kubeconfig::file::io_reason(&e)
         ))),
     }
 }
@@ -476,7 +477,7 @@ impl Work<'_> {
     /// user starts, and those in flight withdraw their requests).
     async fn drive(
         &self,
-        entries: &[Entry],
+        entries: &[Member],
         todo: &[usize],
         results: &mut [Option<Outcome>],
         signals: &mut Signals,
@@ -509,7 +510,7 @@ impl Work<'_> {
         }
     }
 
-    async fn onboard(&self, entry: &Entry) -> (Outcome, Vec<String>) {
+    async fn onboard(&self, entry: &Member) -> (Outcome, Vec<String>) {
         if self.stop.get().is_some() {
             return (Outcome::Interrupted("not started".into()), Vec::new());
         }
@@ -530,7 +531,7 @@ impl Work<'_> {
     /// One user: key → certificate → proof → bindings → file. Returns the notAfter.
     async fn steps(
         &self,
-        entry: &Entry,
+        entry: &Member,
         signals: &mut Signals,
         progress: &mut Progress,
     ) -> Result<SystemTime> {
@@ -601,7 +602,7 @@ impl Work<'_> {
     /// that drives the requests.
     async fn write(
         &self,
-        entry: &Entry,
+        entry: &Member,
         cert_pem: &str,
         key: &PrivateKey,
         signals: &mut Signals,
@@ -635,7 +636,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The summary for `-o json|yaml`: each user with its result, and its file or error.
-fn to_value(entries: &[Entry], results: &[Option<Outcome>], dir: &Path) -> serde_json::Value {
+fn to_value(entries: &[Member], results: &[Option<Outcome>], dir: &Path) -> serde_json::Value {
     let users: Vec<serde_json::Value> = entries
         .iter()
         .zip(results)
@@ -661,7 +662,7 @@ fn to_value(entries: &[Entry], results: &[Option<Outcome>], dir: &Path) -> serde
 }
 
 /// The summary: USER, RESULT, NOT AFTER, FILE OR ERROR.
-fn table(entries: &[Entry], results: &[Option<Outcome>], dir: &Path) -> String {
+fn table(entries: &[Member], results: &[Option<Outcome>], dir: &Path) -> String {
     let mut rows = vec![["USER", "RESULT", "NOT AFTER", "FILE OR ERROR"].map(String::from)];
     for (entry, result) in entries.iter().zip(results) {
         let file = file_of(dir, &entry.name).display().to_string();
@@ -809,7 +810,7 @@ mod tests {
 
     #[test]
     fn the_table_says_what_became_of_each_user() {
-        let entry = |name: &str| Entry {
+        let entry = |name: &str| Member {
             line: 1,
             name: name.into(),
             groups: vec![],

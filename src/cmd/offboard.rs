@@ -166,7 +166,7 @@ fn remove_credential_files(forgotten: &[Forgotten], progress: &mut Progress) -> 
             Err(e) => progress.warn(&format!(
                 "cannot remove {}: {}; delete it yourself",
                 path.display(),
-                file::describe(&e)
+                file::io_reason(&e)
             )),
         }
     }

@@ -85,7 +85,7 @@ flags! {
 }
 
 /// The user entry to renew, as read.
-struct Entry {
+struct UserEntry {
     name: String,
     context: String,
     /// The file the entry comes from, and its body there.
@@ -98,7 +98,7 @@ struct Entry {
     key: std::result::Result<PrivateKey, String>,
 }
 
-impl Entry {
+impl UserEntry {
     /// `user "jane" in …: CN=jane O=["dev"], valid … to …; context jane@local` (for -v).
     fn describe(&self) -> String {
         format!(
@@ -226,7 +226,7 @@ pub async fn run(args: Args) -> Result<()> {
 
 /// With `--if-expires-within`: the line to print when the certificate is not due yet.
 fn not_due(
-    entry: &Entry,
+    entry: &UserEntry,
     window: Option<&(String, Duration)>,
     progress: &mut Progress,
 ) -> Option<String> {
@@ -250,7 +250,7 @@ fn not_due(
 }
 
 /// The CN and O to ask for again, checked as a new request would be.
-fn subject_of(entry: &Entry) -> Result<(String, Vec<String>)> {
+fn subject_of(entry: &UserEntry) -> Result<(String, Vec<String>)> {
     let cn = entry.info.common_name.clone().ok_or_else(|| {
         Error::failed(format!(
             "the certificate of user \"{}\" has no CN, so there is no user name to renew it for",
@@ -277,7 +277,7 @@ enum RenewalKey<'a> {
 
 impl<'a> RenewalKey<'a> {
     fn choose(
-        entry: &'a Entry,
+        entry: &'a UserEntry,
         reuse: bool,
         algorithm: Option<KeyAlgorithm>,
         progress: &mut Progress,
@@ -334,7 +334,7 @@ impl<'a> RenewalKey<'a> {
 
 /// What a renewal did, for the text and `-o json|yaml`.
 struct Renewed<'a> {
-    entry: &'a Entry,
+    entry: &'a UserEntry,
     written: Vec<PathBuf>,
     certificate: CertInfo,
     /// The new key's algorithm; `None` with `--reuse-key`.
@@ -454,7 +454,7 @@ fn user_and_context(
 
 /// The user to renew and the context to reach its cluster by: `user`, `context`, or the
 /// current context's.
-fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Result<Entry> {
+fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Result<UserEntry> {
     let merged = &loaded.merged;
     if merged.documents.is_empty() {
         return Err(Error::failed(format!(
@@ -500,7 +500,7 @@ fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Res
             Err("it is not the key of the certificate".to_string())
         }
     });
-    Ok(Entry {
+    Ok(UserEntry {
         name,
         context,
         origin,
@@ -554,7 +554,7 @@ fn lifetime_of(info: &CertInfo) -> Duration {
 /// administrator's context.
 async fn connect(
     loaded: Loaded,
-    entry: &Entry,
+    entry: &UserEntry,
     admin_context: Option<&str>,
     approve: bool,
     signals: &mut Signals,
@@ -570,7 +570,7 @@ async fn connect(
         let started = Instant::now();
         let attempt = async {
             let conn = Connection::open(&loaded, &own).await?;
-            let permissions = access::check(&conn, approve, &[]).await?;
+            let permissions = access::check_requester(&conn, approve, &[]).await?;
             Ok::<_, Error>((conn, permissions))
         };
         let outcome = signals.interruptible(attempt).await;
@@ -630,7 +630,11 @@ async fn connect(
 
 /// Writes the new certificate (and key, unless it is kept) where the old ones were, under
 /// kubectl's lock on the kubeconfig the entry comes from; all of it or, on an error, nothing.
-fn replace_in_place(entry: &Entry, cert_pem: &str, key_pem: Option<&str>) -> Result<Vec<PathBuf>> {
+fn replace_in_place(
+    entry: &UserEntry,
+    cert_pem: &str,
+    key_pem: Option<&str>,
+) -> Result<Vec<PathBuf>> {
     let origin = &entry.origin;
     let _lock = file::lock(origin)?;
     let text = file::read(origin)?.unwrap_or_default();

@@ -215,7 +215,7 @@ fn read_request(path: &Path) -> Result<csr::Received> {
             Error::usage(format!(
                 "cannot read the request {}: {}",
                 path.display(),
-                kubeconfig::file::describe(&e)
+                kubeconfig::file::io_reason(&e)
             ))
         })?;
         (bytes, path.display().to_string())

@@ -49,20 +49,20 @@ pub struct Cert {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
+pub enum Expiry {
     Ok,
     Expiring,
     Expired,
     Unreadable,
 }
 
-impl State {
+impl Expiry {
     fn as_str(self) -> &'static str {
         match self {
-            State::Ok => "ok",
-            State::Expiring => "expiring",
-            State::Expired => "expired",
-            State::Unreadable => "unreadable",
+            Expiry::Ok => "ok",
+            Expiry::Expiring => "expiring",
+            Expiry::Expired => "expired",
+            Expiry::Unreadable => "unreadable",
         }
     }
 }
@@ -89,7 +89,7 @@ pub async fn run(args: Args) -> Result<()> {
             .filter(|r| {
                 matches!(
                     state(r, now, Some(window)),
-                    State::Expiring | State::Expired
+                    Expiry::Expiring | Expiry::Expired
                 )
             })
             .map(|r| r.user.as_str())
@@ -156,12 +156,12 @@ fn read_cert(pem: &[u8]) -> std::result::Result<Cert, String> {
     })
 }
 
-pub fn state(row: &Row, now: SystemTime, warn: Option<Duration>) -> State {
+pub fn state(row: &Row, now: SystemTime, warn: Option<Duration>) -> Expiry {
     match &row.certificate {
-        Err(_) => State::Unreadable,
-        Ok(c) if c.not_after <= now => State::Expired,
-        Ok(c) if warn.is_some_and(|w| c.not_after <= now + w) => State::Expiring,
-        Ok(_) => State::Ok,
+        Err(_) => Expiry::Unreadable,
+        Ok(c) if c.not_after <= now => Expiry::Expired,
+        Ok(c) if warn.is_some_and(|w| c.not_after <= now + w) => Expiry::Expiring,
+        Ok(_) => Expiry::Ok,
     }
 }
 
@@ -270,14 +270,14 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
         let day = Duration::from_secs(86_400);
         let month = Some(30 * day);
-        assert_eq!(state(&row(Some(now + 40 * day)), now, month), State::Ok);
+        assert_eq!(state(&row(Some(now + 40 * day)), now, month), Expiry::Ok);
         assert_eq!(
             state(&row(Some(now + 10 * day)), now, month),
-            State::Expiring
+            Expiry::Expiring
         );
-        assert_eq!(state(&row(Some(now + 10 * day)), now, None), State::Ok);
-        assert_eq!(state(&row(Some(now - day)), now, None), State::Expired);
-        assert_eq!(state(&row(None), now, month), State::Unreadable);
+        assert_eq!(state(&row(Some(now + 10 * day)), now, None), Expiry::Ok);
+        assert_eq!(state(&row(Some(now - day)), now, None), Expiry::Expired);
+        assert_eq!(state(&row(None), now, month), Expiry::Unreadable);
         assert_eq!(days_left(now + 10 * day + Duration::from_secs(5), now), 10);
         assert_eq!(days_left(now - Duration::from_secs(5), now), -1);
     }

@@ -90,7 +90,7 @@ impl fmt::Display for CredentialError {
                 path.display(),
                 field.path_key(),
                 origin.display(),
-                file::describe(error)
+                file::io_reason(error)
             ),
         }
     }

@@ -81,7 +81,7 @@ pub fn lock(config: &Path) -> Result<Lock> {
                     "cannot lock kubeconfig {}: creating {} failed: {}; check that its directory is writable",
                     config.display(),
                     path.display(),
-                    describe(&e)
+                    io_reason(&e)
                 )));
             }
         }
@@ -101,7 +101,7 @@ pub fn read(path: &Path) -> Result<Option<String>> {
         Err(e) => Err(Error::failed(format!(
             "cannot read kubeconfig {}: {}; check its permissions",
             path.display(),
-            describe(&e)
+            io_reason(&e)
         ))),
     }
 }
@@ -275,12 +275,12 @@ fn io_error(path: &Path, action: &str, e: &std::io::Error) -> Error {
     Error::failed(format!(
         "cannot {action} {}: {}; nothing was changed",
         path.display(),
-        describe(e)
+        io_reason(e)
     ))
 }
 
 /// The OS error without Rust's "(os error N)" suffix, plus what usually helps.
-pub fn describe(e: &std::io::Error) -> String {
+pub fn io_reason(e: &std::io::Error) -> String {
     let text = e.to_string();
     let text = match text.find(" (os error") {
         Some(i) => text[..i].to_string(),
@@ -416,6 +416,6 @@ mod tests {
     #[test]
     fn os_errors_read_as_sentences() {
         let e = std::io::Error::from_raw_os_error(28);
-        assert_eq!(describe(&e), "No space left on device (free some space)");
+        assert_eq!(io_reason(&e), "No space left on device (free some space)");
     }
 }

@@ -1,5 +1,6 @@
-//! Step 7: the kubeconfig. Read the files kubectl reads, find the cluster of the context in
-//! use, and later add the new user and context to the file kubectl would write them to.
+//! The kubeconfig (read first; the pipeline's write step adds to it). Read the files kubectl reads,
+//! find the cluster of the context in use, and later add the new user and context to the file
+//! kubectl would write them to.
 //!
 //! Every write: kubectl's lock, the files re-read under it (someone may have changed them while
 //! we waited for approval), atomic replacement, and on any error every file as it was.

@@ -154,7 +154,7 @@ pub fn sign_here(
 ) -> Result<Verified> {
     let lifetime = lifetime.unwrap_or(authority::DEFAULT_DURATION);
     let signed = authority.sign(subject.user, subject.groups, public_key_der, lifetime, now)?;
-    let verified = verify::check(
+    let verified = verify::certificate(
         signed.pem.as_bytes(),
         &verify::Expected {
             user: subject.user,

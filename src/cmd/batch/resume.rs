@@ -9,7 +9,7 @@ use serde_json::Value;
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
 
-use super::roster::Entry;
+use super::roster::Member;
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::edit::{Document, Section};
 use crate::kubeconfig::yaml;
@@ -19,9 +19,9 @@ use crate::verify::{self, rfc3339};
 /// Long because it reads a kubeconfig as a checklist, in the order a person would check it
 /// (a kubeconfig, its context, cluster, server, user, certificate, key, CA), each step with
 /// the words for what is wrong.
-pub fn check(
+pub fn already_done(
     path: &Path,
-    entry: &Entry,
+    entry: &Member,
     server: &str,
     ca_pem: Option<&[u8]>,
     now: SystemTime,
@@ -32,7 +32,7 @@ pub fn check(
         Err(e) => {
             return Err(format!(
                 "cannot be read ({})",
-                crate::kubeconfig::file::describe(&e)
+                crate::kubeconfig::file::io_reason(&e)
             ));
         }
     };

@@ -23,7 +23,7 @@ use crate::rbac::Grant;
 
 /// One user to onboard.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Entry {
+pub struct Member {
     /// Where the entry starts in the file.
     pub line: u64,
     pub name: String,
@@ -43,7 +43,7 @@ pub struct Problem {
 const KEYS: &str = "name, groups, duration, clusterRoles, roles";
 
 /// The entries of `text`, or every problem found in it.
-pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
+pub fn parse(text: &str) -> Result<Vec<Member>, Vec<Problem>> {
     // YAML 1.2 booleans: a user called `y` or `no` stays a name.
     let options = serde_saphyr::options! { strict_booleans: true };
     let root: Spanned<Node> = match serde_saphyr::from_str_with_options(text, options) {
@@ -72,7 +72,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
         }
     };
     let mut problems = Vec::new();
-    let mut entries: Vec<Entry> = Vec::new();
+    let mut entries: Vec<Member> = Vec::new();
     let mut seen: Vec<(String, u64)> = Vec::new();
     let source = Source(text);
     for item in items {
@@ -106,7 +106,7 @@ fn entry(
     item: Spanned<Node>,
     source: &Source,
     problems: &mut Vec<Problem>,
-) -> (Option<String>, Option<Entry>) {
+) -> (Option<String>, Option<Member>) {
     let line = item.referenced.line();
     let Node::Map(fields) = item.value else {
         problems.push(Problem {
@@ -187,7 +187,7 @@ fn entry(
         .unwrap_or_default();
     grants.extend(roles);
     grants.dedup();
-    let entry = (problems.len() == before).then(|| Entry {
+    let entry = (problems.len() == before).then(|| Member {
         line,
         name: name.clone(),
         groups,
@@ -357,7 +357,7 @@ mod tests {
         assert_eq!(
             entries,
             vec![
-                Entry {
+                Member {
                     line: 1,
                     name: "jane".into(),
                     groups: vec!["dev".into(), "ops".into()],
@@ -370,7 +370,7 @@ mod tests {
                         }
                     ],
                 },
-                Entry {
+                Member {
                     line: 6,
                     name: "bob".into(),
                     groups: vec![],
