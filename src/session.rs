@@ -26,7 +26,7 @@ impl Local {
     ) -> Result<Local> {
         let started = Instant::now();
         let loaded = kubeconfig::load(kubeconfig)?;
-        let target = loaded.target(context)?;
+        let target = loaded.read_target(context)?;
         progress.detail(&format!(
             "kubeconfig: read {}; new entries go to {}",
             display_paths(&loaded.sources.read),

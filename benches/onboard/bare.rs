@@ -23,7 +23,7 @@ use crate::stats;
 /// A connection with the administrator's credentials, as the command opens it.
 pub async fn admin_connection(b: &Bench) -> Connection {
     let loaded = kubeconfig::load(Some(&b.cluster.admin_kubeconfig)).unwrap();
-    let target = loaded.target(None).unwrap();
+    let target = loaded.read_target(None).unwrap();
     Connection::open(&loaded, &target).await.unwrap()
 }
 
@@ -181,7 +181,7 @@ async fn once(b: &Bench, conn: &Connection, i: usize) -> BTreeMap<&'static str, 
     let config = b.kubeconfig_in(&dir, &b.cluster.admin_kubeconfig);
     let started = Instant::now();
     let loaded = kubeconfig::load(Some(&config)).unwrap();
-    let target = loaded.target(None).unwrap();
+    let target = loaded.read_target(None).unwrap();
     t.insert("kubeconfig read", ms(started));
 
     let started = Instant::now();

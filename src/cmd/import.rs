@@ -245,7 +245,7 @@ fn read_received(path: &Path) -> Result<Received> {
             )));
         }
     };
-    let target = loaded.target(Some(&context))?;
+    let target = loaded.read_target(Some(&context))?;
     let context_body = document
         .entry(Section::Contexts, &context)
         .cloned()

@@ -250,7 +250,7 @@ struct Known {
 
 /// The user's certificate in the kubeconfig (the entry kubectl uses), if its CN is the user.
 fn kubeconfig_certificate(loaded: &Loaded, user: &str) -> Option<Known> {
-    let row = status::rows(&loaded.merged)
+    let row = status::read_rows(&loaded.merged)
         .into_iter()
         .find(|r| r.user == user)?;
     let cert = row.certificate.ok()?;

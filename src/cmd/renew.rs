@@ -560,7 +560,7 @@ async fn connect(
     signals: &mut Signals,
     progress: &mut Progress,
 ) -> Result<Session> {
-    let own = loaded.target(Some(&entry.context))?;
+    let own = loaded.read_target(Some(&entry.context))?;
     let why_not = if entry.info.not_after <= SystemTime::now() {
         format!(
             "its certificate expired at {}",
@@ -613,7 +613,7 @@ async fn connect(
             entry.name
         )));
     };
-    let target = loaded.target(Some(&admin))?;
+    let target = loaded.read_target(Some(&admin))?;
     if target.server != own.server {
         return Err(Error::usage(format!(
             "--admin-context {admin} is for {} but user \"{}\" is for {} (context {}); use a context of the same cluster",

@@ -80,7 +80,7 @@ pub async fn run(args: Args) -> Result<()> {
         "kubeconfig: read {}",
         display_paths(&loaded.sources.read)
     ));
-    let rows = rows(&loaded.merged);
+    let rows = read_rows(&loaded.merged);
     let now = SystemTime::now();
     output.print(|| to_value(&rows, now, warn), &table(&rows, now, warn))?;
     if let Some(window) = warn {
@@ -110,9 +110,10 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Every user with a client certificate, in kubectl's order: first file first, and a name
-/// defined again in a later file is the earlier one's.
-pub fn rows(merged: &kubeconfig::edit::Merged) -> Vec<Row> {
+/// Every user with a client certificate, read (from the kubeconfig, or the file it names), in
+/// kubectl's order: first file first, and a name defined again in a later file is the earlier
+/// one's.
+pub fn read_rows(merged: &kubeconfig::edit::Merged) -> Vec<Row> {
     let mut seen = std::collections::HashSet::new();
     let mut rows = Vec::new();
     for doc in &merged.documents {
@@ -300,7 +301,7 @@ mod tests {
                 ),
             ],
         };
-        let rows = rows(&merged);
+        let rows = read_rows(&merged);
         assert_eq!(rows.len(), 2);
         assert_eq!(
             (rows[0].user.as_str(), rows[0].source.as_path()),

@@ -131,8 +131,9 @@ impl Loaded {
         names.join(", ")
     }
 
-    /// The cluster of `--context`, or of the current context.
-    pub fn target(&self, context: Option<&str>) -> Result<Target> {
+    /// The cluster of `--context`, or of the current context, with its CA read (from the
+    /// kubeconfig, or the file it names).
+    pub fn read_target(&self, context: Option<&str>) -> Result<Target> {
         if self.merged.documents.is_empty() {
             return Err(Error::failed(format!(
                 "no kubeconfig found at {}: set up access to the cluster first, or pass --kubeconfig FILE",
