@@ -18,6 +18,7 @@ pub mod kubeconfig;
 pub mod pipeline;
 pub mod pki;
 pub mod plan;
+pub mod policy;
 pub mod progress;
 pub mod rbac;
 pub mod report;

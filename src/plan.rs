@@ -8,6 +8,7 @@ use crate::cli::Args;
 pub use crate::duration::{format_duration, parse_duration};
 use crate::error::{Error, Result};
 use crate::key::{KeyAlgorithm, KeySource};
+use crate::policy::{self, Refused};
 use crate::rbac::Grant;
 use crate::report::OutputFormat;
 
@@ -18,8 +19,7 @@ const MIN_DURATION: Duration = Duration::from_secs(600);
 /// `spec.expirationSeconds` is an int32.
 const MAX_DURATION: Duration = Duration::from_secs(i32::MAX as u64);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-/// The group that bypasses all authorization.
-pub const MASTERS: &str = "system:masters";
+pub use crate::policy::MASTERS;
 
 #[derive(Debug, PartialEq)]
 pub struct Plan {
@@ -246,10 +246,8 @@ pub fn validate_user(user: &str) -> Result<()> {
     if user.is_empty() {
         return Err(Error::usage(format!("the user name is empty: {hint}")));
     }
-    if user.starts_with("system:") {
-        return Err(Error::usage(format!(
-            "user '{user}' is in the system: namespace reserved for Kubernetes components: choose another name"
-        )));
+    if let Err(refused) = policy::user(user) {
+        return Err(Error::usage(format!("{refused}: choose another name")));
     }
     if user.chars().count() > MAX_NAME_LEN {
         return Err(Error::usage(format!(
@@ -282,10 +280,18 @@ pub fn validate_groups(groups: Vec<String>, allow_masters: bool) -> Result<Vec<S
                 "--group is empty: give a group name, e.g. --group dev",
             ));
         }
-        if group == MASTERS && !allow_masters {
-            return Err(Error::usage(
-                "group system:masters cannot be requested: the API server's CertificateSubjectRestriction admission refuses it for kubernetes.io/kube-apiserver-client; bind a ClusterRole such as cluster-admin to the user instead",
-            ));
+        match policy::group(&group, allow_masters) {
+            Ok(()) => {}
+            Err(Refused::Masters) => {
+                return Err(Error::usage(
+                    "group system:masters cannot be requested: the API server's CertificateSubjectRestriction admission refuses it for kubernetes.io/kube-apiserver-client; bind a ClusterRole such as cluster-admin to the user instead",
+                ));
+            }
+            Err(refused) => {
+                return Err(Error::usage(format!(
+                    "{refused}: choose another group, and bind a Role or ClusterRole to it"
+                )));
+            }
         }
         if group.chars().count() > MAX_NAME_LEN {
             return Err(Error::usage(format!(

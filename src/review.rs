@@ -16,6 +16,7 @@ use x509_cert::request::CertReq;
 
 use crate::csr;
 use crate::pki::{oid, text};
+use crate::policy::{self, Refused};
 use crate::submit::{MANAGED_BY, SIGNER};
 use crate::wait::{self, State};
 
@@ -146,7 +147,7 @@ fn subject_problems(asked: &Asked) -> Vec<String> {
     match asked.common_names.as_slice() {
         [] => why.push("its subject names no user (no CN)".to_string()),
         [cn] if cn.is_empty() => why.push("its common name (CN) is empty".to_string()),
-        [cn] if cn.starts_with("system:") => why.push(format!(
+        [cn] if policy::user(cn).is_err() => why.push(format!(
             "it asks for user {cn}, in the system: namespace reserved for Kubernetes components"
         )),
         [_] => {}
@@ -157,15 +158,15 @@ fn subject_problems(asked: &Asked) -> Vec<String> {
         )),
     }
     for group in &asked.groups {
-        if group == "system:masters" {
-            why.push(
+        match policy::group(group, false) {
+            Ok(()) => {}
+            Err(Refused::Masters) => why.push(
                 "it asks for group system:masters, which would make its holder a cluster administrator beyond the reach of RBAC (the CertificateSubjectRestriction admission plugin should have refused it: check that it is enabled)"
                     .to_string(),
-            );
-        } else if group.starts_with("system:") {
-            why.push(format!(
+            ),
+            Err(_) => why.push(format!(
                 "it asks for group {group}, in the system: namespace reserved for Kubernetes components"
-            ));
+            )),
         }
     }
     why

@@ -145,6 +145,14 @@ fn bad_arguments_are_usage_errors_before_any_request() {
             "CertificateSubjectRestriction",
         ),
         (&["jane", "--group", ""], "--group is empty"),
+        (
+            &["jane", "--group", "system:nodes"],
+            "group 'system:nodes' is in the system: namespace",
+        ),
+        (
+            &["jane", "-g", "dev", "-g", "system:serviceaccounts:default"],
+            "group 'system:serviceaccounts:default' is in the system: namespace",
+        ),
         (&["jane", "--key-algorithm", "dsa"], "use rsa-2048"),
         (
             &["jane", "--key", "k.pem", "--key-algorithm", "rsa-2048"],

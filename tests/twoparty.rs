@@ -398,6 +398,27 @@ fn sign_refuses_tampered_and_forbidden_requests_before_sending_anything() {
     sign(&admin.home.join("sys.csr"))
         .code(2)
         .error_says("reserved for Kubernetes components");
+    // Groups of Kubernetes components: a kubelet's, a namespace's service accounts'.
+    for (file, group) in [
+        ("nodes.csr", "system:nodes"),
+        ("sa.csr", "system:serviceaccounts:kube-system"),
+    ] {
+        let subject = format!("/CN={user}/O={group}");
+        let args = [
+            "req",
+            "-new",
+            "-key",
+            "masters.key",
+            "-subj",
+            &subject,
+            "-out",
+            file,
+        ];
+        openssl(&admin.home, &args, b"");
+        sign(&admin.home.join(file))
+            .code(2)
+            .error_says(&format!("group '{group}' is in the system: namespace"));
+    }
 
     assert!(!out.exists());
     let list: serde_json::Value =
