@@ -21,7 +21,11 @@ const LIFETIME_SLACK: Duration = Duration::from_secs(10 * 60);
 /// What we read out of a certificate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CertInfo {
+    /// The CN Kubernetes authenticates the certificate as: the last one, as Go's x509 reads a
+    /// subject (each CN it meets replaces the one before).
     pub common_name: Option<String>,
+    /// Every CN of the subject, in order; one, for a certificate we accept.
+    pub common_names: Vec<String>,
     pub organizations: Vec<String>,
     pub not_before: SystemTime,
     pub not_after: SystemTime,
@@ -58,6 +62,15 @@ pub fn certificate(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
         return Err(Error::failed(
             "the issued certificate is for another public key than ours; refusing to write it (check who else edits this CSR)",
         ));
+    }
+    if let [_, _, ..] = info.common_names.as_slice() {
+        return Err(Error::failed(format!(
+            "the issued certificate has {} common names ({}), and Kubernetes would authenticate it as the last, {}, not as {}; refusing to write it",
+            info.common_names.len(),
+            info.common_names.join(", "),
+            info.common_name.as_deref().unwrap_or_default(),
+            expected.user
+        )));
     }
     if info.common_name.as_deref() != Some(expected.user) {
         return Err(Error::failed(format!(
@@ -129,11 +142,14 @@ pub fn inspect(cert: &Certificate) -> Result<CertInfo> {
     let tbs = cert.tbs_certificate();
     let subject = tbs.subject();
     let validity = tbs.validity();
+    let common_names: Vec<String> = subject
+        .iter()
+        .filter(|a| a.oid == oid::CN)
+        .filter_map(|a| text(&a.value))
+        .collect();
     Ok(CertInfo {
-        common_name: subject
-            .iter()
-            .find(|a| a.oid == oid::CN)
-            .and_then(|a| text(&a.value)),
+        common_name: common_names.last().cloned(),
+        common_names,
         organizations: subject
             .iter()
             .filter(|a| a.oid == oid::O)
@@ -288,21 +304,33 @@ mod tests {
         }
 
         fn sign(&self, ca: &str, csr_pem: &str, days: &str) -> Vec<u8> {
+            self.sign_as(ca, csr_pem, days, None)
+        }
+
+        /// With `subject`, the certificate gets that subject instead of the request's.
+        fn sign_as(&self, ca: &str, csr_pem: &str, days: &str, subject: Option<&str>) -> Vec<u8> {
             std::fs::write(self.0.join("req.csr"), csr_pem).unwrap();
-            self.run(&[
-                "x509",
-                "-req",
-                "-in",
-                "req.csr",
-                "-CA",
-                &format!("{ca}.crt"),
-                "-CAkey",
-                &format!("{ca}.key"),
-                "-days",
-                days,
-                "-out",
-                "leaf.crt",
-            ]);
+            let subject = subject.map_or(Vec::new(), |s| vec!["-subj", s]);
+            self.run(
+                &[
+                    &[
+                        "x509",
+                        "-req",
+                        "-in",
+                        "req.csr",
+                        "-CA",
+                        &format!("{ca}.crt"),
+                        "-CAkey",
+                        &format!("{ca}.key"),
+                        "-days",
+                        days,
+                        "-out",
+                        "leaf.crt",
+                    ][..],
+                    &subject,
+                ]
+                .concat(),
+            );
             std::fs::read(self.0.join("leaf.crt")).unwrap()
         }
     }
@@ -417,6 +445,39 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("expired"), "{err}");
+    }
+
+    #[test]
+    fn a_certificate_with_two_common_names_is_refused_naming_the_one_kubernetes_would_see() {
+        let ssl = Openssl::new("two-cns");
+        let cluster_ca = ssl.ca("cluster");
+        let key = PrivateKey::obtain(&crate::key::KeySource::Generate(
+            crate::key::KeyAlgorithm::EcdsaP256,
+        ))
+        .unwrap();
+        let groups = vec!["dev".to_string()];
+        let csr = crate::csr::build("jane", &groups, &key).unwrap();
+        let expected = Expected {
+            user: "jane",
+            groups: &groups,
+            public_key_der: &key.public_key_der(),
+            duration: None,
+            ca_pem: Some(&cluster_ca),
+            now: SystemTime::now(),
+        };
+        // First CN as asked, a second one after it: Kubernetes authenticates as the second.
+        let issued = ssl.sign_as("cluster", &csr, "1", Some("/CN=jane/O=dev/CN=admin"));
+        let err = certificate(&issued, &expected).unwrap_err().to_string();
+        assert!(
+            err.contains("2 common names (jane, admin)")
+                && err.contains("authenticate it as the last, admin, not as jane"),
+            "{err}"
+        );
+        let info = inspect(&Certificate::load_pem_chain(&issued).unwrap()[0]).unwrap();
+        assert_eq!(info.common_name.as_deref(), Some("admin"));
+        // The same certificate with one CN passes.
+        let single = ssl.sign_as("cluster", &csr, "1", Some("/CN=jane/O=dev"));
+        certificate(&single, &expected).unwrap();
     }
 
     #[test]

@@ -690,6 +690,7 @@ mod tests {
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         CertInfo {
             common_name: None,
+            common_names: vec![],
             organizations: vec![],
             not_before: start,
             not_after: start + lifetime,
