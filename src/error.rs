@@ -83,8 +83,9 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // One line, whatever the sources said.
-        f.write_str(&self.message.replace(['\n', '\r'], " "))
+        // One line, whatever the sources said, and nothing a terminal would act on.
+        let line = self.message.replace(['\n', '\r'], " ");
+        f.write_str(&crate::terminal::printable(&line))
     }
 }
 
@@ -117,5 +118,11 @@ mod tests {
         let e = Error::failed("first\nsecond\r\nthird");
         assert!(!e.to_string().contains('\n'));
         assert!(!e.to_string().contains('\r'));
+    }
+
+    #[test]
+    fn display_escapes_what_a_terminal_would_act_on() {
+        let e = Error::failed("denied: \x1b[2Jgone \u{202E}txet");
+        assert_eq!(e.to_string(), "denied: \\u{1b}[2Jgone \\u{202e}txet");
     }
 }

@@ -26,6 +26,7 @@ pub mod review;
 pub mod session;
 pub mod signals;
 pub mod submit;
+pub mod terminal;
 pub mod verify;
 pub mod wait;
 pub mod whoami;

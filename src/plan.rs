@@ -11,6 +11,7 @@ use crate::key::{KeyAlgorithm, KeySource};
 use crate::policy::{self, Refused};
 use crate::rbac::Grant;
 use crate::report::OutputFormat;
+use crate::terminal;
 
 /// X.520 upper bound for CommonName and OrganizationName (RFC 5280 ub-common-name).
 const MAX_NAME_LEN: usize = 64;
@@ -298,9 +299,9 @@ pub fn validate_groups(groups: Vec<String>, allow_masters: bool) -> Result<Vec<S
                 "group '{group}' is longer than 64 characters, the limit of a certificate's organization (O)"
             )));
         }
-        if group.chars().any(char::is_control) {
+        if group.chars().any(terminal::is_unsafe) {
             return Err(Error::usage(format!(
-                "group '{}' contains a control character",
+                "group '{}' contains a control or bidirectional character",
                 group.escape_default()
             )));
         }

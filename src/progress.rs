@@ -4,6 +4,8 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+use crate::terminal::printable;
+
 const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 pub struct Progress {
@@ -60,7 +62,7 @@ impl Progress {
     pub fn detail(&mut self, message: &str) {
         if self.verbose {
             self.clear();
-            eprintln!("  {message}");
+            eprintln!("  {}", printable(message));
         }
     }
 
@@ -98,7 +100,7 @@ impl Progress {
         }
         // Warnings show even with -q.
         self.clear();
-        eprintln!("warning: {message}");
+        eprintln!("warning: {}", printable(message));
     }
 
     /// The waiting state; shown again only when it changes (or animated on a terminal).
@@ -109,7 +111,7 @@ impl Progress {
         let changed = self.state.as_ref().is_none_or(|(m, _)| m != message);
         if changed {
             if !self.tty {
-                eprintln!("{message}");
+                eprintln!("{}", printable(message));
             }
             self.state = Some((message.to_string(), Instant::now()));
         }
@@ -139,7 +141,7 @@ impl Progress {
             return;
         }
         self.clear();
-        eprintln!("{message}");
+        eprintln!("{}", printable(message));
     }
 
     /// Ends the spinner line so that the next output starts clean.

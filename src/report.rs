@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::kubeconfig::yaml;
 use crate::progress::Progress;
+use crate::terminal::{printable, printable_lines};
 use crate::verify::{CertInfo, rfc3339};
 use crate::whoami::Identity;
 
@@ -67,7 +68,7 @@ impl Output {
                 serde_json::to_string_pretty(&value()).expect("a JSON value serializes") + "\n"
             }
             Some(OutputFormat::Yaml) => yaml::emit(&value())?,
-            None => text.to_string(),
+            None => printable_lines(text),
         })
     }
 }
@@ -167,7 +168,11 @@ pub fn table<R: AsRef<[String]>>(rows: &[R]) -> String {
     let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {
-            let cell = |r: &R| r.as_ref().get(i).map_or(0, |c| c.chars().count());
+            let cell = |r: &R| {
+                r.as_ref()
+                    .get(i)
+                    .map_or(0, |c| printable(c).chars().count())
+            };
             rows.iter().map(cell).max().unwrap_or(0)
         })
         .collect();
@@ -177,7 +182,7 @@ pub fn table<R: AsRef<[String]>>(rows: &[R]) -> String {
             .as_ref()
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, w)| format!("{:<w$}", printable(c)))
             .collect();
         out += cells.join("   ").trim_end();
         out += "\n";
@@ -194,5 +199,19 @@ mod tests {
             vec!["jane-4kx9q2".to_string(), "3s".to_string()],
         ];
         assert_eq!(super::table(&rows), "NAME          AGE\njane-4kx9q2   3s\n");
+    }
+
+    #[test]
+    fn cells_cannot_forge_rows_or_rewrite_the_screen() {
+        let rows = vec![
+            vec!["NAME".to_string(), "CN".to_string()],
+            vec!["x".to_string(), "eve\nfake   row\x1b[1A".to_string()],
+        ];
+        let out = super::table(&rows);
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(
+            out.contains("eve\\u{a}fake   row\\u{1b}[1A") && !out.contains('\x1b'),
+            "{out}"
+        );
     }
 }

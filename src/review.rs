@@ -18,6 +18,7 @@ use crate::csr;
 use crate::pki::{oid, text};
 use crate::policy::{self, Refused};
 use crate::submit::{MANAGED_BY, SIGNER};
+use crate::terminal;
 use crate::wait::{self, State};
 
 /// `client auth` is required; these are the only other usages the signer accepts.
@@ -147,6 +148,10 @@ fn subject_problems(asked: &Asked) -> Vec<String> {
     match asked.common_names.as_slice() {
         [] => why.push("its subject names no user (no CN)".to_string()),
         [cn] if cn.is_empty() => why.push("its common name (CN) is empty".to_string()),
+        [cn] if cn.chars().any(terminal::is_unsafe) => why.push(format!(
+            "its common name '{}' holds control or bidirectional characters, which would disguise who it is for",
+            cn.escape_default()
+        )),
         [cn] if policy::user(cn).is_err() => why.push(format!(
             "it asks for user {cn}, in the system: namespace reserved for Kubernetes components"
         )),
@@ -158,6 +163,13 @@ fn subject_problems(asked: &Asked) -> Vec<String> {
         )),
     }
     for group in &asked.groups {
+        if group.chars().any(terminal::is_unsafe) {
+            why.push(format!(
+                "its group '{}' holds control or bidirectional characters, which would disguise what it grants",
+                group.escape_default()
+            ));
+            continue;
+        }
         match policy::group(group, false) {
             Ok(()) => {}
             Err(Refused::Masters) => why.push(
@@ -420,6 +432,15 @@ mod tests {
         ))
         .refusals();
         assert!(why.iter().any(|w| w.contains("signature")), "{why:?}");
+    }
+
+    #[test]
+    fn names_that_would_disguise_themselves_are_refused() {
+        let why = refusals("eve\u{202E}nimda", &["dev"], &["client auth"]);
+        assert!(why[0].contains("control or bidirectional"), "{why:?}");
+        let why = refusals("jane", &["dev\x1b[2K"], &["client auth"]);
+        assert!(why[0].contains("its group 'dev\\u{1b}[2K'"), "{why:?}");
+        assert!(refusals("jane", &["dev"], &["client auth"]).is_empty());
     }
 
     #[test]

@@ -69,6 +69,7 @@ fn kubectl_csr(
             "-pkeyopt",
             "ec_paramgen_curve:P-256",
             "-nodes",
+            "-utf8",
         ])
         .arg("-keyout")
         .arg(&key)
@@ -652,4 +653,55 @@ fn review_commands_check_their_arguments_before_calling_the_cluster() {
     let help = env.onboard(&["approve", "--help"]).success();
     assert!(help.stdout.contains("system:masters"), "{help}");
     assert!(std::path::Path::new(BIN).exists());
+}
+
+/// A hostile requester's CN with an escape sequence (clear the screen) and one with a
+/// right-to-left override: shown escaped in the queue, refused by approve; a deny message with
+/// an escape reaches the waiting requester escaped.
+#[test]
+fn names_and_messages_from_the_cluster_cannot_drive_the_terminal() {
+    let cluster = Cluster::shared();
+    let admin = Env::admin(cluster);
+    let client = "kubernetes.io/kube-apiserver-client";
+    let (clear, reversed) = (unique("clear"), unique("rlo"));
+    for (name, subject) in [
+        (&clear, "/CN=eve\u{1b}[2Jroot/O=dev"),
+        (&reversed, "/CN=eve\u{202E}nimda/O=dev"),
+    ] {
+        let out = kubectl_csr(cluster, &admin, name, subject, client, &["client auth"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let run = admin.onboard(&["pending"]).success();
+    for raw in ['\u{1b}', '\u{202E}'] {
+        assert!(
+            !run.stdout.contains(raw) && !run.stderr.contains(raw),
+            "{run}"
+        );
+    }
+    assert!(run.stdout.contains("eve\\u{1b}[2Jroot"), "{run}");
+    assert!(run.stdout.contains("eve\\u{202e}nimda"), "{run}");
+    // Each row is still one line: the table has a header and our rows, nothing forged.
+    let ours = run.stdout.lines().filter(|l| l.contains("eve\\u{")).count();
+    assert_eq!(ours, 2, "{run}");
+    for name in [&clear, &reversed] {
+        let refused = admin.onboard(&["approve", name]).code(1);
+        let refused = refused.error_says("control or bidirectional characters");
+        assert!(!refused.stderr.contains('\u{1b}') && !refused.stderr.contains('\u{202E}'));
+        assert_eq!(conditions(cluster, name), Vec::<String>::new());
+    }
+
+    let requester = Env::bootstrap(cluster);
+    let user = unique("escaped");
+    let child = requester.spawn(&[&user, "--timeout", "60s"]);
+    let csr = wait_for_csr(cluster, &user);
+    admin
+        .onboard(&["deny", &csr, "--reason", "no\u{1b}[2J access"])
+        .success();
+    let denied = finish(child, "the denied requester").code(3);
+    assert!(!denied.stderr.contains('\u{1b}'), "{denied}");
+    assert!(denied.stderr.contains("no\\u{1b}[2J access"), "{denied}");
 }
