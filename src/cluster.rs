@@ -8,6 +8,7 @@ use std::path::Path;
 use base64ct::{Base64, Encoding};
 use kube::config::{AuthInfo, KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
@@ -39,18 +40,28 @@ impl Connection {
             context: Some(target.context.clone()),
             ..Default::default()
         };
-        Config::from_custom_kubeconfig(kubeconfig_for(loaded, &target.context)?, &options)
-            .await
-            .map_err(|e| {
-                Error::failed(format!(
-                    "cannot use context \"{}\": {}; check it with kubectl --context {} cluster-info",
-                    target.context, e, target.context
-                ))
-            })
+        let mut config = Config::from_custom_kubeconfig(
+            kubeconfig_for(loaded, &target.context)?,
+            &options,
+        )
+        .await
+        .map_err(|e| {
+            Error::failed(format!(
+                "cannot use context \"{}\": {}; check it with kubectl --context {} cluster-info",
+                target.context, e, target.context
+            ))
+        })?;
+        let user = loaded
+            .merged
+            .find(Section::Contexts, &target.context)
+            .and_then(|(_, body)| body.get("user").and_then(Value::as_str))
+            .unwrap_or(&target.context);
+        bearer_token_as_kubectl_sends_it(&mut config, user)?;
+        Ok(config)
     }
 
     fn with_config(config: Config, server: &str) -> Result<Connection> {
-        let client = Client::try_from(config.clone()).map_err(|e| {
+        let client = client_without_panics(config.clone())?.map_err(|e| {
             Error::failed(format!(
                 "cannot set up a connection to {server}: {}; check the kubeconfig's certificates and keys",
                 top_message(&e)
@@ -107,6 +118,61 @@ impl Connection {
             )),
         }
     }
+}
+
+/// The user's bearer token as kubectl sends it. A `tokenFile` is read and trimmed, as
+/// client-go does (kube would send the file's final newline, which no header may hold). A token
+/// that cannot be an HTTP header value (a line break, another control character) is an error
+/// that names the user entry, never the token: kubectl refuses it too, and kube would panic
+/// building the client.
+fn bearer_token_as_kubectl_sends_it(config: &mut Config, user: &str) -> Result<()> {
+    let auth = &mut config.auth_info;
+    let basic = auth.username.is_some() && auth.password.is_some();
+    if auth.auth_provider.is_some() || basic {
+        return Ok(()); // kube uses these before any token
+    }
+    if auth.token.is_none()
+        && let Some(file) = auth.token_file.take()
+    {
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            Error::failed(format!(
+                "cannot read the tokenFile {file} of user \"{user}\": {}",
+                crate::kubeconfig::file::io_reason(&e)
+            ))
+        })?;
+        auth.token = Some(text.trim().to_string().into());
+    }
+    if let Some(token) = &auth.token
+        && !header_value(token.expose_secret())
+    {
+        return Err(Error::failed(format!(
+            "the token of user \"{user}\" cannot be sent in an HTTP header: it holds a line break or another control character (a YAML 'token: |' keeps its final newline); fix it in the kubeconfig"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `Bearer <token>` is a valid HTTP header value (the `http` crate's rule: visible
+/// ASCII, space, tab and bytes from 0x80 on).
+fn header_value(token: &str) -> bool {
+    token
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// `Client::try_from`, where kube runs an exec plugin: a token from the plugin that is no valid
+/// header value makes tower-http panic ("token is not valid header"). That panic becomes this
+/// error, naming neither the token nor the plugin's output.
+fn client_without_panics(config: Config) -> Result<std::result::Result<Client, kube::Error>> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Client::try_from(config)));
+    std::panic::set_hook(previous);
+    made.map_err(|_| {
+        Error::failed(
+            "the credentials of the kubeconfig's user cannot be sent in an HTTP header (a token with a line break or another control character, from the kubeconfig or its exec plugin); fix the user entry or the plugin",
+        )
+    })
 }
 
 /// A kube `Kubeconfig` of just `context`, its cluster and its user, from the documents already

@@ -286,6 +286,22 @@ fn broken_kubeconfigs_are_explained() {
             ),
             "not base64",
         ),
+        // `token: |` keeps the final newline: kubectl refuses it; kube would panic on it.
+        (
+            kubeconfig_for(server, "", &format!("    token: |\n      {secret}\n")),
+            "the token of user \"u\" cannot be sent in an HTTP header",
+        ),
+        // The same from an exec plugin, which kube runs while it builds its client.
+        (
+            kubeconfig_for(
+                server,
+                "",
+                &format!(
+                    "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh\n      interactiveMode: Never\n      args: [\"-c\", \"printf '%s' '{{\\\"apiVersion\\\":\\\"client.authentication.k8s.io/v1\\\",\\\"kind\\\":\\\"ExecCredential\\\",\\\"status\\\":{{\\\"token\\\":\\\"{secret}\\\\nmore\\\"}}}}'\"]\n"
+                ),
+            ),
+            "cannot be sent in an HTTP header",
+        ),
     ];
     for (text, says) in &cases {
         let s = Scratch::with_kubeconfig(text);
@@ -295,9 +311,14 @@ fn broken_kubeconfigs_are_explained() {
             .env("KUBECONFIG", s.kubeconfig())
             .output()
             .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            !String::from_utf8_lossy(&out.stderr).contains(secret),
-            "an error quoted the kubeconfig"
+            !stderr.contains(secret),
+            "an error quoted the kubeconfig: {stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked") && out.status.code() == Some(1),
+            "{stderr}"
         );
     }
     let s = Scratch::with_kubeconfig(&kubeconfig_for(server, "", "    token: t\n"));
@@ -331,6 +352,27 @@ fn broken_kubeconfigs_are_explained() {
     let dangling = Scratch::new();
     std::os::unix::fs::symlink(dangling.home.join("missing"), dangling.kubeconfig()).unwrap();
     dangling.expect(&["jane"], &[], FAILED, "no kubeconfig found at");
+}
+
+/// kubectl trims a tokenFile (client-go's TrimSpace), so one written with `echo` works.
+#[test]
+fn a_token_file_ending_in_a_newline_works_as_with_kubectl() {
+    let cluster = Cluster::shared();
+    let s = Scratch::new();
+    let token_file = s.home.join("token");
+    fs::write(&token_file, format!("{}\n", cluster.bootstrap_token)).unwrap();
+    let user_body = format!("    tokenFile: {}\n", token_file.display());
+    cluster.write_kubeconfig(&s.kubeconfig(), "onboarder", &user_body);
+    let out = Command::new(BIN)
+        .args(["pending", "-o", "json"])
+        .env("HOME", &s.home)
+        .env("KUBECONFIG", s.kubeconfig())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(listed["pending"].is_array(), "{listed}");
 }
 
 #[test]
