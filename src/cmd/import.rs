@@ -121,6 +121,9 @@ pub async fn run(args: Args) -> Result<()> {
         true => None,
         false => received.prove(&key, &mut progress).await?,
     };
+    if let Some(warning) = destination.exposure() {
+        progress.warn(&warning);
+    }
     let written = destination.write(&entries, None, args.force)?;
 
     let cluster_added = cluster.is_some().then_some(received.cluster.name.as_str());

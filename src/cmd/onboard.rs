@@ -80,14 +80,8 @@ pub async fn run(plan: Plan) -> Result<()> {
     let target = source.target();
     let context = format!("{}@{}", plan.user, target.cluster_name);
     let started = Instant::now();
-    let written = write(
-        &plan,
-        &source,
-        &context,
-        files.as_ref(),
-        &verified.pem,
-        &key,
-    )?;
+    let (files, cert) = (files.as_ref(), &verified.pem);
+    let written = write(&plan, &source, &context, files, cert, &key, &mut progress)?;
     progress.phase("kubeconfig write", started);
     progress.detail(&format!("wrote {}", display_paths(&written)));
     progress.print_timings();
@@ -118,6 +112,7 @@ fn write(
     files: Option<&CredentialFiles>,
     cert_pem: &str,
     key: &PrivateKey,
+    progress: &mut Progress,
 ) -> Result<Vec<PathBuf>> {
     let key_pem = key.to_pem();
     let credentials = match files {
@@ -130,8 +125,14 @@ fn write(
     let cluster = &source.target().cluster_name;
     let namespace = plan.namespace.as_deref();
     let entries = new_user_entries(&plan.user, cluster, context, credentials, namespace);
+    let destination = source.destination(plan)?;
+    if files.is_none()
+        && let Some(warning) = destination.exposure()
+    {
+        progress.warn(&warning);
+    }
     let files = files.map(|f| (f, cert_pem, key_pem.as_str()));
-    source.destination(plan)?.write(&entries, files, plan.force)
+    destination.write(&entries, files, plan.force)
 }
 
 /// Online: the kubeconfig and the cluster of the context in use, the names checked to be free

@@ -36,14 +36,29 @@ pub fn lock_path(config: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Takes and releases the lock: a stale lock, or a directory we may not write, is found
+/// Takes and releases the lock, and checks that an existing file may be written: a stale lock,
+/// a directory or a file we may not write, is found
 /// before the flow asks the cluster for anything. A missing directory is left to the write,
 /// which creates it.
 pub fn probe(config: &Path) -> Result<()> {
     match config.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Ok(()),
-        _ => lock(config).map(drop),
+        _ => {
+            lock(config)?;
+            let target = resolve_symlinks(config)?;
+            match fs::metadata(&target) {
+                Ok(meta) => writable(&target, &meta),
+                Err(_) => Ok(()),
+            }
+        }
     }
+}
+
+/// The mode of `path` when group or others may read it: a private key written into it would be
+/// theirs to read (kubectl keeps a file's mode when it writes).
+pub fn readable_by_others(path: &Path) -> Option<u32> {
+    let mode = fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o077 != 0).then_some(mode)
 }
 
 fn locked(config: &Path, lock: &Path) -> Error {
@@ -192,9 +207,16 @@ impl Drop for Transaction {
     }
 }
 
-/// Replaces `path` (or the file its symlinks lead to) with `contents`, atomically.
+/// Replaces `path` with `contents`, atomically. A kubeconfig (`Mode::Keep`) is written through
+/// its symlinks, as kubectl does, keeping its mode and owner; one we may not write, or whose
+/// owner we could not keep, is refused rather than replaced behind its owner's back. A file
+/// that holds a secret (`Mode::Secret`) is never written through a symlink and always belongs
+/// to the caller, 0600.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<()> {
-    let target = resolve_symlinks(path)?;
+    let target = match mode {
+        Mode::Keep => resolve_symlinks(path)?,
+        Mode::Secret => not_a_symlink(path)?,
+    };
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -207,7 +229,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<()> {
     if existing.is_none() {
         create_dir(&dir)?;
     }
-    let mode = match (mode, &existing) {
+    if let (Mode::Keep, Some(meta)) = (mode, &existing) {
+        writable(&target, meta)?;
+    }
+    let file_mode = match (mode, &existing) {
         (Mode::Keep, Some(meta)) => meta.permissions().mode() & 0o7777,
         _ => NEW_FILE_MODE,
     };
@@ -221,13 +246,20 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<()> {
             .map_err(|e| io_error(&tmp, "create", &e))?;
         file.write_all(contents)
             .map_err(|e| io_error(&tmp, "write", &e))?;
-        // Exact mode, whatever the umask; the owner too when we may (root editing a user's file).
-        file.set_permissions(fs::Permissions::from_mode(mode))
+        // Exact mode, whatever the umask.
+        file.set_permissions(fs::Permissions::from_mode(file_mode))
             .map_err(|e| io_error(&tmp, "set the mode of", &e))?;
-        if let Some(meta) = &existing
+        // A kubeconfig keeps its owner (root editing a user's file); one whose owner we cannot
+        // keep is not replaced. A secret's file is the caller's, whoever owned the old one.
+        if let (Mode::Keep, Some(meta)) = (mode, &existing)
             && meta.uid() != tmp_owner(&file)
+            && std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid())).is_err()
         {
-            let _ = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
+            return Err(Error::failed(format!(
+                "{} belongs to another user (uid {}), and replacing it would make it yours; nothing was changed: ask its owner, or use a kubeconfig of your own (--kubeconfig)",
+                target.display(),
+                meta.uid()
+            )));
         }
         file.sync_all().map_err(|e| io_error(&tmp, "flush", &e))?;
         fs::rename(&tmp, &target).map_err(|e| io_error(&target, "replace", &e))?;
@@ -241,6 +273,33 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// `path` itself when it is no symlink (a secret is never written through one: a link planted
+/// in a shared directory would send it wherever it points).
+fn not_a_symlink(path: &Path) -> Result<PathBuf> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(Error::failed(format!(
+            "{} is a symlink, and a file that holds a private key is never written through one; nothing was changed: remove the link or choose another path",
+            path.display()
+        ))),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// Refuses an existing kubeconfig the caller may not write (a 0400 file, another user's file):
+/// kubectl could not write it either, and a rename would replace it all the same.
+fn writable(target: &Path, meta: &fs::Metadata) -> Result<()> {
+    match OpenOptions::new().write(true).open(target) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => Err(Error::failed(format!(
+            "kubeconfig {} is not writable for you (mode {:04o}, owner uid {}), so kubectl could not write it either; nothing was changed: fix its permissions or use another --kubeconfig",
+            target.display(),
+            meta.permissions().mode() & 0o7777,
+            meta.uid()
+        ))),
+        Err(e) => Err(io_error(target, "open", &e)),
+    }
 }
 
 fn tmp_owner(file: &File) -> u32 {

@@ -150,6 +150,21 @@ impl Destination<'_> {
         }
     }
 
+    /// With a private key embedded: a warning when the kubeconfig it goes into may be read by
+    /// group or others (kubectl keeps a file's mode when it writes; so do we).
+    pub fn exposure(&self) -> Option<String> {
+        let Destination::Merge { loaded, .. } = self else {
+            return None; // a standalone file is always 0600
+        };
+        let path = &loaded.sources.destination;
+        let mode = file::readable_by_others(path)?;
+        Some(format!(
+            "{} may be read by others (mode {mode:04o}) and now holds a private key; kubectl keeps a file's mode, and so does kubectl onboard: run chmod 600 {}",
+            path.display(),
+            path.display()
+        ))
+    }
+
     /// The file a write would change first: checked to be writable before anything is sent.
     pub fn probe(&self) -> Result<()> {
         file::probe(match self {
