@@ -185,6 +185,10 @@ flags! {
         /// print the version
         #[argh(switch)]
         pub version: bool,
+
+        /// copy the cluster's insecure-skip-tls-verify into a kubeconfig made for someone else
+        #[argh(switch)]
+        pub allow_insecure_cluster: bool,
     }
     with request, output, connection, timings, key, grants, offline
 }

@@ -40,6 +40,8 @@ pub struct Plan {
     /// RBAC bindings to make for the user.
     pub grants: Vec<Grant>,
     pub prove_identity: bool,
+    /// `--allow-insecure-cluster`: copy insecure-skip-tls-verify into `--output-kubeconfig`.
+    pub allow_insecure_cluster: bool,
     /// `--ca-cert --ca-key --server`: sign here with the cluster CA, no API call.
     pub offline: Option<Offline>,
     pub output: Option<OutputFormat>,
@@ -121,6 +123,7 @@ impl TryFrom<Args> for Plan {
             namespace: args.namespace,
             grants,
             prove_identity: !args.no_verify,
+            allow_insecure_cluster: args.allow_insecure_cluster,
             offline,
             output,
             kubeconfig: args.kubeconfig,

@@ -37,6 +37,9 @@ impl Local {
             target.context, target.cluster_name, target.server
         ));
         progress.phase("kubeconfig read", started);
+        if let Some(warning) = target.insecure_warning() {
+            progress.warn(&warning);
+        }
         Ok(Local { loaded, target })
     }
 

@@ -526,3 +526,68 @@ fn unwritable_and_full_file_systems_change_nothing() {
         "the request was not withdrawn"
     );
 }
+
+/// A cluster used with insecure-skip-tls-verify: said once, and never copied into a kubeconfig
+/// made for someone else unless asked.
+#[test]
+fn an_insecure_cluster_is_said_once_and_not_handed_on() {
+    let cluster = Cluster::shared();
+    let insecure = |t: String| {
+        let ca = t
+            .lines()
+            .find(|l| l.trim_start().starts_with("certificate-authority-data:"))
+            .unwrap()
+            .to_string();
+        t.replace(&ca, "    insecure-skip-tls-verify: true")
+    };
+    let warning = "is used with insecure-skip-tls-verify";
+    let s = Scratch::from_admin(cluster, insecure);
+    let handed = s.home.join("jane.kubeconfig");
+    s.expect(
+        &[
+            "jane",
+            "--approve",
+            "--output-kubeconfig",
+            handed.to_str().unwrap(),
+        ],
+        &[],
+        FAILED,
+        "a kubeconfig made for someone else would not check whom it talks to",
+    );
+    assert!(!handed.exists());
+
+    // Merged into one's own kubeconfig it works, with the warning once.
+    let user = format!("insecure-{}", random_hex(3));
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("HOME", &s.home)
+            .env("KUBECONFIG", s.kubeconfig())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[&user, "--approve"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+
+    // Asked for, the setting is copied, with the warning.
+    let other = format!("insecure-{}", random_hex(3));
+    let args = [
+        "--approve",
+        "--allow-insecure-cluster",
+        "--output-kubeconfig",
+    ];
+    let out = run(&[&[other.as_str()][..], &args, &[handed.to_str().unwrap()]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        fs::read_to_string(&handed)
+            .unwrap()
+            .contains("insecure-skip-tls-verify: true")
+    );
+}

@@ -250,6 +250,32 @@ fn request_sign_import_gives_the_user_a_working_context_without_moving_the_key()
     }
     assert!(!run.stdout.contains(&key_body[..64]) && !run.stderr.contains(&key_body[..64]));
 
+    // A file whose cluster would not check the server (its CA swapped for
+    // insecure-skip-tls-verify, or dropped): refused, unless the user says so.
+    let text = fs::read_to_string(&signed).unwrap();
+    let ca_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("certificate-authority-data:"))
+        .unwrap();
+    let indent = &ca_line[..ca_line.len() - ca_line.trim_start().len()];
+    for (name, replacement, says) in [
+        (
+            "insecure",
+            format!("{indent}insecure-skip-tls-verify: true"),
+            "is set to insecure-skip-tls-verify",
+        ),
+        ("no-ca", String::new(), "names no CA"),
+    ] {
+        let tampered = user_env.home.join(format!("{name}.kubeconfig"));
+        fs::write(&tampered, text.replace(ca_line, &replacement)).unwrap();
+        let before = fs::read(&user_env.kubeconfig).ok();
+        user_env
+            .onboard(&["import", tampered.to_str().unwrap()])
+            .code(1)
+            .error_says(says);
+        assert_eq!(fs::read(&user_env.kubeconfig).ok(), before);
+    }
+
     // The user: import, proven, and kubectl works as the user.
     let received = user_env.home.join(format!("{user}.kubeconfig"));
     fs::copy(&signed, &received).unwrap();

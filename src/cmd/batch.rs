@@ -98,6 +98,10 @@ flags! {
         /// skip proving each user's credentials with a SelfSubjectReview
         #[argh(switch)]
         pub no_verify: bool,
+
+        /// copy the cluster's insecure-skip-tls-verify into a kubeconfig made for someone else
+        #[argh(switch)]
+        pub allow_insecure_cluster: bool,
     }
     with connection, output, offline
 }
@@ -117,6 +121,7 @@ struct Batch {
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
     output: Output,
+    allow_insecure_cluster: bool,
 }
 
 impl TryFrom<Args> for Batch {
@@ -174,6 +179,7 @@ impl TryFrom<Args> for Batch {
             kubeconfig: args.kubeconfig,
             context: args.context,
             output: Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?,
+            allow_insecure_cluster: args.allow_insecure_cluster,
         })
     }
 }
@@ -184,6 +190,7 @@ pub async fn run(args: Args) -> Result<()> {
     let mut signals = Signals::install()?;
     let mut progress = batch.output.progress(false);
     let (source, target) = source(&batch, &mut progress)?;
+    target.check_portable(batch.allow_insecure_cluster)?;
     make_dir(&batch.dir)?;
     let mut results = resumed(&batch, &entries, &target);
     let todo: Vec<usize> = (0..entries.len())

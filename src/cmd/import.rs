@@ -23,7 +23,7 @@ use crate::key::{KeySource, PrivateKey};
 use crate::keystore;
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::edit::{self, Section};
-use crate::kubeconfig::{self, Entries, Loaded};
+use crate::kubeconfig::{self, Entries, Loaded, Target};
 use crate::pipeline::{self, Credentials, Destination, Proof, new_user_entries};
 use crate::progress::Progress;
 use crate::report::{Output, Summary};
@@ -67,6 +67,10 @@ flags! {
         /// skip proving the credentials with a SelfSubjectReview (e.g. while offline)
         #[argh(switch)]
         pub no_verify: bool,
+
+        /// accept a received cluster that does not check the server (no CA, or insecure-skip-tls-verify)
+        #[argh(switch)]
+        pub allow_insecure_cluster: bool,
     }
     with kubeconfig, output
 }
@@ -96,6 +100,12 @@ pub async fn run(args: Args) -> Result<()> {
     let received = read_received(&args.file)?;
     let name = args.file.display().to_string();
     progress.step(&format!("{name}: {}", received.describe()));
+    trusted(
+        &received.target,
+        &name,
+        args.allow_insecure_cluster,
+        &mut progress,
+    )?;
     let key = pair(&received, supplied, &name, &mut progress)?;
 
     let loaded = kubeconfig::load(args.kubeconfig.as_deref())?;
@@ -148,6 +158,29 @@ pub async fn run(args: Args) -> Result<()> {
         switched: switch,
     };
     output.print(|| summary.to_value(), &text)
+}
+
+/// The received cluster must say which CA to trust for its server, or we would trust anyone
+/// in between from now on; `allow` accepts it all the same, with a warning.
+fn trusted(target: &Target, name: &str, allow: bool, progress: &mut Progress) -> Result<()> {
+    let why = match (target.skips_tls_verify(), &target.ca_pem) {
+        (true, _) => "is set to insecure-skip-tls-verify",
+        (false, None) => "names no CA",
+        (false, Some(_)) => return Ok(()),
+    };
+    let what = format!(
+        "the cluster \"{}\" in {name} {why}, so the server would not be checked",
+        target.cluster_name
+    );
+    match allow {
+        true => {
+            progress.warn(&format!("{what} (--allow-insecure-cluster)"));
+            Ok(())
+        }
+        false => Err(Error::failed(format!(
+            "{what}; nothing was changed: ask for a file with the cluster's CA, or pass --allow-insecure-cluster"
+        ))),
+    }
 }
 
 /// `Cluster "c", user "jane" and context "jane@c" added to …`, the proof, and the switch.

@@ -162,6 +162,9 @@ async fn connect(
     };
     destination.check_free(&plan.user, &context, files.as_ref(), plan.force)?;
     destination.probe()?;
+    if plan.output_kubeconfig.is_some() {
+        local.target.check_portable(plan.allow_insecure_cluster)?;
+    }
     let session = local
         .connect(plan.approve, &plan.grants, signals, progress)
         .await?;

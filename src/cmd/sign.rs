@@ -58,6 +58,10 @@ flags! {
         /// overwrite an existing --output-kubeconfig
         #[argh(switch)]
         pub force: bool,
+
+        /// copy the cluster's insecure-skip-tls-verify into a kubeconfig made for someone else
+        #[argh(switch)]
+        pub allow_insecure_cluster: bool,
     }
     with request, connection, output, timings, grants
 }
@@ -120,6 +124,7 @@ pub async fn run(args: Args) -> Result<()> {
         &mut progress,
     )?;
     kubeconfig::file::probe(&output)?;
+    local.target.check_portable(args.allow_insecure_cluster)?;
     let session = local
         .connect(args.approve, &grants, &mut signals, &mut progress)
         .await?;

@@ -46,6 +46,31 @@ pub struct Target {
 }
 
 impl Target {
+    /// Whether the cluster entry turns off the check of the server's certificate.
+    pub fn skips_tls_verify(&self) -> bool {
+        self.cluster.get("insecure-skip-tls-verify") == Some(&Value::Bool(true))
+    }
+
+    /// The once-said warning for a cluster used without checking whom we talk to.
+    pub fn insecure_warning(&self) -> Option<String> {
+        self.skips_tls_verify().then(|| format!(
+            "cluster \"{}\" is used with insecure-skip-tls-verify: the server's certificate is not checked, so anyone in between can read and change what is sent; add its CA to the kubeconfig (certificate-authority-data)",
+            self.cluster_name
+        ))
+    }
+
+    /// A kubeconfig for someone else copies this cluster only when it checks the server, or
+    /// when told (`allow_insecure`): the colleague would otherwise trust anyone in between.
+    pub fn check_portable(&self, allow_insecure: bool) -> Result<()> {
+        if !self.skips_tls_verify() || allow_insecure {
+            return Ok(());
+        }
+        Err(Error::failed(format!(
+            "cluster \"{}\" is set to insecure-skip-tls-verify, and a kubeconfig made for someone else would not check whom it talks to; nothing was sent: add the cluster's CA to your kubeconfig, or pass --allow-insecure-cluster to copy the setting",
+            self.cluster_name
+        )))
+    }
+
     /// A cluster known only by its name, server and CA (offline: `--server`, the CA,
     /// `--cluster-name`).
     pub fn for_server(cluster_name: &str, server: &str, ca_pem: &[u8]) -> Target {
