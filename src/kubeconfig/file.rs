@@ -103,6 +103,17 @@ pub fn lock(config: &Path) -> Result<Lock> {
     }
 }
 
+/// Waits (as long as for a lock, at most) while another writer holds kubectl's lock on
+/// `config`: kubectl truncates and rewrites the file in place, so a read during its write can
+/// see half a file. A lock still there after that is left to the write to report.
+pub fn wait_for_writer(config: &Path) {
+    let lock = lock_path(config);
+    let started = Instant::now();
+    while lock.exists() && started.elapsed() < LOCK_WAIT {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The file's text, or `None` when it does not exist.
 pub fn read(path: &Path) -> Result<Option<String>> {
     match fs::read(path) {

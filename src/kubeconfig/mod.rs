@@ -115,6 +115,8 @@ pub fn load(flag: Option<&Path>) -> Result<Loaded> {
     let mut documents = Vec::with_capacity(sources.read.len());
     let mut texts = Vec::with_capacity(sources.read.len());
     for path in &sources.read {
+        // kubectl writes in place under its lock: a file read meanwhile may be half written.
+        file::wait_for_writer(path);
         let text = file::read(path)?.unwrap_or_default();
         documents.push(parse_document(path, &text)?);
         texts.push(text);
@@ -615,6 +617,28 @@ mod tests {
         let after = read(&path);
         assert_eq!(edit::names(&after, Section::Contexts), ["theirs", "jane@c"]);
         assert_eq!(edit::names(&after, Section::Users), ["jane"]);
+    }
+
+    #[test]
+    fn a_file_being_written_under_kubectls_lock_is_read_once_the_writer_is_done() {
+        let dir = scratch("writer");
+        let path = dir.join("config");
+        let whole = json!({"apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]});
+        // kubectl holds the lock and has truncated the file; it finishes 300 ms later.
+        std::fs::write(file::lock_path(&path), b"").unwrap();
+        std::fs::write(&path, b"").unwrap();
+        let writer = {
+            let (path, text) = (path.clone(), yaml::emit(&whole).unwrap());
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                std::fs::write(&path, text).unwrap();
+                std::fs::remove_file(file::lock_path(&path)).unwrap();
+            })
+        };
+        let loaded = load(Some(&path)).unwrap();
+        writer.join().unwrap();
+        assert_eq!(loaded.merged.current_context().map(|(_, c)| c), Some("c"));
     }
 
     #[test]
