@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
@@ -59,6 +61,21 @@ fn subject(user: &str) -> Vec<Subject> {
         name: user.into(),
         namespace: None,
     }]
+}
+
+/// Whether the role a grant names exists; `None` when we may not look (a binding to a role
+/// that does not exist yet is valid, and grants nothing until it does).
+pub async fn role_exists(conn: &Connection, grant: &Grant) -> Option<bool> {
+    match grant {
+        Grant::ClusterRole(role) => {
+            let api: Api<ClusterRole> = Api::all(conn.client.clone());
+            api.get_opt(role).await.ok().map(|found| found.is_some())
+        }
+        Grant::Role { role, namespace } => {
+            let api: Api<Role> = Api::namespaced(conn.client.clone(), namespace);
+            api.get_opt(role).await.ok().map(|found| found.is_some())
+        }
+    }
 }
 
 /// Whether a binding made earlier is exactly the one we would make now.

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::kubeconfig::yaml;
+use crate::pipeline::Replaced;
 use crate::progress::Progress;
 use crate::terminal::{printable, printable_lines};
 use crate::verify::{CertInfo, rfc3339};
@@ -87,6 +88,8 @@ pub struct Summary {
     pub key_algorithm: String,
     pub identity: Option<Identity>,
     pub switched: bool,
+    /// Entries that `--force` replaced rather than added.
+    pub replaced: Replaced,
 }
 
 impl Summary {
@@ -104,6 +107,9 @@ impl Summary {
         v["notBefore"] = json!(rfc3339(self.certificate.not_before));
         v["notAfter"] = json!(rfc3339(self.certificate.not_after));
         v["keyAlgorithm"] = json!(self.key_algorithm);
+        if self.replaced != Replaced::default() {
+            v["replaced"] = json!({"user": self.replaced.user, "context": self.replaced.context});
+        }
         if let Some(id) = &self.identity {
             v["authenticatedAs"] = json!({"username": id.username, "groups": id.groups});
         }
@@ -131,10 +137,24 @@ impl Summary {
                 self.user,
                 self.context
             )
-        } else {
+        } else if self.replaced == Replaced::default() {
             format!(
                 "User \"{}\" and context \"{}\" added to {}.\n",
                 self.user,
+                self.context,
+                files.join(", ")
+            )
+        } else {
+            let verb = |replaced| if replaced { "Replaced" } else { "Added" };
+            let in_use = match self.replaced.in_use {
+                true => ", used by the current context,",
+                false => "",
+            };
+            format!(
+                "{} user \"{}\"{in_use} and {} context \"{}\" in {}.\n",
+                verb(self.replaced.user),
+                self.user,
+                verb(self.replaced.context).to_lowercase(),
                 self.context,
                 files.join(", ")
             )

@@ -175,3 +175,27 @@ fn no_right_to_bind_is_found_before_anything_is_requested() {
         .error_says(r#"you may not create the role bindings asked for (drop --clusterrole/--role, or bind later); an administrator must grant the RBAC rule {apiGroups: ["rbac.authorization.k8s.io"], resources: ["clusterrolebindings"], verbs: ["create"]}"#);
     assert_eq!(env.kubeconfig_bytes(), before);
 }
+
+#[test]
+fn a_binding_to_a_role_that_does_not_exist_is_made_with_a_warning() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let user = unique("norole");
+    let role = unique("no-such-role");
+    let run = env
+        .onboard(&[&user, "--approve", "--clusterrole", &role])
+        .success();
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: ClusterRole {role} does not exist (yet): the binding grants {user} nothing until it is created"
+        )),
+        "{run}"
+    );
+    let binding = format!("kubectl-onboard:{user}:{role}");
+    cluster.admin(&["get", "clusterrolebinding", &binding]);
+    // An existing role: no such warning.
+    let run = env
+        .onboard(&[&unique("hasrole"), "--approve", "--clusterrole", "view"])
+        .success();
+    assert!(!run.stderr.contains("does not exist"), "{run}");
+}

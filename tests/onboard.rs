@@ -354,9 +354,47 @@ fn a_name_clash_needs_force() {
         "the clash was found only after a CSR was made"
     );
 
-    env.onboard(&[&user, "--approve", "--force", "--group", "ops"])
+    let context = format!("{user}@{}", cluster.name);
+    let run = env
+        .onboard(&[&user, "--approve", "--force", "--group", "ops"])
         .success();
-    let (_, groups) = env.whoami(&format!("{user}@{}", cluster.name));
+    assert!(
+        run.stdout.starts_with(&format!(
+            "Replaced user \"{user}\" and replaced context \"{context}\" in "
+        )),
+        "{run}"
+    );
+    // The credentials of the context in use: said plainly (sent with the admin's context).
+    let admin = env
+        .kubectl_ok(&["config", "current-context"])
+        .trim()
+        .to_string();
+    env.kubectl_ok(&["config", "use-context", &context]);
+    let again = [
+        &user,
+        "--approve",
+        "--force",
+        "--group",
+        "ops",
+        "--context",
+        &admin,
+    ];
+    let run = env
+        .onboard(&[&again[..], &["-o", "json"]].concat())
+        .success();
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        summary["replaced"],
+        serde_json::json!({"user": true, "context": true})
+    );
+    let run = env.onboard(&again).success();
+    assert!(
+        run.stdout.starts_with(&format!(
+            "Replaced user \"{user}\", used by the current context, and replaced context"
+        )),
+        "{run}"
+    );
+    let (_, groups) = env.whoami(&context);
     assert!(
         groups.contains(&"ops".to_string()),
         "--force did not replace the credentials"

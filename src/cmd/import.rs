@@ -156,6 +156,7 @@ pub async fn run(args: Args) -> Result<()> {
         certificate: received.info,
         identity,
         switched: switch,
+        replaced: Default::default(),
     };
     output.print(|| summary.to_value(), &text)
 }

@@ -13,8 +13,8 @@ use crate::key::{KeySource, PrivateKey};
 use crate::kubeconfig::{self, ClusterEntry, Loaded, Target};
 use crate::pipeline::certify::Requester;
 use crate::pipeline::{
-    self, Certified, Certifier, CredentialFiles, Credentials, Destination, Proof, Subject,
-    new_user_entries,
+    self, Certified, Certifier, CredentialFiles, Credentials, Destination, Proof, Replaced,
+    Subject, new_user_entries,
 };
 use crate::plan::{Offline, Plan};
 use crate::progress::Progress;
@@ -80,6 +80,10 @@ pub async fn run(plan: Plan) -> Result<()> {
     let target = source.target();
     let context = format!("{}@{}", plan.user, target.cluster_name);
     let started = Instant::now();
+    let replaced = match plan.force {
+        true => source.destination(&plan)?.replaced(&plan.user, &context),
+        false => Replaced::default(),
+    };
     let (files, cert) = (files.as_ref(), &verified.pem);
     let written = write(&plan, &source, &context, files, cert, &key, &mut progress)?;
     progress.phase("kubeconfig write", started);
@@ -98,6 +102,7 @@ pub async fn run(plan: Plan) -> Result<()> {
         key_algorithm: key.algorithm(),
         identity,
         switched: plan.use_context,
+        replaced,
     };
     print!("{}", summary.render(plan.output)?);
     Ok(())

@@ -169,6 +169,7 @@ pub async fn run(args: Args) -> Result<()> {
         key_algorithm: received.key_algorithm.clone(),
         identity: None,
         switched: false,
+        replaced: Default::default(),
     };
     out.print(|| summary.to_value(), &text)
 }

@@ -104,6 +104,11 @@ pub fn load(flag: Option<&Path>) -> Result<Loaded> {
         dirs::home_dir().as_deref(),
         |p: &Path| p.exists(),
     )?;
+    // A symlink loop is one, not a missing file (a dangling link as the destination is fine:
+    // kubectl writes through it).
+    for path in flag.iter().copied().chain([sources.destination.as_path()]) {
+        file::resolve_symlinks(path)?;
+    }
     if let Some(path) = flag
         && !path.exists()
     {
@@ -639,6 +644,16 @@ mod tests {
         let loaded = load(Some(&path)).unwrap();
         writer.join().unwrap();
         assert_eq!(loaded.merged.current_context().map(|(_, c)| c), Some("c"));
+    }
+
+    #[test]
+    fn a_symlink_loop_is_called_one() {
+        let dir = scratch("loop");
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::os::unix::fs::symlink(&b, &a).unwrap();
+        std::os::unix::fs::symlink(&a, &b).unwrap();
+        let err = load(Some(&a)).unwrap_err().to_string();
+        assert!(err.contains("is a symlink loop"), "{err}");
     }
 
     #[test]

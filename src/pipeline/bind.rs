@@ -21,6 +21,19 @@ pub async fn bind(
             if made { "Created" } else { "Kept the existing" },
             grant.describe(),
         ));
+        if signals
+            .interruptible(async { Ok(rbac::role_exists(conn, grant).await) })
+            .await?
+            == Some(false)
+        {
+            let role = match grant {
+                Grant::ClusterRole(role) => format!("ClusterRole {role}"),
+                Grant::Role { role, namespace } => format!("Role {role} in namespace {namespace}"),
+            };
+            progress.warn(&format!(
+                "{role} does not exist (yet): the binding grants {user} nothing until it is created; check the name (kubectl get clusterroles, kubectl get roles -n NS)"
+            ));
+        }
     }
     Ok(())
 }

@@ -20,4 +20,4 @@ pub use bind::bind;
 pub use certify::{Certified, Certifier, Subject};
 pub use key::key;
 pub use prove::{Proof, prove};
-pub use write::{CredentialFiles, Credentials, Destination, new_user_entries};
+pub use write::{CredentialFiles, Credentials, Destination, Replaced, new_user_entries};

@@ -9,6 +9,7 @@ use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::kubeconfig::edit::Section;
 use crate::kubeconfig::file::{self, Mode, Transaction};
 use crate::kubeconfig::{self, Entries, Loaded, Target};
 
@@ -24,6 +25,15 @@ pub enum Destination<'a> {
     },
     /// A kubeconfig of its own (0600) with the cluster, its CA embedded.
     Standalone { path: &'a Path, target: &'a Target },
+}
+
+/// What a `--force` write replaces rather than adds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Replaced {
+    pub user: bool,
+    pub context: bool,
+    /// The current context uses the replaced user: it signs in with the new certificate now.
+    pub in_use: bool,
 }
 
 /// How a user entry holds its certificate and key.
@@ -147,6 +157,24 @@ impl Destination<'_> {
                     None => Ok(()),
                 }
             }
+        }
+    }
+
+    /// The entries named `user` and `context` that a write would replace (with `--force`).
+    pub fn replaced(&self, user: &str, context: &str) -> Replaced {
+        let Destination::Merge { loaded, .. } = self else {
+            return Replaced::default();
+        };
+        let merged = &loaded.merged;
+        let user_of_current = merged
+            .current_context()
+            .and_then(|(_, name)| merged.find(Section::Contexts, name))
+            .and_then(|(_, body)| body.get("user").and_then(Value::as_str));
+        let replaced_user = merged.find(Section::Users, user).is_some();
+        Replaced {
+            user: replaced_user,
+            context: merged.find(Section::Contexts, context).is_some(),
+            in_use: replaced_user && user_of_current == Some(user),
         }
     }
 
