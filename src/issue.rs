@@ -6,13 +6,23 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant, SystemTime};
 
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use kube::Api;
+
+use crate::duration::format_duration;
 use crate::error::{Error, Kind, Result};
 use crate::progress::Progress;
 use crate::session::Session;
 use crate::signals::Signals;
-use crate::submit::{self, Request};
+use crate::submit::{self, CreateFailed, Request};
 use crate::verify::{self, Verified};
 use crate::wait::Waiter;
+
+/// How long cleanup waits for the server to answer one call.
+const CLEANUP_WAIT: Duration = Duration::from_secs(5);
+/// How often, and how far apart, an unanswered create is looked for by name.
+const LANDING_CHECKS: u32 = 5;
+const LANDING_PAUSE: Duration = Duration::from_millis(400);
 
 pub struct Options {
     pub approve: bool,
@@ -88,21 +98,37 @@ impl Object<'_> {
                 .duration
                 .map_or("(cluster default)".to_string(), |d| d.as_secs().to_string())
         ));
+        // --timeout bounds every call from here on: a server that stops answering mid-request
+        // is given up on like one that never approves.
+        let deadline = tokio::time::Instant::now() + self.options.timeout;
         let started = Instant::now();
         self.sent.set(Sent::InFlight);
-        let created = submit::create(conn, self.name, request).await?;
+        let creating = async {
+            submit::create(conn, self.name, request)
+                .await
+                .map_err(|e| match e {
+                    CreateFailed::Refused(e) => {
+                        self.sent.set(Sent::No); // the server said no: nothing to clean up
+                        e
+                    }
+                    CreateFailed::Unanswered(e) => e,
+                })
+        };
+        let created = self.before(deadline, "creating it", creating).await?;
         self.sent.set(Sent::Created);
         progress.phase("create", started);
         progress.step(&format!("Created CertificateSigningRequest {}", self.name));
         if self.options.approve {
             let started = Instant::now();
-            submit::approve(conn, self.name).await?;
+            let approving = submit::approve(conn, self.name);
+            self.before(deadline, "approving it", approving).await?;
             progress.phase("approve", started);
             progress.step(&format!("Approved {}", self.name));
         }
         let waiter = Waiter {
             conn,
             name: self.name,
+            deadline,
             timeout: self.options.timeout,
             may_watch: self.session.permissions.watch,
             approved: self.options.approve,
@@ -140,19 +166,36 @@ impl Object<'_> {
         Ok(verified)
     }
 
+    /// `call`, unless the deadline passes first: then a Timeout error that says the server
+    /// stopped answering while `doing`.
+    async fn before<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        doing: &str,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::new(
+                Kind::Timeout,
+                format!(
+                    "the API server did not answer within {} (--timeout) while {doing}: it stalled, or the network between is down",
+                    format_duration(self.options.timeout)
+                ),
+            )),
+        }
+    }
+
     /// Deletes the request object unless --keep-csr: when done, and when anything failed
     /// after it may have been created. Says what became of it.
     async fn clean_up<T>(&self, outcome: &Result<T>, progress: &mut Progress) -> Withdrawn {
-        // Interrupted while the create was in flight, the object may exist all the same.
-        let interrupted = matches!(outcome, Err(e) if e.is_interruption());
-        let exists = match self.sent.get() {
-            Sent::No => false,
-            Sent::InFlight => interrupted,
-            Sent::Created => true,
-        };
         let name = self.name.to_string();
-        if !exists {
-            return Withdrawn::NeverCreated;
+        // A create that was sent but not answered (interrupted, failed, timed out) may have
+        // landed, or land later: look for the object by its name before saying anything.
+        match self.sent.get() {
+            Sent::No => return Withdrawn::NeverCreated,
+            Sent::InFlight if !self.landed().await => return Withdrawn::NeverCreated,
+            _ => {}
         }
         if self.options.keep_csr {
             return Withdrawn::Kept(name);
@@ -172,13 +215,19 @@ impl Object<'_> {
             }
             return Withdrawn::NotAllowed(name);
         }
-        match submit::delete(&self.session.conn, self.name).await {
+        let deleting = submit::delete(&self.session.conn, self.name);
+        let deleted = match tokio::time::timeout(CLEANUP_WAIT, deleting).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "the API server did not answer within {}",
+                format_duration(CLEANUP_WAIT)
+            )),
+        };
+        match deleted {
             Ok(()) => Withdrawn::Deleted(name),
-            Err(e) => {
-                let failed = Withdrawn::DeleteFailed {
-                    name,
-                    why: e.to_string(),
-                };
+            Err(why) => {
+                let failed = Withdrawn::DeleteFailed { name, why };
                 // An interruption or timeout says it in its error; anything else here.
                 if !matches!(outcome, Err(e) if Withdrawn::is_explained_in(e)) {
                     progress.warn(&failed.what_became_of_it());
@@ -186,6 +235,23 @@ impl Object<'_> {
                 failed
             }
         }
+    }
+}
+
+impl Object<'_> {
+    /// Whether the object whose create was sent unanswered exists: asked by name a few times
+    /// over about two seconds, as the create may still be on its way. An answer we cannot get
+    /// counts as "it may exist", so that cleanup tries and says what it could not do.
+    async fn landed(&self) -> bool {
+        let api: Api<CertificateSigningRequest> = Api::all(self.session.conn.client.clone());
+        for _ in 0..LANDING_CHECKS {
+            match tokio::time::timeout(CLEANUP_WAIT, api.get_opt(self.name)).await {
+                Ok(Ok(Some(_))) => return true,
+                Ok(Ok(None)) => tokio::time::sleep(LANDING_PAUSE).await,
+                Ok(Err(_)) | Err(_) => return true,
+            }
+        }
+        false
     }
 }
 

@@ -2,11 +2,12 @@
 //! reads, the cluster of the context in use, a connection, and what the caller may do.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::access::{self, Permissions};
 use crate::cluster::Connection;
-use crate::error::Result;
+use crate::duration::format_duration;
+use crate::error::{Error, Kind, Result};
 use crate::kubeconfig::{self, Loaded, Target};
 use crate::progress::Progress;
 use crate::rbac::Grant;
@@ -44,10 +45,12 @@ impl Local {
     }
 
     /// Connects and asks the cluster what the caller may do (with `approve`: approve too).
+    /// At most `timeout` (--timeout): a server that stops answering is given up on.
     pub async fn connect(
         self,
         approve: bool,
         grants: &[Grant],
+        timeout: Duration,
         signals: &mut Signals,
         progress: &mut Progress,
     ) -> Result<Session> {
@@ -55,9 +58,21 @@ impl Local {
         let conn = signals
             .interruptible(Connection::open(&self.loaded, &self.target))
             .await?;
-        let permissions = signals
-            .interruptible(access::check_requester(&conn, approve, grants))
-            .await?;
+        let checking = access::check_requester(&conn, approve, grants);
+        let permissions = match tokio::time::timeout(timeout, signals.interruptible(checking)).await
+        {
+            Ok(permissions) => permissions?,
+            Err(_) => {
+                return Err(Error::new(
+                    Kind::Timeout,
+                    format!(
+                        "the API server at {} did not answer within {} (--timeout) while checking your permissions: it stalled, or the network between is down; nothing was requested",
+                        self.target.server,
+                        format_duration(timeout)
+                    ),
+                ));
+            }
+        };
         progress.phase("permission check", started);
         progress.detail(&format!(
             "may watch CSRs: {}; may delete CSRs: {}",

@@ -103,21 +103,37 @@ pub fn object(name: &str, request: &Request) -> CertificateSigningRequest {
     }
 }
 
+/// Why a create failed: the server answered with a refusal (nothing was created), or it did
+/// not answer (the object may exist, or appear later).
+#[derive(Debug)]
+pub enum CreateFailed {
+    Refused(Error),
+    Unanswered(Error),
+}
+
 pub async fn create(
     conn: &Connection,
     name: &str,
     request: &Request<'_>,
-) -> Result<CertificateSigningRequest> {
+) -> std::result::Result<CertificateSigningRequest, CreateFailed> {
     let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
     let csr = object(name, request);
     api.create(&PostParams::default(), &csr)
         .await
         .map_err(|e| match e {
-            kube::Error::Api(s) if s.code == 422 || s.code == 400 => Error::failed(format!(
-                "the API server refused the CertificateSigningRequest: {}",
-                s.message
+            kube::Error::Api(s) if s.code == 422 || s.code == 400 => {
+                CreateFailed::Refused(Error::failed(format!(
+                    "the API server refused the CertificateSigningRequest: {}",
+                    s.message
+                )))
+            }
+            kube::Error::Api(s) => CreateFailed::Refused(conn.api_error(
+                "creating the CertificateSigningRequest",
+                kube::Error::Api(s),
             )),
-            e => conn.api_error("creating the CertificateSigningRequest", e),
+            e => CreateFailed::Unanswered(
+                conn.api_error("creating the CertificateSigningRequest", e),
+            ),
         })
 }
 

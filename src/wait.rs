@@ -70,6 +70,9 @@ pub fn state(csr: &CertificateSigningRequest) -> State {
 pub struct Waiter<'a> {
     pub conn: &'a Connection,
     pub name: &'a str,
+    /// When to give up (set before the request was created: --timeout bounds it all).
+    pub deadline: Instant,
+    /// --timeout, for the message.
     pub timeout: Duration,
     pub may_watch: bool,
     /// We approved it ourselves: no need to say we wait for an administrator.
@@ -87,7 +90,7 @@ impl Waiter<'_> {
             progress
                 .step("You may not watch CertificateSigningRequests; checking every 2 s instead");
         }
-        let deadline = Instant::now() + self.timeout;
+        let deadline = self.deadline;
         let seen = RefCell::new(Seen {
             approved_since: self.approved.then(Instant::now),
             notes: Vec::new(),

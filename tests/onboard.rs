@@ -4,9 +4,11 @@
 mod support;
 
 use std::fs;
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64ct::{Base64, Encoding};
@@ -571,11 +573,13 @@ fn the_wait_survives_an_api_server_restart() {
     assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, user);
 }
 
-/// A TCP relay in front of the API server whose connections can all be cut at once: a network
-/// or load balancer dropping the watch, with the real server behind it.
+/// A TCP relay in front of the API server whose connections can all be cut at once (a network
+/// or load balancer dropping the watch), or stalled: bytes are then held, not forwarded, until
+/// it flows again (a link that stops answering mid-request), with the real server behind it.
 struct Relay {
     port: u16,
     open: Arc<Mutex<Vec<TcpStream>>>,
+    stalled: Arc<AtomicBool>,
 }
 
 impl Relay {
@@ -584,7 +588,8 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let open = Arc::new(Mutex::new(Vec::new()));
-        let conns = Arc::clone(&open);
+        let stalled = Arc::new(AtomicBool::new(false));
+        let (conns, stall) = (Arc::clone(&open), Arc::clone(&stalled));
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let Ok(server) = TcpStream::connect(&target) else {
@@ -596,14 +601,30 @@ impl Relay {
                     .unwrap()
                     .extend([clone(&client), clone(&server)]);
                 for (mut from, mut to) in [(clone(&client), clone(&server)), (server, client)] {
+                    let stall = Arc::clone(&stall);
                     std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
+                        let mut buf = [0u8; 16 * 1024];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 {
+                                break;
+                            }
+                            while stall.load(Ordering::SeqCst) {
+                                std::thread::sleep(std::time::Duration::from_millis(20));
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
                         let _ = to.shutdown(Shutdown::Both);
                     });
                 }
             }
         });
-        Relay { port, open }
+        Relay {
+            port,
+            open,
+            stalled,
+        }
     }
 
     fn cut(&self) {
@@ -611,6 +632,109 @@ impl Relay {
             let _ = conn.shutdown(Shutdown::Both);
         }
     }
+
+    fn stall(&self, stalled: bool) {
+        self.stalled.store(stalled, Ordering::SeqCst);
+    }
+
+    /// `env`'s kubeconfig, pointed at this relay.
+    fn route(&self, env: &Env, cluster: &Cluster) {
+        let via_relay = fs::read_to_string(&env.kubeconfig)
+            .unwrap()
+            .replace(&cluster.server, &format!("https://127.0.0.1:{}", self.port));
+        fs::write(&env.kubeconfig, via_relay).unwrap();
+    }
+}
+
+/// A server that stops answering while we wait: --timeout still ends the command (exit 4), and
+/// the cleanup that cannot reach it either gives up and says what may remain.
+#[test]
+fn a_stalled_server_is_given_up_on_within_the_timeout() {
+    let cluster = Cluster::shared();
+    let relay = Relay::to(&cluster.server);
+    let env = Env::admin(cluster);
+    relay.route(&env, cluster);
+    let user = unique("stalled");
+    let before = env.kubeconfig_bytes();
+    let started = std::time::Instant::now();
+    let child = env.spawn(&[&user, "--timeout", "6s"]);
+    let csr = wait_for_csr(cluster, &user);
+    relay.stall(true);
+    let run = finish(child, "kubectl onboard (server stalled)").code(4);
+    let took = started.elapsed();
+    relay.stall(false);
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "took {took:?}\n{run}"
+    );
+    let says = format!("CertificateSigningRequest {csr} may still be there: deleting it failed");
+    assert!(run.stderr.contains(&says), "{run}");
+    assert!(
+        run.stderr.contains(&format!("kubectl delete csr {csr}")),
+        "{run}"
+    );
+    assert_eq!(env.kubeconfig_bytes(), before);
+    cluster.admin(&["delete", "csr", &csr]);
+}
+
+/// Interrupted while its create is held on the way: the command cannot know whether the
+/// request will land, so it says it may, by name, instead of claiming it was withdrawn.
+#[test]
+fn an_interrupted_create_is_looked_for_by_name_and_never_claimed_withdrawn() {
+    let cluster = Cluster::shared();
+    let relay = Relay::to(&cluster.server);
+    let env = Env::admin(cluster);
+    relay.route(&env, cluster);
+    let user = unique("inflight");
+    // RSA-4096 takes long enough to generate that the stall is in place before the create.
+    let mut child = env.spawn(&[
+        &user,
+        "-v",
+        "--key-algorithm",
+        "rsa-4096",
+        "--timeout",
+        "60s",
+    ]);
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 {
+        seen += &line;
+        if line.contains("may watch CSRs") {
+            relay.stall(true);
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen.contains("may watch CSRs"), "{seen}");
+    // The create is sent into the stall; interrupt it there.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    relay.stall(false);
+    let all = seen + &rest;
+    assert_eq!(status.code(), Some(130), "{all}");
+    assert!(!all.contains("was withdrawn"), "{all}");
+    let error = all
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_default();
+    assert!(error.contains("may still be there"), "{all}");
+    // Whatever lands, lands under the name the message gave.
+    let name = error
+        .split("CertificateSigningRequest ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(name.starts_with(&user), "{all}");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let _ = Command::new(support::cluster::kubectl())
+        .args(["--kubeconfig", cluster.admin_kubeconfig.to_str().unwrap()])
+        .args(["delete", "csr", &name, "--ignore-not-found"])
+        .output();
 }
 
 #[test]
@@ -618,11 +742,7 @@ fn a_dropped_watch_resumes_from_its_resource_version() {
     let cluster = Cluster::shared();
     let relay = Relay::to(&cluster.server);
     let env = Env::admin(cluster);
-    let via_relay = fs::read_to_string(&env.kubeconfig).unwrap().replace(
-        &cluster.server,
-        &format!("https://127.0.0.1:{}", relay.port),
-    );
-    fs::write(&env.kubeconfig, via_relay).unwrap();
+    relay.route(&env, cluster);
     let user = unique("dropped");
     let child = env.spawn(&[&user, "-v", "--timeout", "60s"]);
     let csr = wait_for_csr(cluster, &user);

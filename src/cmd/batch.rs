@@ -220,7 +220,13 @@ pub async fn run(args: Args) -> Result<()> {
                     }
                 }
                 let session = local
-                    .connect(batch.approve, &grants, &mut signals, &mut progress)
+                    .connect(
+                        batch.approve,
+                        &grants,
+                        batch.timeout,
+                        &mut signals,
+                        &mut progress,
+                    )
                     .await?;
                 Mode::Cluster(Box::new(session))
             }

@@ -171,7 +171,7 @@ async fn connect(
         local.target.check_portable(plan.allow_insecure_cluster)?;
     }
     let session = local
-        .connect(plan.approve, &plan.grants, signals, progress)
+        .connect(plan.approve, &plan.grants, plan.timeout, signals, progress)
         .await?;
     Ok((Source::Cluster(session), files))
 }

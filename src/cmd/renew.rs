@@ -171,11 +171,13 @@ pub async fn run(args: Args) -> Result<()> {
 
     let mut signals = Signals::install()?;
     let admin_context = args.admin_context.as_deref();
+    let (approve, timeout) = (args.approve, options.timeout);
     let session = connect(
         loaded,
         &entry,
         admin_context,
-        args.approve,
+        approve,
+        timeout,
         &mut signals,
         &mut progress,
     )
@@ -557,6 +559,7 @@ async fn connect(
     entry: &UserEntry,
     admin_context: Option<&str>,
     approve: bool,
+    timeout: Duration,
     signals: &mut Signals,
     progress: &mut Progress,
 ) -> Result<Session> {
@@ -570,7 +573,15 @@ async fn connect(
         let started = Instant::now();
         let attempt = async {
             let conn = Connection::open(&loaded, &own).await?;
-            let permissions = access::check_requester(&conn, approve, &[]).await?;
+            let checking = access::check_requester(&conn, approve, &[]);
+            let permissions = tokio::time::timeout(timeout, checking)
+                .await
+                .map_err(|_| {
+                    Error::failed(format!(
+                        "the API server did not answer within {} (--timeout)",
+                        format_duration(timeout)
+                    ))
+                })??;
             Ok::<_, Error>((conn, permissions))
         };
         let outcome = signals.interruptible(attempt).await;
@@ -624,7 +635,7 @@ async fn connect(
         "Requesting with context {admin}: the user's own credentials cannot ({why_not})"
     ));
     Local { loaded, target }
-        .connect(approve, &[], signals, progress)
+        .connect(approve, &[], timeout, signals, progress)
         .await
 }
 

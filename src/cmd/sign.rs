@@ -126,7 +126,7 @@ pub async fn run(args: Args) -> Result<()> {
     kubeconfig::file::probe(&output)?;
     local.target.check_portable(args.allow_insecure_cluster)?;
     let session = local
-        .connect(args.approve, &grants, &mut signals, &mut progress)
+        .connect(args.approve, &grants, timeout, &mut signals, &mut progress)
         .await?;
 
     let certifier = Certifier::cluster(&session, args.approve, timeout, args.keep_csr);
