@@ -61,11 +61,15 @@ impl Connection {
     }
 
     fn with_config(config: Config, server: &str) -> Result<Connection> {
-        let client = client_without_panics(config.clone())?.map_err(|e| {
-            Error::failed(format!(
+        let client = client_without_panics(config.clone())?.map_err(|e| match e {
+            kube::Error::Auth(e) => Error::failed(format!(
+                "cannot get the credentials of the kubeconfig's user for {server}: {}; check the user entry (exec plugin, token file)",
+                credential_failure(&e, &config)
+            )),
+            e => Error::failed(format!(
                 "cannot set up a connection to {server}: {}; check the kubeconfig's certificates and keys",
                 top_message(&e)
-            ))
+            )),
         })?;
         Ok(Connection {
             client,
@@ -110,7 +114,7 @@ impl Connection {
             },
             kube::Error::Auth(e) => Error::failed(format!(
                 "cannot get credentials for the context while {doing}: {}; check the kubeconfig's user (exec plugin, token file)",
-                top_message(&e)
+                credential_failure(&e, &self.config)
             )),
             other => Error::failed(format!(
                 "cannot reach the API server at {server} while {doing}: {}; check that the cluster is up and the kubeconfig's server URL and CA",
@@ -236,6 +240,31 @@ fn absolute_paths(body: &mut Value, section: Section, dir: &Path) {
             .is_some_and(|c| c.contains(std::path::MAIN_SEPARATOR))
     {
         resolve(command);
+    }
+}
+
+/// Why credentials could not be had, without anything an exec plugin printed: its output holds
+/// a token when it works and may when it fails, and its error stream is its own business. The
+/// plugin is named with its exit status; run it by hand to read what it says.
+fn credential_failure(e: &kube::client::AuthError, config: &Config) -> String {
+    use kube::client::AuthError;
+    match e {
+        AuthError::AuthExecRun { out, .. } => {
+            let exec = config.auth_info.exec.as_ref();
+            let program = exec.and_then(|e| e.command.as_deref()).unwrap_or("(unnamed)");
+            format!(
+                "the exec plugin {program} failed ({}); run it yourself to read its messages",
+                out.status
+            )
+        }
+        AuthError::AuthExecParse(_) | AuthError::ParseTokenKey(_) => {
+            "the exec plugin printed something that is not an ExecCredential".to_string()
+        }
+        AuthError::AuthExec(_) => "the credential plugin failed".to_string(),
+        AuthError::InvalidBearerToken(_) | AuthError::InvalidBasicAuth(_) => {
+            "the credential cannot be sent in an HTTP header (a line break or another control character)".to_string()
+        }
+        other => other.to_string(),
     }
 }
 

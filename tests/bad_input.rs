@@ -302,6 +302,28 @@ fn broken_kubeconfigs_are_explained() {
             ),
             "cannot be sent in an HTTP header",
         ),
+        // A plugin that fails saying the token on stderr, and one that prints it as bad JSON:
+        // named with its status, its words never repeated.
+        (
+            kubeconfig_for(
+                server,
+                "",
+                &format!(
+                    "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh\n      interactiveMode: Never\n      args: [\"-c\", \"echo {secret}; echo {secret} >&2; exit 3\"]\n"
+                ),
+            ),
+            "the exec plugin sh failed (exit status: 3)",
+        ),
+        (
+            kubeconfig_for(
+                server,
+                "",
+                &format!(
+                    "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh\n      interactiveMode: Never\n      args: [\"-c\", \"echo '{{token: {secret}'\"]\n"
+                ),
+            ),
+            "the exec plugin printed something that is not an ExecCredential",
+        ),
     ];
     for (text, says) in &cases {
         let s = Scratch::with_kubeconfig(text);
