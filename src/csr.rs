@@ -104,6 +104,13 @@ pub fn read(input: &[u8]) -> Result<Received, String> {
             return Err("its signature does not match its contents: it was changed after it was signed, or is corrupt; ask for a fresh request".to_string());
         }
     }
+    match crate::pki::requested_alt_names(&request) {
+        Some(0) => {}
+        Some(_) => {
+            return Err("it asks for subject alternative names, which the signer would copy into the certificate; a client certificate for a person needs none: make the request without them".into());
+        }
+        None => return Err("its extension request is corrupt".into()),
+    }
     let (key_algorithm, rsa) = key::describe_public_key(&public_key_der)?;
 
     let mut user = None;

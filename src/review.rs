@@ -36,6 +36,8 @@ pub struct Asked {
     pub key: String,
     /// `Err(why)`: the request's self-signature does not verify, or cannot be checked here.
     pub signature: Result<(), String>,
+    /// Subject alternative names asked for (`None`: its extensions cannot be read).
+    pub alt_names: Option<usize>,
 }
 
 impl Asked {
@@ -162,6 +164,13 @@ fn subject_problems(asked: &Asked) -> Vec<String> {
             many.join(", ")
         )),
     }
+    match asked.alt_names {
+        Some(0) => {}
+        Some(n) => why.push(format!(
+            "it asks for {n} subject alternative name(s), which the signer would copy into the certificate; a client certificate for a person needs none: ask for a request without them"
+        )),
+        None => why.push("its extension request cannot be read".to_string()),
+    }
     for group in &asked.groups {
         if group.chars().any(terminal::is_unsafe) {
             why.push(format!(
@@ -210,6 +219,7 @@ pub fn read_request(pem: &[u8]) -> Result<Asked, String> {
     };
     let signature = csr::self_signature(&der, &request).map_err(|why| why.to_string());
     Ok(Asked {
+        alt_names: crate::pki::requested_alt_names(&request),
         common_names: texts(oid::CN)?,
         groups: texts(oid::O)?,
         key: key_name(&request),
@@ -432,6 +442,45 @@ mod tests {
         ))
         .refusals();
         assert!(why.iter().any(|w| w.contains("signature")), "{why:?}");
+    }
+
+    #[test]
+    fn subject_alternative_names_are_refused() {
+        let dir = std::env::temp_dir().join(format!("onboard-san-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-keyout", "k.pem", "-subj", "/CN=jane/O=dev"])
+            .args([
+                "-addext",
+                "subjectAltName=DNS:kubernetes.default,IP:10.0.0.1",
+            ])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pem = String::from_utf8(out.stdout).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(read_request(pem.as_bytes()).unwrap().alt_names, Some(1));
+        let why = Reviewed::of(&object(&pem, &["client auth"], SIGNER)).refusals();
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(why[0].contains("subject alternative name"), "{why:?}");
+        let refused = csr::read(pem.as_bytes()).unwrap_err();
+        assert!(refused.contains("subject alternative names"), "{refused}");
+        // Our own requests carry none.
+        let ours = csr::build("jane", &[], &key(KeyAlgorithm::EcdsaP256)).unwrap();
+        assert_eq!(read_request(ours.as_bytes()).unwrap().alt_names, Some(0));
     }
 
     #[test]

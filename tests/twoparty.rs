@@ -424,6 +424,19 @@ fn sign_refuses_tampered_and_forbidden_requests_before_sending_anything() {
     sign(&admin.home.join("sys.csr"))
         .code(2)
         .error_says("reserved for Kubernetes components");
+    // Subject alternative names, which the signer would copy into the certificate.
+    let subject = format!("/CN={user}/O=dev");
+    let san = ["-addext", "subjectAltName=DNS:kubernetes.default"];
+    let args = [
+        &["req", "-new", "-key", "masters.key", "-subj", &subject][..],
+        &san,
+        &["-out", "san.csr"],
+    ]
+    .concat();
+    openssl(&admin.home, &args, b"");
+    sign(&admin.home.join("san.csr"))
+        .code(2)
+        .error_says("it asks for subject alternative names");
     // Groups of Kubernetes components: a kubelet's, a namespace's service accounts'.
     for (file, group) in [
         ("nodes.csr", "system:nodes"),

@@ -11,7 +11,9 @@ pub mod signature;
 use x509_cert::der::asn1::{
     BmpString, Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef,
 };
+use x509_cert::der::oid::AssociatedOid;
 use x509_cert::der::{Any, Tag, Tagged};
+use x509_cert::request::{CertReq, ExtensionReq};
 
 /// A subject attribute as text, in the string types Go's x509 reads (what the API server's
 /// authenticator sees). `None` for anything else: we do not accept what we cannot read.
@@ -28,4 +30,25 @@ pub fn text(value: &Any) -> Option<String> {
         Tag::BmpString => value.decode_as::<BmpString>().ok().map(|s| s.to_string()),
         _ => None,
     }
+}
+
+/// The subject alternative names a PKCS#10 request asks for (in its extensionRequest): the
+/// kube-apiserver-client signer copies them into the certificate. How many, and whether the
+/// extension can be read at all (`None`: it cannot, which counts as asking).
+pub fn requested_alt_names(request: &CertReq) -> Option<usize> {
+    let mut count = 0;
+    for attribute in request.info.attributes.iter() {
+        if attribute.oid != ExtensionReq::OID {
+            continue;
+        }
+        for value in attribute.values.iter() {
+            let extensions = value.decode_as::<ExtensionReq>().ok()?;
+            count += extensions
+                .0
+                .iter()
+                .filter(|e| e.extn_id == oid::SUBJECT_ALT_NAME)
+                .count();
+        }
+    }
+    Some(count)
 }

@@ -25,5 +25,8 @@ pub const SHA512_RSA: ObjectIdentifier = oid("1.2.840.113549.1.1.13");
 pub const ECDSA_SHA256: ObjectIdentifier = oid("1.2.840.10045.4.3.2");
 pub const ECDSA_SHA384: ObjectIdentifier = oid("1.2.840.10045.4.3.3");
 
+// Certificate extensions.
+pub const SUBJECT_ALT_NAME: ObjectIdentifier = oid("2.5.29.17");
+
 // Extended key usage.
 pub const CLIENT_AUTH: ObjectIdentifier = oid("1.3.6.1.5.5.7.3.2");
