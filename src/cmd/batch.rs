@@ -607,19 +607,13 @@ impl Work<'_> {
         if let Mode::Cluster(session) = &self.mode {
             pipeline::bind(&session.conn, &entry.name, &entry.grants, signals, progress).await?;
         }
-        self.write(entry, &verified.pem, &key, signals).await?;
+        self.write(entry, &verified.pem, &key).await?;
         Ok(verified.info.not_after)
     }
 
     /// The user's own kubeconfig (`<dir>/<user>.kubeconfig`, 0600), written off the thread
     /// that drives the requests.
-    async fn write(
-        &self,
-        entry: &Member,
-        cert_pem: &str,
-        key: &PrivateKey,
-        signals: &mut Signals,
-    ) -> Result<()> {
+    async fn write(&self, entry: &Member, cert_pem: &str, key: &PrivateKey) -> Result<()> {
         let cluster = &self.target.cluster_name;
         let key_pem = key.to_pem();
         let credentials = Credentials::Embedded {
@@ -631,11 +625,9 @@ impl Work<'_> {
         let config = kubeconfig::standalone(self.target, &entries)?;
         let path = file_of(&self.batch.dir, &entry.name);
         let force = self.batch.force;
-        signals
-            .interruptible(blocking(move || {
-                kubeconfig::write_standalone(&path, &config, force)
-            }))
-            .await
+        // Not interruptible: a write under way finishes (it is quick and atomic), so that a
+        // user whose file exists is counted done, never "interrupted".
+        blocking(move || kubeconfig::write_standalone(&path, &config, force)).await
     }
 }
 

@@ -368,7 +368,7 @@ pub enum ClusterEntry {
 }
 
 /// Whether two PEM bundles hold the same certificates (whatever the line breaks).
-fn same_certificates(a: &[u8], b: &[u8]) -> bool {
+pub fn same_certificates(a: &[u8], b: &[u8]) -> bool {
     match (
         x509_cert::Certificate::load_pem_chain(a),
         x509_cert::Certificate::load_pem_chain(b),

@@ -12,7 +12,7 @@ use x509_cert::der::Decode;
 use super::roster::Member;
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::edit::{Document, Section};
-use crate::kubeconfig::yaml;
+use crate::kubeconfig::{self, yaml};
 use crate::verify::{self, rfc3339};
 
 /// `Ok(None)`: no file yet. `Ok(Some(not_after))`: done. `Err(why)`: something else is there.
@@ -96,14 +96,102 @@ pub fn already_done(
     if key.public_key_der() != info.public_key_der {
         return Err("holds a key that does not match its certificate".into());
     }
-    if let Some(ca_pem) = ca_pem {
-        let cas = Certificate::load_pem_chain(ca_pem).unwrap_or_default();
-        if !cas
-            .iter()
-            .any(|ca| verify::verify_signature(&der, ca).is_ok())
-        {
-            return Err("holds a certificate the cluster CA did not sign".into());
-        }
+    // The same cluster: the CA this run would write. Whether the client certificate chains to
+    // it is not asked again: the first run only warned about that (k3s and RKE2 sign client
+    // certificates with another CA than the one that serves the API), and proved the pair.
+    let file_ca = credential::read(cluster, path, Field::CertificateAuthority)
+        .ok()
+        .flatten()
+        .map(|ca| ca.bytes.to_vec());
+    if let Some(ca_pem) = ca_pem
+        && !file_ca.is_some_and(|file_ca| kubeconfig::same_certificates(&file_ca, ca_pem))
+    {
+        return Err("trusts another CA for the server than the cluster's".into());
     }
     Ok(Some(info.not_after))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::authority::Authority;
+    use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
+    use crate::kubeconfig::Target;
+    use crate::pipeline::{Credentials, new_user_entries};
+
+    /// A CA made by openssl in `dir`: (certificate PEM, key PEM).
+    fn ca(dir: &Path, name: &str) -> (Vec<u8>, Vec<u8>) {
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.crt"),
+            ])
+            .args(["-subj", &format!("/CN={name}"), "-days", "2"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read = |f: String| std::fs::read(dir.join(f)).unwrap();
+        (read(format!("{name}.crt")), read(format!("{name}.key")))
+    }
+
+    #[test]
+    fn a_user_is_done_as_the_first_run_judged_it_even_when_a_client_ca_signed_it() {
+        let dir = std::env::temp_dir().join(format!("onboard-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // k3s and RKE2: a client CA signs user certificates, the server CA is in the kubeconfig.
+        let (client_ca, client_key) = ca(&dir, "client-ca");
+        let (server_ca, _) = ca(&dir, "server-ca");
+        let now = SystemTime::now();
+        let authority = Authority::from_pem(client_ca, &client_key, now).unwrap();
+        let key = PrivateKey::obtain(&KeySource::Generate(KeyAlgorithm::EcdsaP256)).unwrap();
+        let groups = vec!["dev".to_string()];
+        let day = Duration::from_secs(86_400);
+        let signed = authority
+            .sign("jane", &groups, &key.public_key_der(), day, now)
+            .unwrap();
+        let server = "https://10.0.0.1:6443";
+        let target = Target::for_server("k3s", server, &server_ca);
+        let key_pem = key.to_pem();
+        let credentials = Credentials::Embedded {
+            cert_pem: &signed.pem,
+            key_pem: Some(&key_pem),
+        };
+        let entries = new_user_entries("jane", "k3s", "jane@k3s", credentials, None);
+        let path = dir.join("jane.kubeconfig");
+        let config = kubeconfig::standalone(&target, &entries).unwrap();
+        std::fs::write(&path, yaml::emit(&config).unwrap()).unwrap();
+        let member = Member {
+            line: 1,
+            name: "jane".into(),
+            groups,
+            duration: None,
+            grants: vec![],
+        };
+
+        let done = already_done(&path, &member, server, Some(&server_ca), now).unwrap();
+        assert!(done.is_some());
+        // Another cluster's CA for the same server is not this run's file.
+        let (other_ca, _) = ca(&dir, "other-ca");
+        let err = already_done(&path, &member, server, Some(&other_ca), now).unwrap_err();
+        assert_eq!(err, "trusts another CA for the server than the cluster's");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
