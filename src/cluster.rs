@@ -66,6 +66,11 @@ impl Connection {
                 "cannot get the credentials of the kubeconfig's user for {server}: {}; check the user entry (exec plugin, token file)",
                 credential_failure(&e, &config)
             )),
+            kube::Error::ProxyProtocolUnsupported { proxy_url }
+            | kube::Error::ProxyProtocolDisabled { proxy_url, .. } => Error::failed(format!(
+                "the cluster's proxy-url {} uses a scheme kubectl onboard cannot use: give an http://, https:// or socks5:// proxy",
+                proxy_url.scheme_str().map_or("(no scheme)".to_string(), |s| format!("{s}://…"))
+            )),
             e => Error::failed(format!(
                 "cannot set up a connection to {server}: {}; check the kubeconfig's certificates and keys",
                 top_message(&e)

@@ -984,3 +984,78 @@ fn no_private_key_bytes_in_any_output_even_verbose() {
         }
     }
 }
+
+/// An HTTP CONNECT proxy on loopback, counting the tunnels it opened: what `proxy-url:
+/// http://…` in a kubeconfig sends the connection through.
+fn connect_proxy() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::BufRead;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tunnels = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&tunnels);
+    std::thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            let count = Arc::clone(&count);
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(client.try_clone().unwrap());
+                let mut request = String::new();
+                reader.read_line(&mut request).unwrap();
+                let target = request
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                let Ok(server) = TcpStream::connect(&target) else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                    return;
+                };
+                client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                let (mut up_from, mut up_to) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut up_from, &mut up_to);
+                    let _ = up_to.shutdown(Shutdown::Both);
+                });
+                let (mut down_from, mut down_to) = (server, client);
+                let _ = std::io::copy(&mut down_from, &mut down_to);
+                let _ = down_to.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    (port, tunnels)
+}
+
+/// kubectl honours `proxy-url` in a cluster entry; so does kubectl onboard.
+#[test]
+fn the_cluster_is_reached_through_its_proxy_url() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let (port, tunnels) = connect_proxy();
+    let text = fs::read_to_string(&env.kubeconfig).unwrap();
+    let server_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("server:"))
+        .unwrap();
+    let indent = &server_line[..server_line.len() - server_line.trim_start().len()];
+    let proxied = text.replace(
+        server_line,
+        &format!("{server_line}\n{indent}proxy-url: http://127.0.0.1:{port}"),
+    );
+    fs::write(&env.kubeconfig, proxied).unwrap();
+    let user = unique("proxied");
+    env.onboard(&[&user, "--approve"]).success();
+    assert!(
+        tunnels.load(Ordering::SeqCst) > 0,
+        "nothing went through the proxy"
+    );
+    assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, user);
+}
