@@ -94,7 +94,7 @@ impl Authority {
         key_pem: &[u8],
         now: SystemTime,
     ) -> std::result::Result<Authority, String> {
-        let cert = Certificate::load_pem_chain(&cert_pem)
+        let cert = crate::pki::pem::certificates(&cert_pem)
             .ok()
             .and_then(|chain| chain.into_iter().next())
             .ok_or("the CA certificate is not a PEM X.509 certificate")?;

@@ -71,7 +71,7 @@ pub struct Received {
 pub fn read(input: &[u8]) -> Result<Received, String> {
     let der = match pem::block(input, "CERTIFICATE REQUEST") {
         Some(block) => {
-            x509_cert::der::pem::decode_vec(block)
+            crate::pki::pem::decode(block)
                 .map_err(|_| "its CERTIFICATE REQUEST block is not valid PEM".to_string())?
                 .1
         }

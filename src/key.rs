@@ -270,11 +270,10 @@ fn load(path: &Path) -> Result<PrivateKey> {
 /// Errors never quote the input.
 pub fn parse_pem(pem: &[u8]) -> Result<PrivateKey, String> {
     let not_a_key = || "it is not a PEM private key (PKCS#8, PKCS#1 or SEC1)".to_string();
-    let (label, der) =
-        pkcs8::der::pem::decode_vec(private_key_block(pem)).map_err(|_| not_a_key())?;
+    let (label, der) = crate::pki::pem::decode(private_key_block(pem)).map_err(|_| not_a_key())?;
     let der = Zeroizing::new(der);
     let corrupt = || format!("its {label} block is corrupt");
-    let key = match label {
+    let key = match label.as_str() {
         "PRIVATE KEY" => {
             let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()).map_err(|_| corrupt())?;
             match info.algorithm.oid {

@@ -197,7 +197,7 @@ fn subject_problems(asked: &Asked) -> Vec<String> {
 /// `CERTIFICATE REQUEST`) and checks its self-signature.
 pub fn read_request(pem: &[u8]) -> Result<Asked, String> {
     let (label, der) =
-        x509_cert::der::pem::decode_vec(first_pem_block(pem)).map_err(|_| "not PEM".to_string())?;
+        crate::pki::pem::decode(first_pem_block(pem)).map_err(|_| "not PEM".to_string())?;
     if label != "CERTIFICATE REQUEST" {
         return Err(format!("its PEM block is '{label}'"));
     }

@@ -168,7 +168,6 @@ pub fn inspect(cert: &Certificate) -> Result<CertInfo> {
 /// re-encoding a parsed certificate can change them (x509-cert rewrites a GeneralizedTime
 /// before 2050 as UTCTime), and then its signature no longer holds.
 pub fn first_certificate_der(issued: &[u8]) -> Result<Vec<u8>> {
-    use x509_cert::der::pem;
     let unreadable = unparsable;
     const END: &[u8] = b"-----END CERTIFICATE-----";
     let end = issued
@@ -176,7 +175,7 @@ pub fn first_certificate_der(issued: &[u8]) -> Result<Vec<u8>> {
         .position(|w| w == END)
         .ok_or_else(unreadable)?
         + END.len();
-    let (label, der) = pem::decode_vec(&issued[..end]).map_err(|_| unreadable())?;
+    let (label, der) = crate::pki::pem::decode(&issued[..end]).map_err(|_| unreadable())?;
     if label != "CERTIFICATE" {
         return Err(unreadable());
     }
@@ -192,7 +191,7 @@ fn unparsable() -> Error {
 /// Whether `cert` (whose DER is `cert_der`) carries a valid signature by one of the CAs in
 /// `ca_pem`.
 fn signed_by_any(cert: &Certificate, cert_der: &[u8], ca_pem: &[u8]) -> bool {
-    let Ok(cas) = Certificate::load_pem_chain(ca_pem) else {
+    let Ok(cas) = crate::pki::pem::certificates(ca_pem) else {
         return false;
     };
     cas.iter().any(|ca| {

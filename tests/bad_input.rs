@@ -287,7 +287,11 @@ fn broken_kubeconfigs_are_explained() {
             "not base64",
         ),
         (
-            kubeconfig_for(server, "    proxy-url: ftp://proxy.example:21\n", "    token: t\n"),
+            kubeconfig_for(
+                server,
+                "    proxy-url: ftp://proxy.example:21\n",
+                "    token: t\n",
+            ),
             "proxy-url ftp://… uses a scheme kubectl onboard cannot use",
         ),
         // `token: |` keeps the final newline: kubectl refuses it; kube would panic on it.

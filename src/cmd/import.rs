@@ -14,7 +14,6 @@ use std::time::SystemTime;
 
 use argh::{ArgsInfo, FromArgs};
 use serde_json::Value;
-use x509_cert::Certificate;
 
 use crate::cli::flags;
 use crate::cluster::Connection;
@@ -304,7 +303,7 @@ fn read_received(path: &Path) -> Result<Received> {
             "user \"{user}\" in {name} has no client certificate; import takes the kubeconfig kubectl onboard sign writes"
         ))
     })?;
-    let chain = Certificate::load_pem_chain(&cert_bytes).map_err(|_| {
+    let chain = crate::pki::pem::certificates(&cert_bytes).map_err(|_| {
         Error::failed(format!(
             "the client certificate of user \"{user}\" in {name} is not a PEM certificate"
         ))

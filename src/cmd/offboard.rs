@@ -11,7 +11,6 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::{Value, json};
-use x509_cert::Certificate;
 
 use crate::access;
 use crate::cli::flags;
@@ -289,7 +288,7 @@ async fn requests_for(conn: &Connection, user: &str) -> Result<Requests> {
         match &r.state {
             State::Pending => found.pending.push(r.name),
             State::Issued(pem) => {
-                let leaf = Certificate::load_pem_chain(pem)
+                let leaf = crate::pki::pem::certificates(pem)
                     .ok()
                     .and_then(|c| c.into_iter().next());
                 if let Some(info) = leaf.and_then(|c| verify::inspect(&c).ok())

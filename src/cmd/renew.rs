@@ -15,7 +15,6 @@ use argh::{ArgsInfo, FromArgs};
 use base64ct::{Base64, Encoding};
 use pkcs8::der::zeroize::Zeroizing;
 use serde_json::{Value, json};
-use x509_cert::Certificate;
 
 use crate::access;
 use crate::cli::flags;
@@ -483,7 +482,7 @@ fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Res
                 origin.display()
             ))
         })?;
-    let chain = Certificate::load_pem_chain(&certificate.bytes).map_err(|_| {
+    let chain = crate::pki::pem::certificates(&certificate.bytes).map_err(|_| {
         Error::failed(format!(
             "the client certificate of user \"{name}\" is not a PEM certificate; fix it in {}",
             origin.display()

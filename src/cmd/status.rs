@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 
 use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
-use x509_cert::Certificate;
 
 use crate::cli::flags;
 use crate::error::{Error, Kind, Result};
@@ -146,7 +145,7 @@ pub fn read_rows(merged: &kubeconfig::edit::Merged) -> Vec<Row> {
 
 fn read_cert(pem: &[u8]) -> std::result::Result<Cert, String> {
     let chain =
-        Certificate::load_pem_chain(pem).map_err(|_| "not a PEM certificate".to_string())?;
+        crate::pki::pem::certificates(pem).map_err(|_| "not a PEM certificate".to_string())?;
     let leaf = chain.first().ok_or("no certificate in it")?;
     let info = verify::inspect(leaf).map_err(|e| e.to_string())?;
     Ok(Cert {

@@ -370,8 +370,8 @@ pub enum ClusterEntry {
 /// Whether two PEM bundles hold the same certificates (whatever the line breaks).
 pub fn same_certificates(a: &[u8], b: &[u8]) -> bool {
     match (
-        x509_cert::Certificate::load_pem_chain(a),
-        x509_cert::Certificate::load_pem_chain(b),
+        crate::pki::pem::certificates(a),
+        crate::pki::pem::certificates(b),
     ) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,

@@ -1,4 +1,11 @@
-//! PEM blocks, found in text that may hold more (`openssl req -text`, a chain, comments).
+//! PEM blocks, found in text that may hold more (`openssl req -text`, a chain, comments), and
+//! read as leniently as openssl reads them (RFC 7468 "lax"): base64 lines of any length (76 is
+//! common, from tools that wrap like MIME), CRLF line ends, trailing spaces. The strict decoder
+//! underneath wants 64-character lines, so each block is rewrapped first.
+
+use std::borrow::Cow;
+
+use x509_cert::Certificate;
 
 /// The first PEM block whose label ends with `label` (`NEW CERTIFICATE REQUEST` and `EC PRIVATE
 /// KEY` count), without what surrounds it.
@@ -20,9 +27,63 @@ pub fn block<'a>(input: &'a [u8], label: &str) -> Option<&'a [u8]> {
     None
 }
 
+/// `input` with the base64 of every PEM block rewrapped to 64-character lines, `\n` line ends
+/// and no trailing white space; text around the blocks kept as it is.
+pub fn rewrapped(input: &[u8]) -> Cow<'_, [u8]> {
+    let Ok(text) = std::str::from_utf8(input) else {
+        return Cow::Borrowed(input);
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut body: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim_end();
+        match &mut body {
+            None => {
+                out += line;
+                out += "\n";
+                if line.starts_with("-----BEGIN ") {
+                    body = Some(String::new());
+                }
+            }
+            Some(b64) if line.starts_with("-----END ") => {
+                for chunk in b64.as_bytes().chunks(64) {
+                    out += std::str::from_utf8(chunk).unwrap_or_default();
+                    out += "\n";
+                }
+                out += line;
+                out += "\n";
+                body = None;
+            }
+            // Encapsulated headers (an encrypted key's Proc-Type) stay as they are.
+            Some(b64) if line.contains(':') => {
+                out += line;
+                out += "\n";
+                let _ = b64;
+            }
+            Some(b64) => b64.extend(line.chars().filter(|c| !c.is_whitespace())),
+        }
+    }
+    if body.is_some() || out.as_bytes() == input {
+        return Cow::Borrowed(input); // no end line: leave the error to the decoder
+    }
+    Cow::Owned(out.into_bytes())
+}
+
+/// Every certificate of a PEM bundle, read leniently.
+pub fn certificates(input: &[u8]) -> x509_cert::der::Result<Vec<Certificate>> {
+    Certificate::load_pem_chain(&rewrapped(input))
+}
+
+/// One PEM block's label and bytes, read leniently.
+pub fn decode(block: &[u8]) -> x509_cert::der::Result<(String, Vec<u8>)> {
+    let text = rewrapped(block);
+    let (label, der) = x509_cert::der::pem::decode_vec(&text)?;
+    Ok((label.to_string(), der))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::block;
+    use super::*;
 
     #[test]
     fn blocks_are_found_by_the_end_of_their_label_among_others() {
@@ -41,5 +102,72 @@ mod tests {
             None
         );
         assert_eq!(block(&[0xff, 0xfe], "CERTIFICATE"), None);
+    }
+}
+
+#[cfg(test)]
+mod lax {
+    use super::*;
+
+    /// A self-signed certificate, made once by openssl for this test.
+    fn openssl_certificate() -> String {
+        let dir = std::env::temp_dir().join(format!("onboard-pem-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes",
+                "-keyout",
+                "/dev/null",
+                "-subj",
+                "/CN=pem",
+                "-days",
+                "1",
+            ])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn base64_lines_of_76_crlf_and_trailing_spaces_read_as_openssl_reads_them() {
+        let pem = openssl_certificate();
+        let strict = certificates(pem.as_bytes()).unwrap();
+        let body: String = pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<Vec<_>>()
+            .concat();
+        let wrapped: Vec<String> = body
+            .as_bytes()
+            .chunks(76)
+            .map(|c| format!("{}  \r", std::str::from_utf8(c).unwrap()))
+            .collect();
+        let lax = format!(
+            "-----BEGIN CERTIFICATE-----\r\n{}\n-----END CERTIFICATE-----\r\n",
+            wrapped.join("\n")
+        );
+        assert!(
+            Certificate::load_pem_chain(lax.as_bytes()).is_err(),
+            "the strict decoder takes it"
+        );
+        assert_eq!(certificates(lax.as_bytes()).unwrap(), strict);
+        let (label, der) = decode(lax.as_bytes()).unwrap();
+        assert_eq!(label, "CERTIFICATE");
+        assert_eq!(der, x509_cert::der::Encode::to_der(&strict[0]).unwrap());
     }
 }
