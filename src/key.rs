@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::pki::oid;
 
 const MIN_RSA_BITS: usize = 2048;
+const MAX_RSA_BITS: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyAlgorithm {
@@ -320,13 +321,18 @@ pub fn parse_pem(pem: &[u8]) -> Result<PrivateKey, String> {
         }
         other => return Err(format!("its PEM block is '{other}', not a private key")),
     };
-    if let PrivateKey::Rsa(k) = &key
-        && k.size() * 8 < MIN_RSA_BITS
-    {
-        return Err(format!(
-            "its RSA key has {} bits; use 2048 or more",
-            k.size() * 8
-        ));
+    if let PrivateKey::Rsa(k) = &key {
+        let bits = k.size() * 8;
+        if bits < MIN_RSA_BITS {
+            return Err(format!("its RSA key has {bits} bits; use 2048 or more"));
+        }
+        // The rsa crate checks signatures of keys up to 4096 bits: a larger key's request
+        // could not be checked by `approve` or `sign`, nor proven here.
+        if bits > MAX_RSA_BITS {
+            return Err(format!(
+                "its RSA key has {bits} bits, more than the 4096 whose signatures kubectl onboard (and its approve) can check; use 2048 to 4096"
+            ));
+        }
     }
     Ok(key)
 }

@@ -226,8 +226,11 @@ fn bad_key_files_are_named() {
         "/CN=x",
     ]);
     openssl(&["genpkey", "-algorithm", "ED25519", "-out", "ed.pem"]);
+    // Larger than the 4096 bits whose signatures approve and sign can check.
+    openssl(&["genrsa", "-out", "big.pem", "4160"]);
     for (file, says) in [
         ("enc.pem", "it is encrypted: decrypt it first"),
+        ("big.pem", "its RSA key has 4160 bits, more than the 4096"),
         (
             "cert.pem",
             "its PEM block is 'CERTIFICATE', not a private key",
