@@ -58,10 +58,25 @@ pub async fn prove(
     }
     .map_err(|e| match e.is_interruption() {
         true => e.context("no file was changed"),
-        false => e,
+        false => not_yet_valid(cert_pem).unwrap_or(e),
     })?;
     progress.phase("selfsubjectreview", started);
     Ok(identity)
+}
+
+/// A certificate that starts later than now (a clock ahead on the signer, behind here) is
+/// refused by the API server as if its CA were unknown: say what it is instead.
+fn not_yet_valid(cert_pem: &str) -> Option<Error> {
+    let certificate = crate::pki::pem::certificates(cert_pem.as_bytes()).ok()?;
+    let info = crate::verify::inspect(certificate.first()?).ok()?;
+    let now = std::time::SystemTime::now();
+    (info.not_before > now).then(|| {
+        Error::failed(format!(
+            "the new certificate is valid only from {}, after this machine's time {}, so the API server does not accept it yet: a clock is off (here or on the signer); nothing was written: fix the clock and run again",
+            crate::verify::rfc3339(info.not_before),
+            crate::verify::rfc3339(now)
+        ))
+    })
 }
 
 async fn prove_if_reachable(
@@ -149,6 +164,54 @@ async fn connect(server: &str, config: &Value) -> Result<Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_that_starts_later_is_called_not_yet_valid() {
+        let dir = std::env::temp_dir().join(format!("onboard-later-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=ca",
+            ])
+            .args(["-days", "3"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+        let now = std::time::SystemTime::now();
+        let ca =
+            crate::authority::Authority::from_pem(read("ca.crt"), &read("ca.key"), now).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let key = PrivateKey::obtain(&crate::key::KeySource::Generate(
+            crate::key::KeyAlgorithm::EcdsaP256,
+        ))
+        .unwrap();
+        let day = Duration::from_secs(86_400);
+        let sign = |at| {
+            ca.sign("jane", &[], &key.public_key_der(), day, at)
+                .unwrap()
+                .pem
+        };
+        let later = not_yet_valid(&sign(now + day)).unwrap().to_string();
+        assert!(
+            later.contains("is valid only from") && later.contains("a clock is off"),
+            "{later}"
+        );
+        assert!(not_yet_valid(&sign(now)).is_none());
+    }
 
     #[test]
     fn socket_addresses_default_to_443() {
