@@ -364,24 +364,15 @@ mod tests {
     /// A CA made by openssl, as the test harness and kubeadm make theirs.
     fn openssl_ca(dir: &Path, args: &[&str]) -> (Vec<u8>, Vec<u8>) {
         std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("openssl")
-            .args([
-                "req", "-x509", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-            ])
-            .args(["-subj", "/CN=test-ca", "-days", "2"])
-            .args([
-                "-addext",
-                "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign",
-            ])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let ca = [
+            "req", "-x509", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        ];
+        let subject = ["-subj", "/CN=test-ca", "-days", "2"];
+        let usage = [
+            "-addext",
+            "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign",
+        ];
+        crate::testing::openssl(dir, &[&ca[..], &subject, &usage, args].concat());
         (
             std::fs::read(dir.join("ca.crt")).unwrap(),
             std::fs::read(dir.join("ca.key")).unwrap(),

@@ -68,6 +68,8 @@ pub struct Received {
 /// Reads a PKCS#10 request: PEM (`CERTIFICATE REQUEST`, or the older `NEW CERTIFICATE
 /// REQUEST`, text around it allowed, as `openssl req -text` writes) or DER. Refuses one whose
 /// signature does not match its contents: changed after it was signed. Errors never quote it.
+/// Long because it is a parser of untrusted input: each step (PEM, DER, signature, extensions,
+/// subject) says in its own words what is wrong, in the order a reviewer would check.
 pub fn read(input: &[u8]) -> Result<Received, String> {
     let der = match pem::block(input, "CERTIFICATE REQUEST") {
         Some(block) => {

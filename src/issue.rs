@@ -102,20 +102,7 @@ impl Object<'_> {
         // is given up on like one that never approves.
         let deadline = tokio::time::Instant::now() + self.options.timeout;
         let started = Instant::now();
-        self.sent.set(Sent::InFlight);
-        let creating = async {
-            submit::create(conn, self.name, request)
-                .await
-                .map_err(|e| match e {
-                    CreateFailed::Refused(e) => {
-                        self.sent.set(Sent::No); // the server said no: nothing to clean up
-                        e
-                    }
-                    CreateFailed::Unanswered(e) => e,
-                })
-        };
-        let created = self.before(deadline, "creating it", creating).await?;
-        self.sent.set(Sent::Created);
+        let created = self.create(request, deadline).await?;
         progress.phase("create", started);
         progress.step(&format!("Created CertificateSigningRequest {}", self.name));
         if self.options.approve {
@@ -164,6 +151,31 @@ impl Object<'_> {
             progress.warn(warning);
         }
         Ok(verified)
+    }
+
+    /// Creates the object, under the deadline. Refused by the server, there is nothing to clean
+    /// up; unanswered, there may be (see `landed`).
+    async fn create(
+        &self,
+        request: &Request<'_>,
+        deadline: tokio::time::Instant,
+    ) -> Result<CertificateSigningRequest> {
+        let conn = &self.session.conn;
+        self.sent.set(Sent::InFlight);
+        let creating = async {
+            submit::create(conn, self.name, request)
+                .await
+                .map_err(|e| match e {
+                    CreateFailed::Refused(e) => {
+                        self.sent.set(Sent::No); // the server said no: nothing to clean up
+                        e
+                    }
+                    CreateFailed::Unanswered(e) => e,
+                })
+        };
+        let created = self.before(deadline, "creating it", creating).await?;
+        self.sent.set(Sent::Created);
+        Ok(created)
     }
 
     /// `call`, unless the deadline passes first: then a Timeout error that says the server

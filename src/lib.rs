@@ -27,6 +27,8 @@ pub mod session;
 pub mod signals;
 pub mod submit;
 pub mod terminal;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod verify;
 pub mod wait;
 pub mod whoami;

@@ -446,32 +446,24 @@ mod tests {
 
     #[test]
     fn subject_alternative_names_are_refused() {
-        let dir = std::env::temp_dir().join(format!("onboard-san-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = std::process::Command::new("openssl")
-            .args([
+        let scratch = crate::testing::Scratch::new("san");
+        let args = [
+            &[
                 "req",
                 "-new",
                 "-newkey",
                 "ec",
                 "-pkeyopt",
                 "ec_paramgen_curve:P-256",
-            ])
-            .args(["-nodes", "-keyout", "k.pem", "-subj", "/CN=jane/O=dev"])
-            .args([
+            ][..],
+            &["-nodes", "-keyout", "k.pem", "-subj", "/CN=jane/O=dev"],
+            &[
                 "-addext",
                 "subjectAltName=DNS:kubernetes.default,IP:10.0.0.1",
-            ])
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let pem = String::from_utf8(out.stdout).unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
+            ],
+        ]
+        .concat();
+        let pem = String::from_utf8(crate::testing::openssl(scratch.path(), &args)).unwrap();
         assert_eq!(read_request(pem.as_bytes()).unwrap().alt_names, Some(1));
         let why = Reviewed::of(&object(&pem, &["client auth"], SIGNER)).refusals();
         assert_eq!(why.len(), 1, "{why:?}");

@@ -58,50 +58,7 @@ pub fn certificate(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
     let leaf = &Certificate::from_der(&leaf_der).map_err(|_| unparsable())?;
     let info = inspect(leaf)?;
 
-    if info.public_key_der != expected.public_key_der {
-        return Err(Error::failed(
-            "the issued certificate is for another public key than ours; refusing to write it (check who else edits this CSR)",
-        ));
-    }
-    if let [_, _, ..] = info.common_names.as_slice() {
-        return Err(Error::failed(format!(
-            "the issued certificate has {} common names ({}), and Kubernetes would authenticate it as the last, {}, not as {}; refusing to write it",
-            info.common_names.len(),
-            info.common_names.join(", "),
-            info.common_name.as_deref().unwrap_or_default(),
-            expected.user
-        )));
-    }
-    if info.common_name.as_deref() != Some(expected.user) {
-        return Err(Error::failed(format!(
-            "the issued certificate names CN={} instead of CN={}; refusing to write it",
-            info.common_name.as_deref().unwrap_or("(none)"),
-            expected.user
-        )));
-    }
-    let mut got = info.organizations.clone();
-    let mut want = expected.groups.to_vec();
-    got.sort();
-    want.sort();
-    if got != want {
-        return Err(Error::failed(format!(
-            "the issued certificate has groups [{}] instead of [{}]; refusing to write it",
-            got.join(", "),
-            want.join(", ")
-        )));
-    }
-    if info.not_after <= expected.now {
-        return Err(Error::failed(format!(
-            "the issued certificate expired at {}; check this machine's clock and the signer's",
-            rfc3339(info.not_after)
-        )));
-    }
-    if info.not_before > expected.now + CLOCK_SKEW {
-        return Err(Error::failed(format!(
-            "the issued certificate is valid only from {}; check this machine's clock",
-            rfc3339(info.not_before)
-        )));
-    }
+    hard_requirements(&info, expected)?;
 
     let mut warnings = Vec::new();
     if let Some(ca_pem) = expected.ca_pem
@@ -162,6 +119,56 @@ pub fn inspect(cert: &Certificate) -> Result<CertInfo> {
             .to_der()
             .map_err(|_| Error::failed("the issued certificate's public key cannot be encoded"))?,
     })
+}
+
+/// What the certificate must be, or nothing is written: for our key, for exactly the subject
+/// asked (one CN, the groups), and valid now.
+fn hard_requirements(info: &CertInfo, expected: &Expected) -> Result<()> {
+    if info.public_key_der != expected.public_key_der {
+        return Err(Error::failed(
+            "the issued certificate is for another public key than ours; refusing to write it (check who else edits this CSR)",
+        ));
+    }
+    if let [_, _, ..] = info.common_names.as_slice() {
+        return Err(Error::failed(format!(
+            "the issued certificate has {} common names ({}), and Kubernetes would authenticate it as the last, {}, not as {}; refusing to write it",
+            info.common_names.len(),
+            info.common_names.join(", "),
+            info.common_name.as_deref().unwrap_or_default(),
+            expected.user
+        )));
+    }
+    if info.common_name.as_deref() != Some(expected.user) {
+        return Err(Error::failed(format!(
+            "the issued certificate names CN={} instead of CN={}; refusing to write it",
+            info.common_name.as_deref().unwrap_or("(none)"),
+            expected.user
+        )));
+    }
+    let mut got = info.organizations.clone();
+    let mut want = expected.groups.to_vec();
+    got.sort();
+    want.sort();
+    if got != want {
+        return Err(Error::failed(format!(
+            "the issued certificate has groups [{}] instead of [{}]; refusing to write it",
+            got.join(", "),
+            want.join(", ")
+        )));
+    }
+    if info.not_after <= expected.now {
+        return Err(Error::failed(format!(
+            "the issued certificate expired at {}; check this machine's clock and the signer's",
+            rfc3339(info.not_after)
+        )));
+    }
+    if info.not_before > expected.now + CLOCK_SKEW {
+        return Err(Error::failed(format!(
+            "the issued certificate is valid only from {}; check this machine's clock",
+            rfc3339(info.not_before)
+        )));
+    }
+    Ok(())
 }
 
 /// The DER of the first certificate of the PEM the signer returned, the very bytes it signed:
@@ -270,16 +277,7 @@ mod tests {
         }
 
         fn run(&self, args: &[&str]) {
-            let out = std::process::Command::new("openssl")
-                .args(args)
-                .current_dir(&self.0)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            crate::testing::openssl(&self.0, args);
         }
 
         fn ca(&self, name: &str) -> Vec<u8> {

@@ -606,18 +606,7 @@ async fn connect(
             Err(e) => e.to_string(),
         }
     };
-    let current = loaded.merged.current_context().map(|(_, c)| c.to_string());
-    let admin = admin_context.map(str::to_string).or_else(|| {
-        current.filter(|c| {
-            c != &entry.context
-                && loaded
-                    .merged
-                    .find(Section::Contexts, c)
-                    .and_then(|(_, b)| b.get("user").and_then(Value::as_str))
-                    != Some(entry.name.as_str())
-        })
-    });
-    let Some(admin) = admin else {
+    let Some(admin) = admin_context_for(&loaded, entry, admin_context) else {
         return Err(Error::failed(format!(
             "user \"{}\" cannot request its own renewal: {why_not}; pass --admin-context with a context that may create (and, with --approve, approve) CertificateSigningRequests",
             entry.name
@@ -636,6 +625,22 @@ async fn connect(
     Local { loaded, target }
         .connect(approve, &[], timeout, signals, progress)
         .await
+}
+
+/// The context to ask with when the user's own cannot: `--admin-context`, or the current
+/// context when it is another user's.
+fn admin_context_for(loaded: &Loaded, entry: &UserEntry, given: Option<&str>) -> Option<String> {
+    let current = loaded.merged.current_context().map(|(_, c)| c.to_string());
+    given.map(str::to_string).or_else(|| {
+        current.filter(|c| {
+            c != &entry.context
+                && loaded
+                    .merged
+                    .find(Section::Contexts, c)
+                    .and_then(|(_, b)| b.get("user").and_then(Value::as_str))
+                    != Some(entry.name.as_str())
+        })
+    })
 }
 
 /// Writes the new certificate (and key, unless it is kept) where the old ones were, under

@@ -167,34 +167,10 @@ mod tests {
 
     #[test]
     fn a_certificate_that_starts_later_is_called_not_yet_valid() {
-        let dir = std::env::temp_dir().join(format!("onboard-later-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args([
-                "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=ca",
-            ])
-            .args(["-days", "3"])
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+        let scratch = crate::testing::Scratch::new("later");
+        let (ca_pem, ca_key) = crate::testing::ca(scratch.path(), "ca");
         let now = std::time::SystemTime::now();
-        let ca =
-            crate::authority::Authority::from_pem(read("ca.crt"), &read("ca.key"), now).unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
+        let ca = crate::authority::Authority::from_pem(ca_pem, &ca_key, now).unwrap();
         let key = PrivateKey::obtain(&crate::key::KeySource::Generate(
             crate::key::KeyAlgorithm::EcdsaP256,
         ))

@@ -109,38 +109,11 @@ mod tests {
 mod lax {
     use super::*;
 
-    /// A self-signed certificate, made once by openssl for this test.
+    /// A self-signed certificate, made by openssl.
     fn openssl_certificate() -> String {
-        let dir = std::env::temp_dir().join(format!("onboard-pem-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args([
-                "-nodes",
-                "-keyout",
-                "/dev/null",
-                "-subj",
-                "/CN=pem",
-                "-days",
-                "1",
-            ])
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let scratch = crate::testing::Scratch::new("pem");
+        let (cert, _) = crate::testing::ca(scratch.path(), "pem");
+        String::from_utf8(cert).unwrap()
     }
 
     #[test]

@@ -120,45 +120,15 @@ mod tests {
     use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
     use crate::kubeconfig::Target;
     use crate::pipeline::{Credentials, new_user_entries};
-
-    /// A CA made by openssl in `dir`: (certificate PEM, key PEM).
-    fn ca(dir: &Path, name: &str) -> (Vec<u8>, Vec<u8>) {
-        let out = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args([
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.crt"),
-            ])
-            .args(["-subj", &format!("/CN={name}"), "-days", "2"])
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let read = |f: String| std::fs::read(dir.join(f)).unwrap();
-        (read(format!("{name}.crt")), read(format!("{name}.key")))
-    }
+    use crate::testing::{Scratch, ca};
 
     #[test]
     fn a_user_is_done_as_the_first_run_judged_it_even_when_a_client_ca_signed_it() {
-        let dir = std::env::temp_dir().join(format!("onboard-resume-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = Scratch::new("resume");
+        let dir = scratch.path();
         // k3s and RKE2: a client CA signs user certificates, the server CA is in the kubeconfig.
-        let (client_ca, client_key) = ca(&dir, "client-ca");
-        let (server_ca, _) = ca(&dir, "server-ca");
+        let (client_ca, client_key) = ca(dir, "client-ca");
+        let (server_ca, _) = ca(dir, "server-ca");
         let now = SystemTime::now();
         let authority = Authority::from_pem(client_ca, &client_key, now).unwrap();
         let key = PrivateKey::obtain(&KeySource::Generate(KeyAlgorithm::EcdsaP256)).unwrap();
@@ -189,9 +159,8 @@ mod tests {
         let done = already_done(&path, &member, server, Some(&server_ca), now).unwrap();
         assert!(done.is_some());
         // Another cluster's CA for the same server is not this run's file.
-        let (other_ca, _) = ca(&dir, "other-ca");
+        let (other_ca, _) = ca(dir, "other-ca");
         let err = already_done(&path, &member, server, Some(&other_ca), now).unwrap_err();
         assert_eq!(err, "trusts another CA for the server than the cluster's");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
