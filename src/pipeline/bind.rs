@@ -7,6 +7,8 @@ use crate::progress::Progress;
 use crate::rbac::{self, Grant};
 use crate::signals::Signals;
 
+use super::answered;
+
 pub async fn bind(
     conn: &Connection,
     user: &str,
@@ -15,17 +17,18 @@ pub async fn bind(
     progress: &mut Progress,
 ) -> Result<()> {
     for grant in grants {
-        let made = signals.interruptible(rbac::bind(conn, user, grant)).await?;
+        let doing = format!("creating the {}", grant.describe());
+        let binding = answered(&doing, rbac::bind(conn, user, grant));
+        let made = signals.interruptible(binding).await?;
         progress.step(&format!(
             "{} {} for {user}",
             if made { "Created" } else { "Kept the existing" },
             grant.describe(),
         ));
-        if signals
-            .interruptible(async { Ok(rbac::role_exists(conn, grant).await) })
-            .await?
-            == Some(false)
-        {
+        let looking = answered("reading the role", async {
+            Ok(rbac::role_exists(conn, grant).await)
+        });
+        if signals.interruptible(looking).await? == Some(false) {
             let role = match grant {
                 Grant::ClusterRole(role) => format!("ClusterRole {role}"),
                 Grant::Role { role, namespace } => format!("Role {role} in namespace {namespace}"),

@@ -21,7 +21,10 @@ use crate::progress::Progress;
 use crate::signals::Signals;
 use crate::whoami::{self, Identity};
 
+use super::answered;
 use super::write::{Credentials, new_user_entries};
+
+const DOING: &str = "proving the new credentials";
 
 /// How long to try to reach the API server for an offline proof.
 const REACH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -49,11 +52,11 @@ pub async fn prove(
     let identity = match proof {
         Proof::Cluster(conn) => {
             let asking = whoami::prove_certificate(conn, cert_pem, key, user, progress);
-            signals.interruptible(asking).await
+            signals.interruptible(answered(DOING, asking)).await
         }
         Proof::Reachable(target) => {
             let asking = prove_if_reachable(target, cert_pem, key, user, progress);
-            signals.interruptible(asking).await
+            signals.interruptible(answered(DOING, asking)).await
         }
     }
     .map_err(|e| match e.is_interruption() {
