@@ -36,26 +36,29 @@ impl Connection {
     }
 
     async fn config(loaded: &Loaded, target: &Target) -> Result<Config> {
-        let options = KubeConfigOptions {
-            context: Some(target.context.clone()),
-            ..Default::default()
-        };
-        let mut config = Config::from_custom_kubeconfig(
-            kubeconfig_for(loaded, &target.context)?,
-            &options,
-        )
-        .await
-        .map_err(|e| {
+        let context = target.context.as_deref().ok_or_else(|| {
             Error::failed(format!(
-                "cannot use context \"{}\": {}; check it with kubectl --context {} cluster-info",
-                target.context, e, target.context
+                "cluster \"{}\" is known only from --server, not from a kubeconfig context: there are no credentials to connect with",
+                target.cluster_name
             ))
         })?;
+        let options = KubeConfigOptions {
+            context: Some(context.to_string()),
+            ..Default::default()
+        };
+        let mut config =
+            Config::from_custom_kubeconfig(kubeconfig_for(loaded, context)?, &options)
+                .await
+                .map_err(|e| {
+                    Error::failed(format!(
+                        "cannot use context \"{context}\": {e}; check it with kubectl --context {context} cluster-info"
+                    ))
+                })?;
         let user = loaded
             .merged
-            .find(Section::Contexts, &target.context)
+            .find(Section::Contexts, context)
             .and_then(|(_, body)| body.get("user").and_then(Value::as_str))
-            .unwrap_or(&target.context);
+            .unwrap_or(context);
         bearer_token_as_kubectl_sends_it(&mut config, user)?;
         Ok(config)
     }

@@ -35,7 +35,9 @@ impl Local {
         ));
         progress.detail(&format!(
             "context {}: cluster {} at {}",
-            target.context, target.cluster_name, target.server
+            target.context.as_deref().unwrap_or_default(),
+            target.cluster_name,
+            target.server
         ));
         progress.phase("kubeconfig read", started);
         if let Some(warning) = target.insecure_warning() {

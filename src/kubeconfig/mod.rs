@@ -35,8 +35,9 @@ pub struct Loaded {
 /// The cluster the new user is for, as the kubeconfig describes it.
 #[derive(Clone, Debug)]
 pub struct Target {
-    /// The context whose cluster and credentials we use.
-    pub context: String,
+    /// The context whose cluster and credentials we use; `None` for a cluster known only from
+    /// `--server` (offline), which no connection is opened with.
+    pub context: Option<String>,
     pub cluster_name: String,
     /// The cluster entry's body, as written.
     pub cluster: Value,
@@ -75,7 +76,7 @@ impl Target {
     /// `--cluster-name`).
     pub fn for_server(cluster_name: &str, server: &str, ca_pem: &[u8]) -> Target {
         Target {
-            context: String::new(),
+            context: None,
             cluster_name: cluster_name.to_string(),
             cluster: json!({
                 "certificate-authority-data": Base64::encode_string(ca_pem),
@@ -212,7 +213,7 @@ impl Loaded {
         let origin = &self.merged.documents[index].path;
         Ok(Target {
             ca_pem: cluster_ca(cluster, origin, &cluster_name)?,
-            context,
+            context: Some(context),
             cluster_name,
             cluster: cluster.clone(),
             server,
