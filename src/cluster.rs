@@ -11,7 +11,7 @@ use kube::{Client, Config};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::kubeconfig::edit::Section;
 use crate::kubeconfig::{Loaded, Target};
 
@@ -130,6 +130,27 @@ impl Connection {
             )),
         }
     }
+}
+
+/// `call`, unless `deadline` passes first: then a Timeout error saying the server stopped
+/// answering while `doing` (`limit`: what it was given, for the message). Every call that a
+/// stalled server could hold forever goes through here.
+pub async fn within<T>(
+    deadline: tokio::time::Instant,
+    limit: &str,
+    doing: &str,
+    call: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout_at(deadline, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::new(
+                Kind::Timeout,
+                format!(
+                    "the API server did not answer within {limit} while {doing}: it stalled, or the network between is down"
+                ),
+            ))
+        })
 }
 
 /// The user's bearer token as kubectl sends it. A `tokenFile` is read and trimmed, as

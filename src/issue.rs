@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::Api;
 
+use crate::cluster;
 use crate::duration::format_duration;
 use crate::error::{Error, Kind, Result};
 use crate::progress::Progress;
@@ -178,24 +179,15 @@ impl Object<'_> {
         Ok(created)
     }
 
-    /// `call`, unless the deadline passes first: then a Timeout error that says the server
-    /// stopped answering while `doing`.
+    /// `call` before `deadline` (set from --timeout when the request was made).
     async fn before<T>(
         &self,
         deadline: tokio::time::Instant,
         doing: &str,
         call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        match tokio::time::timeout_at(deadline, call).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::new(
-                Kind::Timeout,
-                format!(
-                    "the API server did not answer within {} (--timeout) while {doing}: it stalled, or the network between is down",
-                    format_duration(self.options.timeout)
-                ),
-            )),
-        }
+        let limit = format!("{} (--timeout)", format_duration(self.options.timeout));
+        cluster::within(deadline, &limit, doing, call).await
     }
 
     /// Deletes the request object unless --keep-csr: when done, and when anything failed
@@ -248,9 +240,7 @@ impl Object<'_> {
             }
         }
     }
-}
 
-impl Object<'_> {
     /// Whether the object whose create was sent unanswered exists: asked by name a few times
     /// over about two seconds, as the create may still be on its way. An answer we cannot get
     /// counts as "it may exist", so that cleanup tries and says what it could not do.

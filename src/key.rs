@@ -271,7 +271,9 @@ fn load(path: &Path) -> Result<PrivateKey> {
 /// Errors never quote the input.
 pub fn parse_pem(pem: &[u8]) -> Result<PrivateKey, String> {
     let not_a_key = || "it is not a PEM private key (PKCS#8, PKCS#1 or SEC1)".to_string();
-    let (label, der) = crate::pki::pem::decode(private_key_block(pem)).map_err(|_| not_a_key())?;
+    let (label, der) =
+        crate::pki::pem::decode(crate::pki::pem::block(pem, "PRIVATE KEY").unwrap_or(pem))
+            .map_err(|_| not_a_key())?;
     let der = Zeroizing::new(der);
     let corrupt = || format!("its {label} block is corrupt");
     let key = match label.as_str() {
@@ -339,24 +341,6 @@ pub fn parse_pem(pem: &[u8]) -> Result<PrivateKey, String> {
 
 /// The first `…PRIVATE KEY` PEM block: `openssl ecparam -genkey` writes an `EC PARAMETERS`
 /// block before it. Without one, the whole input (so that errors name what it is instead).
-fn private_key_block(pem: &[u8]) -> &[u8] {
-    // Byte offsets into the input itself: a lossy UTF-8 copy would shift them.
-    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
-    let Some(label_end) = find(pem, b"PRIVATE KEY-----") else {
-        return pem;
-    };
-    let Some(begin) = pem[..label_end]
-        .windows(11)
-        .rposition(|w| w == b"-----BEGIN ")
-    else {
-        return pem;
-    };
-    let end = find(&pem[label_end..], b"-----END ")
-        .and_then(|i| find(&pem[label_end + i..], b"-----\n").map(|j| label_end + i + j + 6))
-        .unwrap_or(pem.len());
-    &pem[begin..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

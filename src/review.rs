@@ -197,7 +197,8 @@ fn subject_problems(asked: &Asked) -> Vec<String> {
 /// `CERTIFICATE REQUEST`) and checks its self-signature.
 pub fn read_request(pem: &[u8]) -> Result<Asked, String> {
     let (label, der) =
-        crate::pki::pem::decode(first_pem_block(pem)).map_err(|_| "not PEM".to_string())?;
+        // The first block, whatever its label (the API server took only that one).
+        crate::pki::pem::decode(crate::pki::pem::block(pem, "").unwrap_or(pem)).map_err(|_| "not PEM".to_string())?;
     if label != "CERTIFICATE REQUEST" {
         return Err(format!("its PEM block is '{label}'"));
     }
@@ -262,25 +263,6 @@ fn rsa_bits(der: &[u8]) -> x509_cert::der::Result<usize> {
         Some(first) => bytes.len() * 8 - first.leading_zeros() as usize,
         None => 0,
     })
-}
-
-fn first_pem_block(pem: &[u8]) -> &[u8] {
-    const END: &[u8] = b"-----END ";
-    let Some(begin) = find(pem, b"-----BEGIN ") else {
-        return pem;
-    };
-    let Some(end) = find(&pem[begin..], END).map(|i| begin + i) else {
-        return &pem[begin..];
-    };
-    // The end line runs to its closing dashes.
-    let close = find(&pem[end + END.len()..], b"-----")
-        .map(|i| end + END.len() + i + 5)
-        .unwrap_or(pem.len());
-    &pem[begin..close]
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::access::{self, Permissions};
-use crate::cluster::Connection;
+use crate::cluster::{self, Connection};
 use crate::duration::format_duration;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Kind, Result};
 use crate::kubeconfig::{self, Loaded, Target};
 use crate::progress::Progress;
 use crate::rbac::Grant;
@@ -60,21 +60,21 @@ impl Local {
         let conn = signals
             .interruptible(Connection::open(&self.loaded, &self.target))
             .await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let limit = format!("{} (--timeout)", format_duration(timeout));
         let checking = access::check_requester(&conn, approve, grants);
-        let permissions = match tokio::time::timeout(timeout, signals.interruptible(checking)).await
-        {
-            Ok(permissions) => permissions?,
-            Err(_) => {
-                return Err(Error::new(
-                    Kind::Timeout,
-                    format!(
-                        "the API server at {} did not answer within {} (--timeout) while checking your permissions: it stalled, or the network between is down; nothing was requested",
-                        self.target.server,
-                        format_duration(timeout)
-                    ),
-                ));
-            }
-        };
+        let permissions = signals
+            .interruptible(cluster::within(
+                deadline,
+                &limit,
+                "checking your permissions",
+                checking,
+            ))
+            .await
+            .map_err(|e| match e.kind {
+                Kind::Timeout => e.context("nothing was requested"),
+                _ => e,
+            })?;
         progress.phase("permission check", started);
         progress.detail(&format!(
             "may watch CSRs: {}; may delete CSRs: {}",

@@ -175,18 +175,11 @@ fn hard_requirements(info: &CertInfo, expected: &Expected) -> Result<()> {
 /// re-encoding a parsed certificate can change them (x509-cert rewrites a GeneralizedTime
 /// before 2050 as UTCTime), and then its signature no longer holds.
 pub fn first_certificate_der(issued: &[u8]) -> Result<Vec<u8>> {
-    let unreadable = unparsable;
-    const END: &[u8] = b"-----END CERTIFICATE-----";
-    let end = issued
-        .windows(END.len())
-        .position(|w| w == END)
-        .ok_or_else(unreadable)?
-        + END.len();
-    let (label, der) = crate::pki::pem::decode(&issued[..end]).map_err(|_| unreadable())?;
-    if label != "CERTIFICATE" {
-        return Err(unreadable());
+    let block = crate::pki::pem::block(issued, "CERTIFICATE").ok_or_else(unparsable)?;
+    match crate::pki::pem::decode(block) {
+        Ok((label, der)) if label == "CERTIFICATE" => Ok(der),
+        _ => Err(unparsable()),
     }
-    Ok(der)
 }
 
 fn unparsable() -> Error {

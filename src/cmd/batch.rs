@@ -594,7 +594,7 @@ impl Work<'_> {
                 for warning in &warnings {
                     progress.warn(warning);
                 }
-                (key, verified, Proof::Reachable(self.target))
+                (key, verified, Proof::Reached(self.target))
             }
         };
         let proven = match &self.mode {

@@ -80,12 +80,8 @@ pub async fn run(plan: Plan) -> Result<()> {
     let target = source.target();
     let context = format!("{}@{}", plan.user, target.cluster_name);
     let started = Instant::now();
-    let replaced = match plan.force {
-        true => source.destination(&plan)?.replaced(&plan.user, &context),
-        false => Replaced::default(),
-    };
     let (files, cert) = (files.as_ref(), &verified.pem);
-    let written = write(&plan, &source, &context, files, cert, &key, &mut progress)?;
+    let (written, replaced) = write(&plan, &source, &context, files, cert, &key, &mut progress)?;
     progress.phase("kubeconfig write", started);
     progress.detail(&format!("wrote {}", display_paths(&written)));
     progress.print_timings();
@@ -109,7 +105,8 @@ pub async fn run(plan: Plan) -> Result<()> {
 }
 
 /// The new user and context, with the certificate and key embedded or (`--embed=false`) in
-/// `files`, where `plan` says: all of it, or on an error nothing.
+/// `files`, where `plan` says: all of it, or on an error nothing. Returns the files written and
+/// what `--force` replaced.
 fn write(
     plan: &Plan,
     source: &Source,
@@ -118,7 +115,7 @@ fn write(
     cert_pem: &str,
     key: &PrivateKey,
     progress: &mut Progress,
-) -> Result<Vec<PathBuf>> {
+) -> Result<(Vec<PathBuf>, Replaced)> {
     let key_pem = key.to_pem();
     let credentials = match files {
         Some(f) => Credentials::Files(f),
@@ -136,8 +133,13 @@ fn write(
     {
         progress.warn(&warning);
     }
+    let replaced = match plan.force {
+        true => destination.replaced(&plan.user, context),
+        false => Replaced::default(),
+    };
     let files = files.map(|f| (f, cert_pem, key_pem.as_str()));
-    destination.write(&entries, files, plan.force)
+    let written = destination.write(&entries, files, plan.force)?;
+    Ok((written, replaced))
 }
 
 /// Online: the kubeconfig and the cluster of the context in use, the names checked to be free

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::access;
 use crate::cli::flags;
-use crate::cluster::Connection;
+use crate::cluster::{self, Connection};
 use crate::error::{Error, Result};
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
 use crate::kubeconfig::credential::{self, Field, Slot};
@@ -573,14 +573,10 @@ async fn connect(
         let attempt = async {
             let conn = Connection::open(&loaded, &own).await?;
             let checking = access::check_requester(&conn, approve, &[]);
-            let permissions = tokio::time::timeout(timeout, checking)
-                .await
-                .map_err(|_| {
-                    Error::failed(format!(
-                        "the API server did not answer within {} (--timeout)",
-                        format_duration(timeout)
-                    ))
-                })??;
+            let deadline = tokio::time::Instant::now() + timeout;
+            let limit = format!("{} (--timeout)", format_duration(timeout));
+            let doing = "checking the user's own permissions";
+            let permissions = cluster::within(deadline, &limit, doing, checking).await?;
             Ok::<_, Error>((conn, permissions))
         };
         let outcome = signals.interruptible(attempt).await;

@@ -108,12 +108,7 @@ pub async fn run(args: Args) -> Result<()> {
         out,
     } = Options::try_from(&args)?;
     let received = read_request(&args.csr)?;
-    if !args.force && output.exists() {
-        return Err(Error::failed(format!(
-            "{} already exists; pass --force to overwrite it, or choose another --output-kubeconfig",
-            output.display()
-        )));
-    }
+    kubeconfig::check_output_free(&output, args.force)?;
     let mut signals = Signals::install()?;
     let mut progress = out.progress(args.timings);
     announce(&received, &mut progress);

@@ -37,9 +37,8 @@ pub fn lock_path(config: &Path) -> PathBuf {
 }
 
 /// Takes and releases the lock, and checks that an existing file may be written: a stale lock,
-/// a directory or a file we may not write, is found
-/// before the flow asks the cluster for anything. A missing directory is left to the write,
-/// which creates it.
+/// or a directory or file we may not write, is found before the flow asks the cluster for
+/// anything. A missing directory is left to the write, which creates it.
 pub fn probe(config: &Path) -> Result<()> {
     match config.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Ok(()),

@@ -535,15 +535,21 @@ pub fn portable_cluster(target: &Target) -> Value {
     cluster
 }
 
+/// Refuses to overwrite an existing `--output-kubeconfig` unless `force`.
+pub fn check_output_free(path: &Path, force: bool) -> Result<()> {
+    if force || !path.exists() {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "{} already exists; pass --force to overwrite it, or choose another --output-kubeconfig",
+        path.display()
+    )))
+}
+
 /// Writes a standalone kubeconfig (it holds a private key: 0600), under kubectl's lock.
 pub fn write_standalone(path: &Path, config: &Value, force: bool) -> Result<()> {
     let _lock = file::lock(path)?;
-    if !force && file::resolve_symlinks(path)?.exists() {
-        return Err(Error::failed(format!(
-            "{} already exists; pass --force to overwrite it, or choose another --output-kubeconfig",
-            path.display()
-        )));
-    }
+    check_output_free(path, force)?;
     file::write_atomic(path, yaml::emit(config)?.as_bytes(), Mode::Secret)
 }
 

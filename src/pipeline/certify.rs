@@ -1,15 +1,16 @@
 //! Request → certify → verify: a checked certificate for a subject's key, from the cluster's
-//! CSR API or from a local CA. Both end in the same checks ([`verify::check`]): our key, the
+//! CSR API or from a local CA. Both end in the same checks ([`verify::certificate`]): our key, the
 //! subject asked for, a chain to the CA the kubeconfig trusts.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::authority::{self, Authority};
 use crate::csr;
+use crate::duration::format_duration;
 use crate::error::Result;
 use crate::issue::{self, Issued};
 use crate::key::PrivateKey;
-use crate::plan::{self, format_duration};
+use crate::policy;
 use crate::progress::Progress;
 use crate::session::Session;
 use crate::signals::Signals;
@@ -129,7 +130,7 @@ impl<'a> Certifier<'a> {
                     "Certificate signed here with the cluster CA, valid until {}",
                     verify::rfc3339(verified.info.not_after)
                 ));
-                if subject.groups.iter().any(|g| g == plan::MASTERS) {
+                if subject.groups.iter().any(|g| g == policy::MASTERS) {
                     progress.warn(&masters_warning(subject.user, verified.info.not_after));
                 }
                 Ok(Certified {
@@ -181,7 +182,7 @@ pub fn sign_here(
 fn masters_warning(user: &str, not_after: SystemTime) -> String {
     format!(
         "SECURITY: {user} is in group {}: this credential is cluster-admin, beyond any RBAC rule, and Kubernetes cannot revoke a client certificate: it stays valid until {} unless the cluster CA itself is replaced. Keep it safe; prefer binding a ClusterRole and a short --duration",
-        plan::MASTERS,
+        policy::MASTERS,
         verify::rfc3339(not_after)
     )
 }

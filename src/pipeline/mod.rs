@@ -12,8 +12,9 @@
 
 use std::time::Duration;
 
+use crate::cluster;
 use crate::duration::format_duration;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Kind, Result};
 
 pub mod bind;
 pub mod certify;
@@ -31,15 +32,14 @@ pub use write::{CredentialFiles, Credentials, Destination, Replaced, new_user_en
 /// answered moments ago, so a longer silence is a stall, not a slow approval.
 const SERVER_WAIT: Duration = Duration::from_secs(30);
 
-/// `call`, or a Timeout error naming what the server did not answer.
+/// `call` within `SERVER_WAIT`; a stall there changed no file.
 async fn answered<T>(doing: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
-    tokio::time::timeout(SERVER_WAIT, call).await.unwrap_or_else(|_| {
-        Err(Error::new(
-            Kind::Timeout,
-            format!(
-                "the API server did not answer within {} while {doing}: it stalled, or the network between is down; no file was changed",
-                format_duration(SERVER_WAIT)
-            ),
-        ))
-    })
+    let deadline = tokio::time::Instant::now() + SERVER_WAIT;
+    let limit = format_duration(SERVER_WAIT);
+    cluster::within(deadline, &limit, doing, call)
+        .await
+        .map_err(|e| match e.kind {
+            Kind::Timeout => e.context("no file was changed"),
+            _ => e,
+        })
 }

@@ -36,6 +36,8 @@ pub enum Proof<'a> {
     Cluster(&'a Connection),
     /// A cluster known only from its entry (offline): proven if it can be reached.
     Reachable(&'a Target),
+    /// The same, found reachable already (batch checks once, not once a user).
+    Reached(&'a Target),
 }
 
 /// The identity the cluster sees for `cert_pem` with `key`; `None` when it cannot tell (said
@@ -56,6 +58,10 @@ pub async fn prove(
         }
         Proof::Reachable(target) => {
             let asking = prove_if_reachable(target, cert_pem, key, user, progress);
+            signals.interruptible(answered(DOING, asking)).await
+        }
+        Proof::Reached(target) => {
+            let asking = prove_with_entry(target, cert_pem, key, user, progress);
             signals.interruptible(answered(DOING, asking)).await
         }
     }
@@ -96,6 +102,18 @@ async fn prove_if_reachable(
         ));
         return Ok(None);
     }
+    prove_with_entry(target, cert_pem, key, user, progress).await
+}
+
+/// The SelfSubjectReview through a connection made from the kubeconfig about to be written.
+async fn prove_with_entry(
+    target: &Target,
+    cert_pem: &str,
+    key: &PrivateKey,
+    user: &str,
+    progress: &mut Progress,
+) -> Result<Option<Identity>> {
+    let server = &target.server;
     let key_pem = key.to_pem();
     let credentials = Credentials::Embedded {
         cert_pem,

@@ -134,13 +134,7 @@ impl Destination<'_> {
             return Ok(());
         }
         match self {
-            Destination::Standalone { path, .. } => match path.exists() {
-                true => Err(exists(
-                    path,
-                    "overwrite it, or choose another --output-kubeconfig",
-                )),
-                false => Ok(()),
-            },
+            Destination::Standalone { path, .. } => kubeconfig::check_output_free(path, false),
             Destination::Merge { loaded, .. } => {
                 loaded.check_free(&Entries {
                     user: user.to_string(),

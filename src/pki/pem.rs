@@ -8,18 +8,22 @@ use std::borrow::Cow;
 use x509_cert::Certificate;
 
 /// The first PEM block whose label ends with `label` (`NEW CERTIFICATE REQUEST` and `EC PRIVATE
-/// KEY` count), without what surrounds it.
+/// KEY` count; `""`: any label), without what surrounds it.
 pub fn block<'a>(input: &'a [u8], label: &str) -> Option<&'a [u8]> {
-    let text = std::str::from_utf8(input).ok()?;
+    // On bytes, not text: anything may come before a block (the pem_keys fuzz target found
+    // offsets shifted by a lossy UTF-8 copy).
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let suffix = format!("{label}-----");
     let mut from = 0;
-    while let Some(i) = text[from..].find("-----BEGIN ") {
+    while let Some(i) = find(&input[from..], BEGIN) {
         let begin = from + i;
-        let line_end = text[begin..].find('\n').map_or(text.len(), |j| begin + j);
-        let header = text[begin..line_end].trim_end();
-        if header.ends_with(&format!("{label}-----")) {
-            let name = &header["-----BEGIN ".len()..header.len() - 5];
-            let footer = format!("-----END {name}-----");
-            let end = text[line_end..].find(&footer)? + line_end + footer.len();
+        let line_end = find(&input[begin..], b"\n").map_or(input.len(), |j| begin + j);
+        let header = input[begin..line_end].trim_ascii_end();
+        if header.len() >= BEGIN.len() + 5 && header.ends_with(suffix.as_bytes()) {
+            let name = &header[BEGIN.len()..header.len() - 5];
+            let footer = [b"-----END ", name, b"-----"].concat();
+            let end = find(&input[line_end..], &footer)? + line_end + footer.len();
             return Some(&input[begin..end]);
         }
         from = line_end;
@@ -102,6 +106,10 @@ mod tests {
             None
         );
         assert_eq!(block(&[0xff, 0xfe], "CERTIFICATE"), None);
+        // Bytes that are not text before a block do not hide it; "" finds any label.
+        let mut odd = vec![0xff, 0xfe];
+        odd.extend_from_slice(text);
+        assert_eq!(block(&odd, ""), block(text, "CERTIFICATE"));
     }
 }
 
