@@ -51,26 +51,32 @@ pub async fn prove(
     progress: &mut Progress,
 ) -> Result<Option<Identity>> {
     let started = Instant::now();
-    let identity = match proof {
-        Proof::Cluster(conn) => {
-            let asking = whoami::prove_certificate(conn, cert_pem, key, user, progress);
-            signals.interruptible(answered(DOING, asking)).await
-        }
-        Proof::Reachable(target) => {
-            let asking = prove_if_reachable(target, cert_pem, key, user, progress);
-            signals.interruptible(answered(DOING, asking)).await
-        }
-        Proof::Reached(target) => {
-            let asking = prove_with_entry(target, cert_pem, key, user, progress);
-            signals.interruptible(answered(DOING, asking)).await
-        }
-    }
-    .map_err(|e| match e.is_interruption() {
-        true => e.context("no file was changed"),
-        false => not_yet_valid(cert_pem).unwrap_or(e),
-    })?;
+    let asking = ask(proof, cert_pem, key, user, progress);
+    let identity = signals
+        .interruptible(answered(DOING, asking))
+        .await
+        .map_err(|e| match e.is_interruption() {
+            true => e.context("no file was changed"),
+            false => not_yet_valid(cert_pem).unwrap_or(e),
+        })?;
     progress.phase("selfsubjectreview", started);
     Ok(identity)
+}
+
+async fn ask(
+    proof: Proof<'_>,
+    cert_pem: &str,
+    key: &PrivateKey,
+    user: &str,
+    progress: &mut Progress,
+) -> Result<Option<Identity>> {
+    match proof {
+        Proof::Cluster(conn) => {
+            whoami::prove_certificate(conn, cert_pem, key, user, progress).await
+        }
+        Proof::Reachable(target) => prove_if_reachable(target, cert_pem, key, user, progress).await,
+        Proof::Reached(target) => prove_with_entry(target, cert_pem, key, user, progress).await,
+    }
 }
 
 /// A certificate that starts later than now (a clock ahead on the signer, behind here) is
