@@ -74,8 +74,16 @@ async fn ask(
         Proof::Cluster(conn) => {
             whoami::prove_certificate(conn, cert_pem, key, user, progress).await
         }
-        Proof::Reachable(target) => prove_if_reachable(target, cert_pem, key, user, progress).await,
-        Proof::Reached(target) => prove_with_entry(target, cert_pem, key, user, progress).await,
+        Proof::Reachable(target) | Proof::Reached(target) => {
+            let server = &target.server;
+            if matches!(proof, Proof::Reachable(_)) && !reachable(server).await {
+                progress.warn(&format!(
+                    "cannot reach the API server at {server}; the new credentials were not proven (check later with kubectl auth whoami)"
+                ));
+                return Ok(None);
+            }
+            prove_with_entry(target, cert_pem, key, user, progress).await
+        }
     }
 }
 
@@ -92,23 +100,6 @@ fn not_yet_valid(cert_pem: &str) -> Option<Error> {
             crate::verify::rfc3339(now)
         ))
     })
-}
-
-async fn prove_if_reachable(
-    target: &Target,
-    cert_pem: &str,
-    key: &PrivateKey,
-    user: &str,
-    progress: &mut Progress,
-) -> Result<Option<Identity>> {
-    let server = &target.server;
-    if !reachable(server).await {
-        progress.warn(&format!(
-            "cannot reach the API server at {server}; the new credentials were not proven (check later with kubectl auth whoami)"
-        ));
-        return Ok(None);
-    }
-    prove_with_entry(target, cert_pem, key, user, progress).await
 }
 
 /// The SelfSubjectReview through a connection made from the kubeconfig about to be written.
