@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Kind, Result};
+use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::edit::Section;
 use crate::kubeconfig::{Loaded, Target};
 
@@ -60,6 +61,7 @@ impl Connection {
             .and_then(|(_, body)| body.get("user").and_then(Value::as_str))
             .unwrap_or(context);
         bearer_token_as_kubectl_sends_it(&mut config, user)?;
+        client_key_belongs_to_certificate(loaded, user)?;
         Ok(config)
     }
 
@@ -185,6 +187,26 @@ fn bearer_token_as_kubectl_sends_it(config: &mut Config, user: &str) -> Result<(
     Ok(())
 }
 
+/// kubectl's "tls: private key does not match public key", made here because rustls no longer
+/// makes it (tls.rs). Credentials that cannot be read are left for kube to report.
+fn client_key_belongs_to_certificate(loaded: &Loaded, user: &str) -> Result<()> {
+    let Some((i, body)) = loaded.merged.find(Section::Users, user) else {
+        return Ok(());
+    };
+    let origin = &loaded.merged.documents[i].path;
+    let read = |field| credential::read(body, origin, field).ok().flatten();
+    if let (Some(certificate), Some(key)) = (read(Field::ClientCertificate), read(Field::ClientKey))
+    {
+        crate::tls::check_pair(&certificate.bytes, &key.bytes).map_err(|what| {
+            Error::failed(format!(
+                "{what} of user \"{user}\" in {}: they are from different pairs; fix the user entry (kubectl fails on it too)",
+                origin.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// Whether `Bearer <token>` is a valid HTTP header value (the `http` crate's rule: visible
 /// ASCII, space, tab and bytes from 0x80 on).
 fn header_value(token: &str) -> bool {
@@ -197,6 +219,7 @@ fn header_value(token: &str) -> bool {
 /// header value makes tower-http panic ("token is not valid header"). That panic becomes this
 /// error, naming neither the token nor the plugin's output.
 fn client_without_panics(config: Config) -> Result<std::result::Result<Client, kube::Error>> {
+    crate::tls::install();
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Client::try_from(config)));

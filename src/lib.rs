@@ -29,6 +29,7 @@ pub mod submit;
 pub mod terminal;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod tls;
 pub mod verify;
 pub mod wait;
 pub mod whoami;

@@ -408,6 +408,146 @@ fn a_token_file_ending_in_a_newline_works_as_with_kubectl() {
     assert!(listed["pending"].is_array(), "{listed}");
 }
 
+/// An admin client certificate of X.509 v1, as `openssl x509 -req` makes without an extensions
+/// file: kubectl accepts it, and so must we (rustls alone refuses it; see src/tls.rs). The key
+/// check rustls then skips is made by us: a key from another pair is named, before any request.
+#[test]
+fn an_x509_v1_admin_certificate_works_and_a_foreign_key_is_named() {
+    let cluster = Cluster::shared();
+    let s = Scratch::new();
+    let dir = &s.home;
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let admin = format!("v1-admin-{}", random_hex(4));
+    for (stem, subject) in [
+        ("v1", format!("/CN={admin}/O=system:masters")),
+        ("other", "/CN=other".into()),
+    ] {
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{stem}.key"),
+            "-out",
+            &format!("{stem}.csr"),
+            "-subj",
+            &subject,
+        ]);
+    }
+    let (ca_cert, ca_key) = (
+        cluster.ca_cert.to_str().unwrap(),
+        cluster.ca_key.to_str().unwrap(),
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "v1.csr",
+        "-CA",
+        ca_cert,
+        "-CAkey",
+        ca_key,
+        "-days",
+        "1",
+        "-set_serial",
+        "0x1234",
+        "-out",
+        "v1.crt",
+    ]);
+    let text = Command::new("openssl")
+        .args(["x509", "-in", "v1.crt", "-noout", "-text"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"),
+        "not a v1 certificate"
+    );
+
+    let user_body = |key: &str| {
+        format!(
+            "    client-certificate: {}\n    client-key: {}\n",
+            dir.join("v1.crt").display(),
+            dir.join(key).display()
+        )
+    };
+    cluster.write_kubeconfig(&s.kubeconfig(), &admin, &user_body("v1.key"));
+    let whoami = cluster.kubectl(
+        &s.kubeconfig(),
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&whoami.stdout),
+        admin,
+        "kubectl itself accepts the v1 certificate"
+    );
+
+    let user = format!("v1-made-{}", random_hex(4));
+    let out = Command::new(BIN)
+        .args([user.as_str(), "--approve", "--group", "dev", "-q"])
+        .env("HOME", dir)
+        .env("KUBECONFIG", s.kubeconfig())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let whoami = cluster.kubectl(
+        &s.kubeconfig(),
+        &[
+            "--context",
+            &format!("{user}@local"),
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&whoami.stdout), user);
+
+    let s = Scratch::new();
+    fs::copy(dir.join("v1.crt"), s.home.join("v1.crt")).unwrap();
+    fs::copy(dir.join("other.key"), s.home.join("other.key")).unwrap();
+    cluster.write_kubeconfig(
+        &s.kubeconfig(),
+        &admin,
+        &format!(
+            "    client-certificate: {}\n    client-key: {}\n",
+            s.home.join("v1.crt").display(),
+            s.home.join("other.key").display()
+        ),
+    );
+    s.expect(
+        &["pending"],
+        &[],
+        FAILED,
+        "the client key does not belong to the client certificate",
+    );
+}
+
 #[test]
 fn cluster_side_refusals_are_explained() {
     let cluster = Cluster::shared();

@@ -171,6 +171,7 @@ async fn connect(server: &str, config: &Value) -> Result<Connection> {
         .map_err(|e| unusable(&e))?;
     config.connect_timeout = Some(REACH_TIMEOUT);
     config.read_timeout = Some(Duration::from_secs(30));
+    crate::tls::install();
     let client = Client::try_from(config.clone()).map_err(|e| unusable(&e))?;
     Ok(Connection {
         client,
