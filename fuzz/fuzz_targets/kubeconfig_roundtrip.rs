@@ -12,7 +12,8 @@
 //! Properties (a panic is a finding):
 //! - upsert refuses a clash without `replace`, and then changes nothing;
 //! - everything but the touched entries (and current-context) is unchanged, in order;
-//! - emit → parse gives back exactly the edited document, key order included.
+//! - emit → parse gives back exactly the edited document, key order included;
+//! - a scalar held verbatim (`1.10`, `017`, `!!binary …`: see `yaml.rs`) is written as its text.
 
 #![no_main]
 
@@ -62,6 +63,12 @@ fuzz_target!(|data: &[u8]| {
 
     // Serialize and read back: the meaning must be kept.
     let emitted = yaml::emit(&doc).unwrap_or_else(|e| panic!("emit failed: {e}"));
+    for text in verbatims(&doc) {
+        assert!(
+            emitted.contains(text),
+            "verbatim scalar {text:?} not written as it was\n--- emitted:\n{emitted}"
+        );
+    }
     let back = yaml::parse(path, &emitted)
         .unwrap_or_else(|e| panic!("our own output does not parse: {e}\n--- emitted:\n{emitted}"));
     if let Some(diff) = difference(&doc, &back, "$") {
@@ -158,6 +165,18 @@ fn subtree(doc: &Value, n: usize) -> Value {
     let mut all = Vec::new();
     walk(doc, &mut all);
     all[n % all.len()].clone()
+}
+
+/// The texts of the scalars the document holds verbatim.
+fn verbatims(v: &Value) -> Vec<&str> {
+    match v {
+        Value::Object(o) if o.len() == 1 && o.contains_key(yaml::VERBATIM) => {
+            o[yaml::VERBATIM].as_str().into_iter().collect()
+        }
+        Value::Object(o) => o.values().flat_map(verbatims).collect(),
+        Value::Array(a) => a.iter().flat_map(verbatims).collect(),
+        _ => vec![],
+    }
 }
 
 fn index_of(doc: &Value, section: Section, name: &str) -> Option<usize> {
