@@ -25,7 +25,14 @@ fn admin_flow_adds_a_working_user_and_changes_nothing_else() {
     let env = Env::admin(cluster);
     let user = unique("jane");
     fs::set_permissions(&env.kubeconfig, fs::Permissions::from_mode(0o640)).unwrap();
+    // Fields we do not model, with scalars a JSON value cannot hold as written (kubectl itself
+    // reads 017 as 15, YAML 1.1 octal): they must come back in the same type and text.
+    let vendor = "- name: vendor\n  extension:\n    version: 1.10\n    mode: 017\n    big: 123456789012345678901234567890\n    blob: !!binary R0lGODlh\n";
+    let mut text = fs::read_to_string(&env.kubeconfig).unwrap();
+    text.push_str(&format!("extensions:\n{vendor}"));
+    fs::write(&env.kubeconfig, text).unwrap();
     let before = env.config_view();
+    assert_eq!(before["extensions"][0]["extension"]["mode"], 15, "{before}");
 
     let run = env
         .onboard(&[&user, "--group", "dev", "--approve"])
@@ -64,6 +71,11 @@ fn admin_flow_adds_a_working_user_and_changes_nothing_else() {
         "entries other than the new ones changed"
     );
     assert_eq!(after["current-context"], before["current-context"]);
+    let text = fs::read_to_string(&env.kubeconfig).unwrap();
+    assert!(
+        text.contains(vendor),
+        "the extension's text changed:\n{text}"
+    );
     assert_eq!(
         mode(&env.kubeconfig),
         0o640,
