@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use kubectl_onboard::cmd;
 use kubectl_onboard::cmd::Parsed;
+use kubectl_onboard::cmd::complete;
 use kubectl_onboard::error::{Error, Result};
 use kubectl_onboard::plan::Plan;
 
@@ -19,8 +20,18 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let args = std::env::args_os()
-        .skip(1)
+    let mut argv: Vec<_> = std::env::args_os().collect();
+    let program = if argv.is_empty() {
+        Default::default()
+    } else {
+        argv.remove(0)
+    };
+    if let Some(words) = completion_request(&program, argv.iter().cloned()) {
+        print!("{}", runtime()?.block_on(complete::reply(&words)));
+        return Ok(());
+    }
+    let args = argv
+        .into_iter()
         .map(|a| {
             a.into_string()
                 .map_err(|a| Error::usage(format!("argument {a:?} is not valid UTF-8")))
@@ -37,6 +48,25 @@ fn run() -> Result<()> {
         }
         Parsed::Command(command) => runtime()?.block_on(cmd::run(command)),
     }
+}
+
+/// The words to complete, when kubectl runs us as `kubectl_complete-onboard` or a completion
+/// script as `kubectl-onboard __complete` (a word that is not UTF-8 is taken lossily: it only
+/// narrows the candidates).
+fn completion_request(
+    program: &std::ffi::OsStr,
+    args: impl Iterator<Item = std::ffi::OsString>,
+) -> Option<Vec<String>> {
+    let mut words: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    let name = std::path::Path::new(program).file_name()?.to_string_lossy();
+    if name.trim_end_matches(".exe") == complete::KUBECTL_HELPER {
+        return Some(words);
+    }
+    if words.first().map(String::as_str) == Some(complete::HIDDEN_COMMAND) {
+        words.remove(0);
+        return Some(words);
+    }
+    None
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

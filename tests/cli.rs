@@ -23,8 +23,12 @@ fn complete(words: &[&str]) -> Vec<String> {
         quoted.join(" "),
         words.len() - 1
     );
+    // The script asks the binary for the candidates: it must be on PATH, as once installed.
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
     let out = Command::new("bash")
         .args(["--norc", "--noprofile", "-c", &program])
+        .env("PATH", path)
         .output()
         .unwrap();
     assert!(

@@ -5,6 +5,7 @@
 
 pub mod approve;
 pub mod batch;
+pub mod complete;
 pub mod completion;
 pub mod deny;
 pub mod import;
@@ -43,7 +44,7 @@ macro_rules! registry {
         /// Each subcommand's name and what it is for, in the order `--help` lists them.
         pub const SUBCOMMANDS: &[(&str, &str)] = &[
             $(($name, $summary),)*
-            (completion::NAME, "print a shell completion script: bash, zsh or fish"),
+            (completion::NAME, "shell completion: bash, zsh, fish, or kubectl's own (kubectl)"),
         ];
 
         /// `Some` when `name` is a subcommand: its parse of `rest`.
