@@ -5,9 +5,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CONTROLPLANE_BIN := $(CURDIR)/target/controlplane/bin
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-ARCHIVE := dist/kubectl-onboard_$(VERSION)_linux_amd64.tar.gz
 
-.PHONY: build release dist manifest krew-tools krew-check controlplane cluster demo test lint clean fuzz deny audit
+.PHONY: build release dist manifest krew-tools krew-check release-check workflows controlplane cluster demo test lint clean fuzz deny audit
 
 build:
 	$(CARGO) build
@@ -15,15 +14,11 @@ build:
 release:
 	$(CARGO) build --release
 
-# The release archive krew installs: the stripped binary and LICENSE, packed reproducibly,
+# The release archive krew installs, for this machine (linux/amd64): the stripped binary and
+# LICENSE, packed reproducibly by .ci/pack.sh (as the release workflow packs every platform),
 # with its sha256 beside it.
 dist: release
-	@rm -rf dist/stage && mkdir -p dist/stage
-	@cp target/release/kubectl-onboard LICENSE dist/stage/
-	@tar -C dist/stage --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - kubectl-onboard LICENSE | gzip -n -9 > $(ARCHIVE)
-	@cd dist && sha256sum $(notdir $(ARCHIVE)) > $(notdir $(ARCHIVE)).sha256
-	@rm -rf dist/stage
-	@echo "$(ARCHIVE) ($$(du -h $(ARCHIVE) | cut -f1)), sha256 $$(cut -d' ' -f1 $(ARCHIVE).sha256)"
+	@bash .ci/pack.sh target/release/kubectl-onboard linux amd64 dist
 
 # dist/onboard.yaml: plugin-manifest/onboard.yaml with the sha256 of the archive built here
 # (tests/krew/manifest.sh --release fills all six platforms from dist/*.sha256).
@@ -38,6 +33,14 @@ krew-tools:
 # archive into a temporary KREW_ROOT, used through kubectl's plugin discovery.
 krew-check: manifest krew-tools
 	@bash tests/krew/check.sh
+
+# The release workflow's packing and manifest rendering for all five platforms, checked with
+# krew's validator (tests/krew/release.sh); then actionlint on .github/workflows.
+release-check: release krew-tools
+	@bash tests/krew/release.sh
+
+workflows:
+	@bash tests/ci/actionlint.sh
 
 # etcd, kube-apiserver and kube-controller-manager, built once from tests/controlplane/go.mod.
 controlplane:
@@ -55,7 +58,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # Fails if the tests leave a control-plane process behind (ones running before are not ours).
-test: controlplane lint deny krew-check
+test: controlplane lint deny krew-check release-check workflows
 	@pattern='^$(CONTROLPLANE_BIN)/'; before=$$(pgrep -f "$$pattern" | sort); \
 	$(CARGO) test; status=$$?; \
 	for i in 1 2 3 4 5 6 7 8 9 10; do \

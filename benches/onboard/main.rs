@@ -8,8 +8,8 @@
 //! Items (the numbering of RESULTS.md): 1 the admin flow against the documented manual flow
 //! (`benches/manual-flow.sh`); 2 its phases next to each phase's bare cost; 3 issued → written
 //! in self-service mode; 4 merging into large kubeconfigs; 5 `kubectl onboard batch`; 6 the
-//! binary: size, `--help`, peak RSS. Every figure is a median with min and max; targets are
-//! reported, never asserted.
+//! binary: size, `--help`, peak RSS; 7 completion latency for the cluster-backed candidates.
+//! Every figure is a median with min and max; targets are reported, never asserted.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -17,6 +17,7 @@ mod support;
 mod bare;
 mod batch;
 mod binary;
+mod complete;
 mod flows;
 mod merge;
 mod observe;
@@ -178,6 +179,10 @@ async fn main() {
             6,
             binary::figures(&bench, admin_flow.as_deref().unwrap_or(&[])),
         );
+    }
+
+    if wanted(7) {
+        report.item(7, complete::latency(&bench));
     }
 
     report.finish(started.elapsed());
