@@ -148,6 +148,9 @@ impl Object<'_> {
             "Certificate issued, valid until {}",
             verify::rfc3339(verified.info.not_after)
         ));
+        for note in &verified.notes {
+            progress.step(note);
+        }
         for warning in &verified.warnings {
             progress.warn(warning);
         }

@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod csr;
 pub mod duration;
 pub mod error;
+pub mod hint;
 pub mod issue;
 pub mod key;
 pub mod keystore;

@@ -39,6 +39,8 @@ pub struct Verified {
     pub pem: String,
     pub info: CertInfo,
     pub warnings: Vec<String>,
+    /// Worth a line, not a warning (a separate client CA, as k3s and RKE2 have).
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -60,13 +62,21 @@ pub fn certificate(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
 
     hard_requirements(&info, expected)?;
 
-    let mut warnings = Vec::new();
-    if let Some(ca_pem) = expected.ca_pem
-        && !signed_by_any(leaf, &leaf_der, ca_pem)
+    let (mut warnings, mut notes) = (Vec::new(), Vec::new());
+    let cas = expected
+        .ca_pem
+        .map(|pem| crate::pki::pem::certificates(pem).unwrap_or_default());
+    if let Some(cas) = &cas
+        && !signed_by_any(leaf, &leaf_der, cas)
     {
-        warnings.push(
-            "the certificate does not chain to the cluster CA in your kubeconfig; some clusters sign client certificates with another CA, so it may still work (the identity check below tells)".to_string(),
-        );
+        let issuer = tbs_common_name(leaf.tbs_certificate().issuer()).unwrap_or_default();
+        notes.push(format!(
+            "Signed by the cluster's client CA{}, which is not the CA in your kubeconfig (as on k3s and RKE2)",
+            match issuer.is_empty() {
+                true => String::new(),
+                false => format!(" \"{issuer}\""),
+            }
+        ));
     }
     if let Some(asked) = expected.duration {
         let lifetime = info
@@ -74,11 +84,16 @@ pub fn certificate(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
             .duration_since(expected.now)
             .unwrap_or_default();
         if lifetime + LIFETIME_SLACK < asked {
+            let signer = cas
+                .iter()
+                .flatten()
+                .find(|ca| ca.tbs_certificate().subject() == leaf.tbs_certificate().issuer());
             warnings.push(format!(
-                "the signer capped the lifetime: asked for {}, got about {} (until {}); the cluster's --cluster-signing-duration is shorter",
+                "the signer capped the lifetime: asked for {}, got about {} (until {}); {}",
                 format_duration(asked),
                 approximately(lifetime),
-                rfc3339(info.not_after)
+                rfc3339(info.not_after),
+                what_capped(signer, info.not_after)
             ));
         }
     }
@@ -91,7 +106,32 @@ pub fn certificate(issued_pem: &[u8], expected: &Expected) -> Result<Verified> {
         .map_err(|_| Error::failed("the issued certificate cannot be written as PEM"))?,
         info,
         warnings,
+        notes,
     })
+}
+
+/// Why a certificate ends before it was asked to: the signer's own certificate ends then (as on
+/// OpenShift, whose signer lives about 30 days), or, most likely, the signer's maximum.
+fn what_capped(signer: Option<&Certificate>, not_after: SystemTime) -> String {
+    let signer_ends = signer.map(|ca| ca.tbs_certificate().validity().not_after.to_system_time());
+    let same_end = signer_ends.is_some_and(|end| {
+        let gap = match end > not_after {
+            true => end.duration_since(not_after),
+            false => not_after.duration_since(end),
+        };
+        gap.unwrap_or_default() <= Duration::from_secs(60)
+    });
+    match same_end {
+        true => "it ends when the signer's own certificate does (as on OpenShift, whose signer is renewed about every 30 days): renew before then".to_string(),
+        false => "the cluster's --cluster-signing-duration (kube-controller-manager) is shorter".to_string(),
+    }
+}
+
+fn tbs_common_name(name: &x509_cert::name::Name) -> Option<String> {
+    name.iter()
+        .filter(|a| a.oid == oid::CN)
+        .filter_map(|a| text(&a.value))
+        .last()
 }
 
 /// Subject, validity and public key of a certificate.
@@ -190,10 +230,7 @@ fn unparsable() -> Error {
 
 /// Whether `cert` (whose DER is `cert_der`) carries a valid signature by one of the CAs in
 /// `ca_pem`.
-fn signed_by_any(cert: &Certificate, cert_der: &[u8], ca_pem: &[u8]) -> bool {
-    let Ok(cas) = crate::pki::pem::certificates(ca_pem) else {
-        return false;
-    };
+fn signed_by_any(cert: &Certificate, cert_der: &[u8], cas: &[Certificate]) -> bool {
     cas.iter().any(|ca| {
         ca.tbs_certificate().subject() == cert.tbs_certificate().issuer()
             && verify_signature(cert_der, ca).is_ok()
@@ -359,10 +396,12 @@ mod tests {
             },
         )
         .unwrap();
+        // Another CA: a line to know, not a warning (k3s, RKE2 sign with a client CA).
+        assert!(foreign.warnings.is_empty(), "{:?}", foreign.warnings);
         assert!(
-            foreign.warnings[0].contains("does not chain to the cluster CA"),
+            foreign.notes[0].contains("which is not the CA in your kubeconfig"),
             "{:?}",
-            foreign.warnings
+            foreign.notes
         );
 
         let capped = certificate(
@@ -529,5 +568,18 @@ mod tests {
         };
         let err = certificate(b"not a certificate", &expected).unwrap_err();
         assert!(err.to_string().contains("cannot be parsed"));
+    }
+
+    #[test]
+    fn a_lifetime_capped_by_the_signers_own_end_says_so() {
+        let scratch = crate::testing::Scratch::new("capped-by-signer");
+        let (ca_pem, _) = crate::testing::ca(scratch.path(), "signer");
+        let ca = crate::pki::pem::certificates(&ca_pem).unwrap().remove(0);
+        let end = ca.tbs_certificate().validity().not_after.to_system_time();
+        let said = what_capped(Some(&ca), end - Duration::from_secs(30));
+        assert!(said.contains("signer's own certificate"), "{said}");
+        let said = what_capped(Some(&ca), end - Duration::from_secs(86_400));
+        assert!(said.contains("--cluster-signing-duration"), "{said}");
+        assert!(what_capped(None, end).contains("--cluster-signing-duration"));
     }
 }

@@ -299,7 +299,8 @@ impl Waiter<'_> {
         let waited = format_duration(self.timeout);
         let message = match seen.approved_since {
             Some(_) => format!(
-                "CertificateSigningRequest {name} was approved but no certificate was issued within {waited}: no signer for kubernetes.io/kube-apiserver-client seems to run (common on managed clusters); ask your cluster administrator how client certificates are issued there"
+                "CertificateSigningRequest {name} was approved but no certificate was issued within {waited}: {}",
+                crate::hint::no_signer(&self.conn.server)
             ),
             None => format!(
                 "no one approved CertificateSigningRequest {name} within {waited}: ask an administrator to run 'kubectl certificate approve {name}', then run again (or wait longer with --timeout)"

@@ -455,8 +455,59 @@ fn a_cluster_without_a_signer_times_out_with_the_explanation() {
     let user = unique("unsigned");
     env.onboard(&[&user, "--approve", "--timeout", "3s"])
         .code(4)
-        .error_says("no signer for kubernetes.io/kube-apiserver-client");
+        .error_says("no signer for kubernetes.io/kube-apiserver-client")
+        .error_says("--cluster-signing-cert-file");
     assert_eq!(env.kubeconfig_bytes(), before);
+}
+
+/// k3s and RKE2 sign client certificates with a client CA apart from the kubeconfig's CA: one
+/// line says so, and no warning alarms. OpenShift's signer certificate ends within weeks and caps
+/// every certificate at its own end: when the kubeconfig's CA bundle holds the signer, the
+/// capped lifetime is put down to it, not to --cluster-signing-duration.
+#[test]
+fn a_separate_client_ca_is_a_line_and_a_signer_that_ends_soon_is_named() {
+    let cluster = Cluster::start(Options {
+        client_signer_days: Some(2),
+        ..Options::default()
+    });
+    let env = Env::admin(&cluster);
+    fs::set_permissions(&env.kubeconfig, fs::Permissions::from_mode(0o600)).unwrap();
+    let user = unique("split");
+    let run = env
+        .onboard(&[&user, "--approve", "--group", "dev"])
+        .success();
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("Signed by the cluster's client CA \"client-signer\", which is not the CA in your kubeconfig"),
+        "{run}"
+    );
+    assert!(!run.stderr.contains("warning:"), "{run}");
+    assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, user);
+
+    // The same cluster, with the signer in the kubeconfig's CA bundle (as an OpenShift
+    // kubeconfig can hold it): 30 days asked, the signer ends in 2.
+    let mut bundle = fs::read(&cluster.ca_cert).unwrap();
+    bundle.extend(fs::read(cluster.dir.join("pki/client-signer.crt")).unwrap());
+    let text = fs::read_to_string(&env.kubeconfig).unwrap();
+    let ca = Base64::encode_string(&fs::read(&cluster.ca_cert).unwrap());
+    assert!(text.contains(&ca), "the admin kubeconfig embeds the CA");
+    fs::write(
+        &env.kubeconfig,
+        text.replace(&ca, &Base64::encode_string(&bundle)),
+    )
+    .unwrap();
+    let user = unique("openshift");
+    let run = env
+        .onboard(&[&user, "--approve", "--duration", "30d"])
+        .success();
+    assert!(
+        run.stderr.contains("asked for 30d, got about")
+            && run
+                .stderr
+                .contains("it ends when the signer's own certificate does"),
+        "{run}"
+    );
+    assert!(!run.stderr.contains("--cluster-signing-duration"), "{run}");
 }
 
 #[test]

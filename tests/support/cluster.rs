@@ -44,6 +44,11 @@ pub struct Options {
     /// kube-controller-manager's `--kube-api-qps` (burst twice that); `None` keeps its default
     /// of 20 a second, which bounds how fast the signer can issue certificates.
     pub controller_manager_qps: Option<u32>,
+    /// Sign client certificates with a CA of their own, valid this many days, which the
+    /// apiserver trusts beside the cluster CA but which is not in the kubeconfigs: the shape of
+    /// k3s and RKE2 (a client CA apart), and with few days, of OpenShift (a signer that ends
+    /// soon). Its certificate is `pki/client-signer.crt`.
+    pub client_signer_days: Option<u32>,
 }
 
 impl Default for Options {
@@ -52,6 +57,7 @@ impl Default for Options {
             signer: true,
             signing_duration: None,
             controller_manager_qps: None,
+            client_signer_days: None,
         }
     }
 }
@@ -413,7 +419,13 @@ impl Cluster {
             format!("--secure-port={port}"),
             format!("--tls-cert-file={}", p("apiserver.crt")),
             format!("--tls-private-key-file={}", p("apiserver.key")),
-            format!("--client-ca-file={}", p("ca.crt")),
+            format!(
+                "--client-ca-file={}",
+                p(match self.options.client_signer_days {
+                    Some(_) => "client-ca.crt",
+                    None => "ca.crt",
+                })
+            ),
             "--authorization-mode=RBAC".into(),
             format!(
                 "--token-auth-file={}",
@@ -458,8 +470,18 @@ impl Cluster {
             "--profiling=false".into(),
         ];
         if self.options.signer {
-            args.push(format!("--cluster-signing-cert-file={}", p("ca.crt")));
-            args.push(format!("--cluster-signing-key-file={}", p("ca.key")));
+            let stem = match self.options.client_signer_days {
+                Some(_) => "client-signer",
+                None => "ca",
+            };
+            args.push(format!(
+                "--cluster-signing-cert-file={}",
+                p(&format!("{stem}.crt"))
+            ));
+            args.push(format!(
+                "--cluster-signing-key-file={}",
+                p(&format!("{stem}.key"))
+            ));
         }
         if let Some(d) = self.options.signing_duration {
             args.push(format!("--cluster-signing-duration={d}"));
@@ -556,7 +578,39 @@ impl Cluster {
                 )
             });
         }
+        let signer_days = self.options.client_signer_days.map(|d| d.to_string());
+        if let Some(days) = &signer_days {
+            jobs.push(openssl(
+                &pki,
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-keyout",
+                    "client-signer.key",
+                    "-out",
+                    "client-signer.crt",
+                    "-days",
+                    days,
+                    "-subj",
+                    "/CN=client-signer",
+                    "-config",
+                    &cnf,
+                    "-extensions",
+                    "ca",
+                ],
+            ));
+        }
         finish(jobs);
+        if signer_days.is_some() {
+            let mut bundle = fs::read(pki.join("ca.crt")).unwrap();
+            bundle.extend(fs::read(pki.join("client-signer.crt")).unwrap());
+            fs::write(pki.join("client-ca.crt"), bundle).unwrap();
+        }
 
         let mut jobs = vec![openssl(
             &pki,
