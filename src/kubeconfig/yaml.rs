@@ -41,6 +41,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Value> {
     match serde_saphyr::from_str_with_options::<Node>(text, options) {
         Ok(node) => match value_of(node, text) {
             Ok(Value::Null) => Ok(Value::Object(Default::default())),
+            // A document that is one verbatim scalar is no mapping, and must not look like one.
+            Ok(value) if verbatim_text(&value).is_some() => {
+                Ok(Value::String(verbatim_text(&value).unwrap_or_default().to_string()))
+            }
             Ok(value) => Ok(value),
             Err(NulKey) => Err(Error::failed(format!(
                 "kubeconfig {} has a key that holds a NUL character; kubectl onboard does not edit such a file: remove that key",
@@ -359,6 +363,13 @@ kind: Config
             "a: !!binary \"R0lGODlhAQABAIAAAAAAAP//\\n/yH5BAEAAAAALAAAAAABAAEAAAIBRAA7\\n\"\n"
         );
         assert_eq!(parse(Path::new("t"), &out).unwrap(), value);
+    }
+
+    #[test]
+    fn a_document_that_is_one_odd_scalar_is_not_a_mapping() {
+        for text in ["7_7", "!!binary AAAA", "1.10"] {
+            assert!(parse(Path::new("t"), text).unwrap().is_string(), "{text}");
+        }
     }
 
     #[test]
