@@ -6,7 +6,7 @@ CARGO ?= cargo
 export CONTROLPLANE_BIN := $(CURDIR)/target/controlplane/bin
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
-.PHONY: build release dist manifest krew-tools krew-check release-check workflows controlplane cluster demo test lint clean fuzz deny audit
+.PHONY: build release dist manifest krew-tools krew-check release-check workflows shells controlplane cluster demo test lint clean fuzz deny audit
 
 build:
 	$(CARGO) build
@@ -42,6 +42,10 @@ release-check: release krew-tools
 workflows:
 	@bash tests/ci/actionlint.sh
 
+# zsh and fish for the completion tests (apt-get when missing).
+shells:
+	@bash tests/ci/shells.sh
+
 # etcd, kube-apiserver and kube-controller-manager, built once from tests/controlplane/go.mod.
 controlplane:
 	@bash tests/controlplane/build.sh
@@ -58,7 +62,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # Fails if the tests leave a control-plane process behind (ones running before are not ours).
-test: controlplane lint deny krew-check release-check workflows
+test: controlplane shells lint deny krew-check release-check workflows
 	@pattern='^$(CONTROLPLANE_BIN)/'; before=$$(pgrep -f "$$pattern" | sort); \
 	$(CARGO) test; status=$$?; \
 	for i in 1 2 3 4 5 6 7 8 9 10; do \

@@ -96,3 +96,87 @@ fn version_is_printed_on_stdout() {
         format!("kubectl-onboard {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// `shell -c program` with the completion script for `shell` saved to a file and the binary on
+/// PATH; `make test` installs zsh and fish (tests/ci/shells.sh).
+fn in_shell(shell: &str, program: &str) -> Vec<String> {
+    let script = Command::new(BIN)
+        .args(["completion", shell])
+        .output()
+        .unwrap();
+    assert!(script.status.success());
+    let dir = std::env::temp_dir().join(format!("onboard-cli-{shell}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("completion");
+    std::fs::write(&file, &script.stdout).unwrap();
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let flags: &[&str] = if shell == "zsh" {
+        &["-f", "-c"]
+    } else {
+        &["--no-config", "-c"]
+    };
+    let out = Command::new(shell)
+        .args(flags)
+        .arg(program.replace("SCRIPT", &file.display().to_string()))
+        .env("PATH", path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{shell} is needed for this test ({e}): run tests/ci/shells.sh")
+        });
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn zsh_offers_the_binarys_candidates_with_descriptions() {
+    // _describe and _files stand in for zsh's completion system, which needs a terminal.
+    let program = r#"
+        compdef() { :; }
+        _describe() { local name=${@[-1]}; print -rl -- "${(@P)name}"; }
+        _files() { print FILES; }
+        _path_files() { print DIRECTORIES; }
+        source SCRIPT
+        words=(kubectl-onboard ap); CURRENT=2; _kubectl-onboard
+        words=(kubectl-onboard jane --output ''); CURRENT=4; _kubectl-onboard
+        words=(kubectl-onboard import ''); CURRENT=3; _kubectl-onboard
+        words=(kubectl-onboard batch --output-dir ''); CURRENT=4; _kubectl-onboard
+    "#;
+    assert_eq!(
+        in_shell("zsh", program),
+        [
+            "approve:approve requests for people, after checking them",
+            "json:JSON",
+            "yaml:YAML",
+            "FILES",
+            "DIRECTORIES"
+        ]
+    );
+}
+
+#[test]
+fn fish_offers_the_binarys_candidates_with_descriptions() {
+    let program = r#"
+        source SCRIPT
+        complete -C "kubectl-onboard ap"
+        complete -C "kubectl-onboard jane --key-algorithm ecdsa"
+        complete -C "kubectl-onboard completion k"
+    "#;
+    assert_eq!(
+        in_shell("fish", program),
+        [
+            "approve\tapprove requests for people, after checking them",
+            "ecdsa-p256\tECDSA on P-256",
+            "ecdsa-p384\tECDSA on P-384",
+            "kubectl\tkubectl's own completion of kubectl onboard"
+        ]
+    );
+}
