@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// An argh struct with the flag families it shares with other commands appended to its own
 /// fields, declared (and documented) once here: argh cannot flatten one struct into another
 /// (google/argh#15). Families: `connection` (--kubeconfig, --context), `kubeconfig`
-/// (--kubeconfig alone), `output` (-o, -q, -v), `request` (--approve, --timeout, --keep-csr),
+/// (--kubeconfig alone), `output` (-o, -q, -v), `request` (--approve, --timeout, --keep-csr, --no-record),
 /// `key` (--key-algorithm, --key), `grants` (-n, --clusterrole, --role), `offline` (--ca-cert,
 /// --ca-key, --server, --cluster-name), `timings` (--timings). The struct's own fields must end with a comma.
 macro_rules! flags {
@@ -63,6 +63,9 @@ macro_rules! flags {
             /// leave the CertificateSigningRequest in the cluster (default: delete it when done)
             #[argh(switch)]
             pub keep_csr: bool,
+            /// do not record the certificate in the cluster's inventory (kubectl onboard certificates)
+            #[argh(switch)]
+            pub no_record: bool,
         ] [$($rest)*]);
     };
     (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [offline $($rest:ident)*]) => {

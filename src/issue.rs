@@ -34,6 +34,8 @@ pub struct Options {
 pub struct Issued {
     pub verified: Verified,
     pub csr_name: String,
+    /// Who the API server says created the request (its spec.username).
+    pub requester: Option<String>,
 }
 
 /// Gets a checked certificate for `request`, whose key has the SubjectPublicKeyInfo
@@ -60,10 +62,11 @@ pub async fn issue(
     let started = Instant::now();
     let withdrawn = object.clean_up(&outcome, progress).await;
     progress.phase("csr cleanup", started);
-    let verified = outcome.map_err(|e| withdrawn.explain(e))?;
+    let (verified, requester) = outcome.map_err(|e| withdrawn.explain(e))?;
     Ok(Issued {
         verified,
         csr_name: name,
+        requester,
     })
 }
 
@@ -89,7 +92,7 @@ impl Object<'_> {
         groups: &[String],
         public_key_der: &[u8],
         progress: &mut Progress,
-    ) -> Result<Verified> {
+    ) -> Result<(Verified, Option<String>)> {
         let conn = &self.session.conn;
         progress.detail(&format!(
             "request: signer {}, usages {:?}, expirationSeconds {}",
@@ -154,7 +157,7 @@ impl Object<'_> {
         for warning in &verified.warnings {
             progress.warn(warning);
         }
-        Ok(verified)
+        Ok((verified, created.spec.username.clone()))
     }
 
     /// Creates the object, under the deadline. Refused by the server, there is nothing to clean

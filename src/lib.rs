@@ -12,6 +12,7 @@ pub mod csr;
 pub mod duration;
 pub mod error;
 pub mod hint;
+pub mod inventory;
 pub mod issue;
 pub mod key;
 pub mod keystore;

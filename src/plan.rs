@@ -32,6 +32,8 @@ pub struct Plan {
     pub timeout: Duration,
     pub approve: bool,
     pub keep_csr: bool,
+    /// Record the certificate in the cluster's inventory (not --no-record).
+    pub record: bool,
     pub embed: bool,
     pub force: bool,
     pub use_context: bool,
@@ -116,6 +118,7 @@ impl TryFrom<Args> for Plan {
             timeout,
             approve: args.approve,
             keep_csr: args.keep_csr,
+            record: !args.no_record,
             embed,
             force: args.force,
             use_context: args.use_context,

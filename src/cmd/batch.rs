@@ -29,6 +29,7 @@ use futures::StreamExt;
 use crate::authority::Authority;
 use crate::cli::flags;
 use crate::error::{Error, Kind, Result};
+use crate::inventory::How;
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
 use crate::kubeconfig::{self, Target};
 use crate::pipeline::certify::{self, Requester};
@@ -75,6 +76,10 @@ flags! {
         #[argh(switch)]
         pub approve: bool,
 
+        /// do not record the certificates in the cluster's inventory (kubectl onboard certificates)
+        #[argh(switch)]
+        pub no_record: bool,
+
         /// how many users to onboard at a time (default 8)
         #[argh(option)]
         pub parallel: Option<usize>,
@@ -111,6 +116,8 @@ struct Batch {
     file: PathBuf,
     dir: PathBuf,
     approve: bool,
+    /// Record each certificate in the cluster's inventory (not --no-record).
+    record: bool,
     parallel: usize,
     key: KeyAlgorithm,
     duration: Option<Duration>,
@@ -162,6 +169,7 @@ impl TryFrom<Args> for Batch {
             file: args.file,
             dir,
             approve: args.approve,
+            record: !args.no_record,
             parallel,
             key: match args.key_algorithm {
                 Some(name) => name.parse()?,
@@ -561,8 +569,13 @@ impl Work<'_> {
                         PrivateKey::obtain(&KeySource::Generate(algorithm))
                     }))
                     .await?;
-                let certifier =
-                    Certifier::cluster(session, self.batch.approve, self.batch.timeout, false);
+                let certifier = Certifier::cluster(
+                    session,
+                    self.batch.approve,
+                    self.batch.timeout,
+                    false,
+                    self.batch.record.then_some(How::Batch),
+                );
                 let certified = certifier
                     .certify(subject, Requester::Key(&key), duration, signals, progress)
                     .await?;

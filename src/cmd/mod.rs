@@ -5,6 +5,7 @@
 
 pub mod approve;
 pub mod batch;
+pub mod certificates;
 pub mod complete;
 pub mod completion;
 pub mod deny;
@@ -85,6 +86,7 @@ macro_rules! registry {
 
 registry! {
     "status" => Status(status), "client certificates in your kubeconfig and when they expire";
+    "certificates" => Certificates(certificates), "every certificate issued through kubectl onboard, from the cluster's inventory";
     "request" => Request(request), "make a key and a certificate request to send to an administrator";
     "sign" => Sign(sign), "sign a colleague's request; write the kubeconfig to send back";
     "import" => Import(import), "add the kubeconfig an administrator signed for you";

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::authority::Authority;
 use crate::error::{Error, Result};
+use crate::inventory::How;
 use crate::key::{KeySource, PrivateKey};
 use crate::kubeconfig::{self, ClusterEntry, Loaded, Target};
 use crate::pipeline::certify::Requester;
@@ -242,7 +243,12 @@ impl Source {
     fn certifier<'a>(&'a self, plan: &Plan) -> Certifier<'a> {
         match self {
             Source::Cluster(session) => {
-                Certifier::cluster(session, plan.approve, plan.timeout, plan.keep_csr)
+                let how = match plan.approve {
+                    true => How::Admin,
+                    false => How::SelfService,
+                };
+                let record = plan.record.then_some(how);
+                Certifier::cluster(session, plan.approve, plan.timeout, plan.keep_csr, record)
             }
             Source::Authority { authority, .. } => Certifier::Authority(authority),
         }

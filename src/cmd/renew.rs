@@ -20,6 +20,7 @@ use crate::access;
 use crate::cli::flags;
 use crate::cluster::{self, Connection};
 use crate::error::{Error, Result};
+use crate::inventory::How;
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
 use crate::kubeconfig::credential::{self, Field, Slot};
 use crate::kubeconfig::edit::{self, Section};
@@ -181,7 +182,14 @@ pub async fn run(args: Args) -> Result<()> {
         &mut progress,
     )
     .await?;
-    let certifier = Certifier::cluster(&session, args.approve, options.timeout, args.keep_csr);
+    let record = (!args.no_record).then_some(How::Renew);
+    let certifier = Certifier::cluster(
+        &session,
+        args.approve,
+        options.timeout,
+        args.keep_csr,
+        record,
+    );
     let subject = Subject {
         user: &cn,
         groups: &groups,

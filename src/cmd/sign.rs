@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::cli::flags;
 use crate::csr;
 use crate::error::{Error, Result};
+use crate::inventory::How;
 use crate::keystore;
 use crate::kubeconfig;
 use crate::pipeline::certify::Requester;
@@ -124,7 +125,8 @@ pub async fn run(args: Args) -> Result<()> {
         .connect(args.approve, &grants, timeout, &mut signals, &mut progress)
         .await?;
 
-    let certifier = Certifier::cluster(&session, args.approve, timeout, args.keep_csr);
+    let record = (!args.no_record).then_some(How::Sign);
+    let certifier = Certifier::cluster(&session, args.approve, timeout, args.keep_csr, record);
     let subject = Subject {
         user: &received.user,
         groups: &received.groups,

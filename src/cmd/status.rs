@@ -165,7 +165,7 @@ pub fn state(row: &Row, now: SystemTime, warn: Option<Duration>) -> Expiry {
     }
 }
 
-fn days_left(not_after: SystemTime, now: SystemTime) -> i64 {
+pub fn days_left(not_after: SystemTime, now: SystemTime) -> i64 {
     match not_after.duration_since(now) {
         Ok(d) => (d.as_secs() / 86_400) as i64,
         Err(e) => -(e.duration().as_secs().div_ceil(86_400) as i64),

@@ -42,9 +42,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Value> {
         Ok(node) => match value_of(node, text) {
             Ok(Value::Null) => Ok(Value::Object(Default::default())),
             // A document that is one verbatim scalar is no mapping, and must not look like one.
-            Ok(value) if verbatim_text(&value).is_some() => {
-                Ok(Value::String(verbatim_text(&value).unwrap_or_default().to_string()))
-            }
+            Ok(value) if verbatim_text(&value).is_some() => Ok(Value::String(
+                verbatim_text(&value).unwrap_or_default().to_string(),
+            )),
             Ok(value) => Ok(value),
             Err(NulKey) => Err(Error::failed(format!(
                 "kubeconfig {} has a key that holds a NUL character; kubectl onboard does not edit such a file: remove that key",

@@ -8,6 +8,7 @@ use crate::authority::{self, Authority};
 use crate::csr;
 use crate::duration::format_duration;
 use crate::error::Result;
+use crate::inventory;
 use crate::issue::{self, Issued};
 use crate::key::PrivateKey;
 use crate::policy;
@@ -30,6 +31,8 @@ pub enum Certifier<'a> {
     Cluster {
         session: &'a Session,
         options: issue::Options,
+        /// Recorded in the cluster's inventory as made this way (`None`: --no-record).
+        record: Option<inventory::How>,
     },
     /// A local CA (`--ca-cert/--ca-key`): signed here, as `kubeadm kubeconfig user` does.
     Authority(&'a Authority),
@@ -51,12 +54,14 @@ pub struct Certified {
 
 impl<'a> Certifier<'a> {
     /// The cluster's CSR API through `session`: `approve` the request ourselves or wait for an
-    /// administrator, at most `timeout`; `keep_csr` leaves the object when done.
+    /// administrator, at most `timeout`; `keep_csr` leaves the object when done. The certificate
+    /// is recorded in the inventory as made `record` (`None`: not recorded).
     pub fn cluster(
         session: &'a Session,
         approve: bool,
         timeout: Duration,
         keep_csr: bool,
+        record: Option<inventory::How>,
     ) -> Certifier<'a> {
         Certifier::Cluster {
             session,
@@ -65,6 +70,7 @@ impl<'a> Certifier<'a> {
                 timeout,
                 keep_csr,
             },
+            record,
         }
     }
 
@@ -82,7 +88,11 @@ impl<'a> Certifier<'a> {
             Requester::Received(received) => received.public_key_der.clone(),
         };
         match self {
-            Certifier::Cluster { session, options } => {
+            Certifier::Cluster {
+                session,
+                options,
+                record,
+            } => {
                 let started = Instant::now();
                 let (pem, rsa, key_algorithm) = match requester {
                     Requester::Key(key) => (
@@ -100,7 +110,11 @@ impl<'a> Certifier<'a> {
                     duration,
                     key_algorithm: &key_algorithm,
                 };
-                let Issued { verified, csr_name } = issue::issue(
+                let Issued {
+                    verified,
+                    csr_name,
+                    requester,
+                } = issue::issue(
                     session,
                     &request,
                     subject.groups,
@@ -110,6 +124,19 @@ impl<'a> Certifier<'a> {
                     progress,
                 )
                 .await?;
+                if let Some(how) = record {
+                    let started = Instant::now();
+                    let approver = options.approve.then_some(requester.as_deref()).flatten();
+                    let made = inventory::Record::of(
+                        &verified,
+                        *how,
+                        Some(&csr_name),
+                        requester.as_deref(),
+                        approver,
+                    );
+                    record_in_inventory(session, made, &verified.pem, progress).await;
+                    progress.phase("inventory", started);
+                }
                 Ok(Certified {
                     verified,
                     csr_name: Some(csr_name),
@@ -141,6 +168,39 @@ impl<'a> Certifier<'a> {
         }
     }
 }
+
+/// Writes the record, bounded by [`INVENTORY_WAIT`]; a failure is one line, never an error:
+/// the certificate is issued and the user still gets it.
+async fn record_in_inventory(
+    session: &Session,
+    made: Option<inventory::Record>,
+    pem: &str,
+    progress: &mut Progress,
+) {
+    let Some(made) = made else {
+        progress.step("Not recorded in the cluster's certificate inventory: the certificate cannot be read back");
+        return;
+    };
+    let written =
+        tokio::time::timeout(INVENTORY_WAIT, inventory::record(&session.conn, &made, pem)).await;
+    match written {
+        Ok(Ok(())) => progress.detail(&format!(
+            "inventory: recorded as {}/{}",
+            inventory::NAMESPACE,
+            made.object_name()
+        )),
+        Ok(Err(why)) => progress.step(&format!(
+            "Not recorded in the cluster's certificate inventory: {why} (--no-record skips it)"
+        )),
+        Err(_) => progress.step(&format!(
+            "Not recorded in the cluster's certificate inventory: no answer within {}",
+            format_duration(INVENTORY_WAIT)
+        )),
+    }
+}
+
+/// How long the inventory write may take before it is left undone.
+const INVENTORY_WAIT: Duration = Duration::from_secs(10);
 
 /// Signs with a local CA for the key `public_key_der` and checks the result as an issued
 /// certificate is checked. `lifetime` `None` is the signer's default, a year. No I/O: batch

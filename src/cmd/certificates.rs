@@ -1,0 +1,239 @@
+//! `kubectl onboard certificates`: every certificate issued through kubectl onboard, from the
+//! cluster's inventory (`inventory.rs`), which outlives the CertificateSigningRequests: who holds
+//! one, in which groups, until when, and how it was made. `--warn 30d` makes it a check.
+
+use std::time::{Duration, SystemTime};
+
+use argh::{ArgsInfo, FromArgs};
+use serde_json::{Value, json};
+
+use crate::cli::flags;
+use crate::cmd::status::days_left;
+use crate::error::{Error, Kind, Result};
+use crate::inventory::{self, Record};
+use crate::plan::parse_duration;
+use crate::report::Output;
+use crate::session;
+
+flags! {
+    /// List the certificates issued through kubectl onboard, from the cluster's inventory.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "Every valid certificate, and jane's:\n  $ {command_name}\n  $ {command_name} jane",
+        example = "Which expire within a month? (exit 5 if any)\n  $ {command_name} --warn 30d",
+        note = "Recorded by every kubectl onboard that has a certificate issued through the cluster, in ConfigMaps of namespace kubectl-onboard (--no-record skips it). Expired certificates are shown with --all.",
+        error_code(5, "--warn: a certificate shown expires within the window or has expired.")
+    )]
+    pub struct Args {
+        /// only this user's certificates
+        #[argh(positional)]
+        pub user: Option<String>,
+        /// show expired certificates too
+        #[argh(switch)]
+        pub all: bool,
+        /// mark certificates that expire within this long, e.g. 30d, and exit 5 if there are any
+        #[argh(option)]
+        pub warn: Option<String>,
+    }
+    with connection, output
+}
+
+/// Where a certificate stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Valid,
+    Expiring,
+    Expired,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Valid => "valid",
+            State::Expiring => "expiring",
+            State::Expired => "expired",
+        }
+    }
+}
+
+pub fn state(record: &Record, now: SystemTime, warn: Option<Duration>) -> State {
+    match record.not_after_time() {
+        Some(end) if end <= now => State::Expired,
+        Some(end) if warn.is_some_and(|w| end <= now + w) => State::Expiring,
+        Some(_) => State::Valid,
+        // A date we cannot read: never hidden, never counted as fine.
+        None => State::Expiring,
+    }
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let warn = args
+        .warn
+        .as_deref()
+        .map(|w| parse_duration("--warn", w))
+        .transpose()?;
+    let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
+    let mut progress = output.progress(false);
+    let conn = session::connection(
+        args.kubeconfig.as_deref(),
+        args.context.as_deref(),
+        &mut progress,
+    )
+    .await?;
+    let now = SystemTime::now();
+    let all = inventory::list(&conn).await?;
+    progress.detail(&format!(
+        "inventory: {} certificates recorded in namespace {}",
+        all.len(),
+        inventory::NAMESPACE
+    ));
+    let shown = select(all, args.user.as_deref(), args.all, now);
+    output.print(|| to_value(&shown, now, warn), &table(&shown, now, warn))?;
+    if let Some(window) = warn {
+        let due: Vec<&str> = shown
+            .iter()
+            .filter(|r| state(r, now, Some(window)) != State::Valid)
+            .map(|r| r.user.as_str())
+            .collect();
+        if !due.is_empty() {
+            return Err(Error::new(
+                Kind::Expiring,
+                format!(
+                    "{} of {} certificates expire within {}: {}; renew them (kubectl onboard renew USER)",
+                    due.len(),
+                    shown.len(),
+                    args.warn.unwrap_or_default(),
+                    due.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The records to show, by user and then by end: `user`'s only, if given; expired ones only with
+/// `all`.
+pub fn select(records: Vec<Record>, user: Option<&str>, all: bool, now: SystemTime) -> Vec<Record> {
+    let mut shown: Vec<Record> = records
+        .into_iter()
+        .filter(|r| user.is_none_or(|u| r.user == u))
+        .filter(|r| all || state(r, now, None) != State::Expired)
+        .collect();
+    shown.sort_by(|a, b| a.user.cmp(&b.user).then(a.not_after.cmp(&b.not_after)));
+    shown
+}
+
+fn to_value(records: &[Record], now: SystemTime, warn: Option<Duration>) -> Value {
+    let items: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!({
+                "user": r.user,
+                "groups": r.groups,
+                "serial": r.serial,
+                "fingerprint": r.fingerprint,
+                "credentialId": format!("X509SHA256={}", r.fingerprint),
+                "notBefore": r.not_before,
+                "notAfter": r.not_after,
+                "daysLeft": r.not_after_time().map(|end| days_left(end, now)),
+                "state": state(r, now, warn).as_str(),
+                "key": r.key,
+                "how": r.how,
+                "requester": r.requester,
+                "approver": r.approver,
+                "csr": r.csr,
+            })
+        })
+        .collect();
+    json!({ "certificates": items })
+}
+
+fn table(records: &[Record], now: SystemTime, warn: Option<Duration>) -> String {
+    if records.is_empty() {
+        return format!(
+            "No certificates in the cluster's inventory (namespace {}) to show.\n",
+            inventory::NAMESPACE
+        );
+    }
+    let header = [
+        "USER",
+        "GROUPS",
+        "FINGERPRINT",
+        "NOT AFTER",
+        "DAYS LEFT",
+        "STATE",
+        "HOW",
+        "APPROVED BY",
+    ]
+    .map(String::from);
+    let mut lines = vec![header.to_vec()];
+    let dash = |s: &str| match s.is_empty() {
+        true => "-".to_string(),
+        false => crate::terminal::printable(s).into_owned(),
+    };
+    for r in records {
+        lines.push(vec![
+            dash(&r.user),
+            dash(&r.groups.join(",")),
+            r.fingerprint.chars().take(16).collect(),
+            dash(&r.not_after),
+            r.not_after_time()
+                .map_or("-".to_string(), |end| days_left(end, now).to_string()),
+            state(r, now, warn).as_str().to_string(),
+            dash(&r.how),
+            dash(r.approver.as_deref().unwrap_or_default()),
+        ]);
+    }
+    crate::report::table(&lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(user: &str, not_after: &str) -> Record {
+        Record {
+            user: user.into(),
+            groups: vec!["dev".into()],
+            serial: "01".into(),
+            fingerprint: "ab".repeat(32),
+            not_before: "2026-01-01T00:00:00Z".into(),
+            not_after: not_after.into(),
+            key: "RSA-2048".into(),
+            requester: None,
+            approver: Some("admin".into()),
+            how: "admin".into(),
+            csr: None,
+        }
+    }
+
+    #[test]
+    fn expired_ones_are_hidden_unless_all_and_a_user_narrows_the_list() {
+        let now = "2026-12-02T00:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .into();
+        let records = vec![
+            record("jane", "2027-06-01T00:00:00Z"),
+            record("bob", "2026-12-01T00:00:00Z"),
+            record("amy", "2026-12-20T00:00:00Z"),
+        ];
+        let users = |v: Vec<Record>| v.into_iter().map(|r| r.user).collect::<Vec<_>>();
+        assert_eq!(
+            users(select(records.clone(), None, false, now)),
+            ["amy", "jane"]
+        );
+        assert_eq!(
+            users(select(records.clone(), None, true, now)),
+            ["amy", "bob", "jane"]
+        );
+        assert_eq!(
+            users(select(records.clone(), Some("jane"), false, now)),
+            ["jane"]
+        );
+        let month = Some(Duration::from_secs(30 * 86_400));
+        assert_eq!(state(&records[2], now, month), State::Expiring);
+        assert_eq!(state(&records[0], now, month), State::Valid);
+        assert_eq!(state(&records[1], now, None), State::Expired);
+    }
+}

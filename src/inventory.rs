@@ -1,0 +1,329 @@
+//! The inventory: a record of every certificate issued through kubectl onboard, kept in the
+//! cluster, because Kubernetes keeps none (the CSR cleaner deletes an issued request within the
+//! hour, and kubectl onboard deletes its own when done).
+//!
+//! One ConfigMap per certificate in the namespace [`NAMESPACE`], named after its SHA-256
+//! fingerprint (the credential id the API server gives the certificate's user), labelled
+//! [`LABEL`]. The facts are annotations, so that listing reads metadata only; the certificate
+//! itself (public) is its data. ConfigMaps need no CRD to install and scale to tens of thousands.
+//! Recording never makes a command fail: what cannot be recorded is said once.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Api;
+use kube::api::{ListParams, ObjectMeta, PostParams};
+use kube::core::PartialObjectMeta;
+use sha2::{Digest, Sha256};
+use x509_cert::der::Decode;
+
+use crate::cluster::Connection;
+use crate::error::Result;
+use crate::verify::{self, Verified};
+
+pub const NAMESPACE: &str = "kubectl-onboard";
+/// The label every inventory ConfigMap carries (and the selector that lists them).
+pub const LABEL: (&str, &str) = ("kubectl-onboard/inventory", "certificate");
+const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kubectl-onboard");
+/// Annotation keys: `kubectl-onboard/<field>`.
+const PREFIX: &str = "kubectl-onboard/";
+
+/// How the certificate came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum How {
+    /// `kubectl onboard USER --approve`: the administrator's own request.
+    Admin,
+    /// `kubectl onboard USER` waiting for an administrator.
+    SelfService,
+    /// `kubectl onboard sign`: a colleague's request.
+    Sign,
+    Batch,
+    Renew,
+}
+
+impl How {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            How::Admin => "admin",
+            How::SelfService => "self-service",
+            How::Sign => "sign",
+            How::Batch => "batch",
+            How::Renew => "renew",
+        }
+    }
+}
+
+/// One issued certificate, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub user: String,
+    pub groups: Vec<String>,
+    /// Lowercase hex, as `openssl x509 -serial` prints it (without colons).
+    pub serial: String,
+    /// SHA-256 of the certificate's DER, lowercase hex: the `X509SHA256=` credential id.
+    pub fingerprint: String,
+    pub not_before: String,
+    pub not_after: String,
+    /// `RSA-2048`, `ECDSA-P256`, …
+    pub key: String,
+    /// Who created the CertificateSigningRequest (its spec.username).
+    pub requester: Option<String>,
+    /// Who approved it, when known (ourselves, with --approve).
+    pub approver: Option<String>,
+    pub how: String,
+    pub csr: Option<String>,
+}
+
+impl Record {
+    /// The record of a certificate just issued and checked.
+    pub fn of(
+        verified: &Verified,
+        how: How,
+        csr: Option<&str>,
+        requester: Option<&str>,
+        approver: Option<&str>,
+    ) -> Option<Record> {
+        let der = crate::pki::pem::block(verified.pem.as_bytes(), "CERTIFICATE")
+            .and_then(|block| crate::pki::pem::decode(block).ok())
+            .map(|(_, der)| der)?;
+        let certificate = x509_cert::Certificate::from_der(&der).ok()?;
+        let serial = certificate
+            .tbs_certificate()
+            .serial_number()
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        let key = crate::key::describe_public_key(&verified.info.public_key_der)
+            .map(|(name, _)| name)
+            .unwrap_or_else(|_| "unknown".to_string());
+        Some(Record {
+            user: verified.info.common_name.clone().unwrap_or_default(),
+            groups: verified.info.organizations.clone(),
+            serial,
+            fingerprint: fingerprint(&der),
+            not_before: verify::rfc3339(verified.info.not_before),
+            not_after: verify::rfc3339(verified.info.not_after),
+            key,
+            requester: requester.map(str::to_string),
+            approver: approver.map(str::to_string),
+            how: how.as_str().to_string(),
+            csr: csr.map(str::to_string),
+        })
+    }
+
+    /// The ConfigMap's name: `x509sha256-<fingerprint>`.
+    pub fn object_name(&self) -> String {
+        format!("x509sha256-{}", self.fingerprint)
+    }
+
+    fn annotations(&self) -> BTreeMap<String, String> {
+        let mut a = BTreeMap::new();
+        let mut put = |k: &str, v: &str| {
+            a.insert(format!("{PREFIX}{k}"), v.to_string());
+        };
+        put("user", &self.user);
+        put("groups", &self.groups.join(","));
+        put("serial", &self.serial);
+        put("fingerprint", &self.fingerprint);
+        put("not-before", &self.not_before);
+        put("not-after", &self.not_after);
+        put("key", &self.key);
+        put("how", &self.how);
+        if let Some(v) = &self.requester {
+            put("requester", v);
+        }
+        if let Some(v) = &self.approver {
+            put("approver", v);
+        }
+        if let Some(v) = &self.csr {
+            put("csr", v);
+        }
+        a
+    }
+
+    /// A record read back from an inventory object's annotations; `None` if it is not one.
+    pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Option<Record> {
+        let get = |k: &str| annotations.get(&format!("{PREFIX}{k}")).cloned();
+        Some(Record {
+            user: get("user")?,
+            groups: get("groups")
+                .filter(|g| !g.is_empty())
+                .map(|g| g.split(',').map(str::to_string).collect())
+                .unwrap_or_default(),
+            serial: get("serial").unwrap_or_default(),
+            fingerprint: get("fingerprint")?,
+            not_before: get("not-before").unwrap_or_default(),
+            not_after: get("not-after")?,
+            key: get("key").unwrap_or_default(),
+            requester: get("requester"),
+            approver: get("approver"),
+            how: get("how").unwrap_or_default(),
+            csr: get("csr"),
+        })
+    }
+
+    /// When the certificate stops working; `None` if the record's date cannot be read.
+    pub fn not_after_time(&self) -> Option<SystemTime> {
+        self.not_after
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(SystemTime::from)
+    }
+}
+
+/// SHA-256 of `der`, lowercase hex.
+pub fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes `record` into the inventory (creating the namespace the first time). Already there
+/// is fine. `Err` says, in a line for the user, why it could not be recorded.
+pub async fn record(
+    conn: &Connection,
+    record: &Record,
+    pem: &str,
+) -> std::result::Result<(), String> {
+    let labels = BTreeMap::from([
+        (LABEL.0.to_string(), LABEL.1.to_string()),
+        (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+    ]);
+    let map = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(record.object_name()),
+            namespace: Some(NAMESPACE.to_string()),
+            labels: Some(labels.clone()),
+            annotations: Some(record.annotations()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "certificate".to_string(),
+            pem.to_string(),
+        )])),
+        ..Default::default()
+    };
+    let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), NAMESPACE);
+    let pp = PostParams::default();
+    match maps.create(&pp, &map).await {
+        Ok(_) => return Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(why_not(e)),
+    }
+    // No namespace yet: the first record makes it.
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(NAMESPACE.to_string()),
+            labels: Some(BTreeMap::from([(
+                MANAGED_BY.0.to_string(),
+                MANAGED_BY.1.to_string(),
+            )])),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match Api::<Namespace>::all(conn.client.clone())
+        .create(&pp, &namespace)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => return Err(why_not(e)),
+    }
+    match maps.create(&pp, &map).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(why_not(e)),
+    }
+}
+
+fn why_not(e: kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => {
+            format!("you may not create ConfigMaps in namespace {NAMESPACE}")
+        }
+        kube::Error::Api(s) => format!("the API server answered {} {}", s.code, s.reason),
+        _ => "the API server did not answer".to_string(),
+    }
+}
+
+/// Every recorded certificate (metadata only: the certificates themselves are not fetched).
+pub async fn list(conn: &Connection) -> Result<Vec<Record>> {
+    let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), NAMESPACE);
+    let selector = format!("{}={}", LABEL.0, LABEL.1);
+    let mut records = Vec::new();
+    let mut params = ListParams::default().labels(&selector).limit(5000);
+    loop {
+        let page = match maps.list_metadata(&params).await {
+            Ok(page) => page,
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(records),
+            Err(e) => return Err(conn.api_error("listing the certificate inventory", e)),
+        };
+        records.extend(
+            page.items
+                .iter()
+                .filter_map(annotations_of)
+                .filter_map(Record::from_annotations),
+        );
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(records),
+        }
+    }
+}
+
+fn annotations_of(item: &PartialObjectMeta<ConfigMap>) -> Option<&BTreeMap<String, String>> {
+    item.metadata.annotations.as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        Record {
+            user: "jane".into(),
+            groups: vec!["dev".into(), "ops".into()],
+            serial: "0a1b".into(),
+            fingerprint: "ab".repeat(32),
+            not_before: "2026-12-01T00:00:00Z".into(),
+            not_after: "2027-12-01T00:00:00Z".into(),
+            key: "RSA-2048".into(),
+            requester: Some("admin".into()),
+            approver: Some("admin".into()),
+            how: How::Admin.as_str().into(),
+            csr: Some("jane-abc123".into()),
+        }
+    }
+
+    #[test]
+    fn a_record_survives_its_annotations() {
+        let r = sample();
+        assert_eq!(Record::from_annotations(&r.annotations()), Some(r.clone()));
+        let none = Record {
+            groups: vec![],
+            requester: None,
+            approver: None,
+            csr: None,
+            ..r
+        };
+        assert_eq!(Record::from_annotations(&none.annotations()), Some(none));
+        assert_eq!(Record::from_annotations(&BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn the_object_is_named_by_the_credential_id() {
+        let r = sample();
+        assert_eq!(r.object_name(), format!("x509sha256-{}", "ab".repeat(32)));
+        assert!(r.object_name().len() <= 253);
+        assert_eq!(
+            fingerprint(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(r.not_after_time().is_some());
+    }
+}

@@ -1,0 +1,182 @@
+//! The certificate inventory on the real control plane: what kubectl onboard records outlives
+//! the CertificateSigningRequest, names each certificate by the fingerprint openssl computes and
+//! the credential id the API server reports, and `kubectl onboard certificates` lists it.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use base64ct::{Base64, Encoding};
+use serde_json::Value;
+use support::Cluster;
+use support::onboard::{Env, csr_exists, finish, unique, wait_for_csr};
+
+/// The inventory as `kubectl onboard certificates -o json` prints it, for these users only
+/// (other tests record theirs in the same cluster).
+fn listed(env: &Env, args: &[&str], users: &[&str]) -> Vec<Value> {
+    let mut all = vec!["certificates", "-o", "json"];
+    all.extend_from_slice(args);
+    let run = env.onboard(&all).success();
+    let v: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{run}"));
+    v["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| users.contains(&c["user"].as_str().unwrap()))
+        .cloned()
+        .collect()
+}
+
+/// `openssl x509 -fingerprint -sha256` of user `name`'s certificate in the kubeconfig: lowercase
+/// hex without colons.
+fn openssl_fingerprint(env: &Env, name: &str) -> String {
+    let entry = env.user_entry(name);
+    let pem = Base64::decode_vec(entry["client-certificate-data"].as_str().unwrap()).unwrap();
+    let file = env.home.join(format!("{name}.crt"));
+    fs::write(&file, pem).unwrap();
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .replace(':', "")
+        .to_lowercase()
+}
+
+#[test]
+fn issued_certificates_are_recorded_beyond_their_requests() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let (jane, bob) = (unique("inv-jane"), unique("inv-bob"));
+    let run = env
+        .onboard(&[&jane, "--group", "dev", "--approve", "-v"])
+        .success();
+    let csr = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Created CertificateSigningRequest "))
+        .unwrap()
+        .to_string();
+    assert!(
+        !csr_exists(cluster, &csr),
+        "the request is deleted when done"
+    );
+    assert!(
+        run.stderr
+            .contains("inventory: recorded as kubectl-onboard/x509sha256-"),
+        "{run}"
+    );
+    env.onboard(&[
+        &bob,
+        "--group",
+        "ops",
+        "--group",
+        "dev",
+        "--approve",
+        "--key-algorithm",
+        "ecdsa-p256",
+    ])
+    .success();
+
+    let records = listed(&env, &[], &[&jane, &bob]);
+    assert_eq!(records.len(), 2, "{records:?}");
+    let of = |user: &str| records.iter().find(|r| r["user"] == user).unwrap().clone();
+    let (j, b) = (of(&jane), of(&bob));
+    assert_eq!(j["fingerprint"], openssl_fingerprint(&env, &jane));
+    assert_eq!(b["fingerprint"], openssl_fingerprint(&env, &bob));
+    assert_eq!(j["groups"], serde_json::json!(["dev"]));
+    assert_eq!(
+        b["groups"],
+        serde_json::json!(["dev", "ops"]),
+        "as the certificate orders them"
+    );
+    assert_eq!(b["key"], "ECDSA-P256");
+    assert_eq!(j["how"], "admin");
+    assert_eq!(j["csr"], csr.as_str());
+    assert_eq!(j["requester"], "admin");
+    assert_eq!(j["approver"], "admin");
+    assert_eq!(j["state"], "valid");
+
+    // The fingerprint is the credential id the API server gives the certificate's user.
+    let whoami: Value = serde_json::from_str(&env.kubectl_ok(&[
+        "--context",
+        &format!("{jane}@{}", cluster.name),
+        "auth",
+        "whoami",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        whoami["status"]["userInfo"]["extra"]["authentication.kubernetes.io/credential-id"][0],
+        j["credentialId"]
+    );
+
+    // The table, one user; --warn as a check (the signer's default lifetime is a year).
+    let table = env.onboard(&["certificates", &jane]).success();
+    let line = table.stdout.lines().find(|l| l.starts_with(&jane)).unwrap();
+    let short: String = j["fingerprint"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .take(16)
+        .collect();
+    assert!(
+        line.contains(&short) && line.contains("valid") && line.contains("admin"),
+        "{table}"
+    );
+    assert!(!table.stdout.contains(&bob), "{table}");
+    env.onboard(&["certificates", &jane, "--warn", "400d"])
+        .code(5)
+        .error_says(&jane);
+    env.onboard(&["certificates", &jane, "--warn", "30d"])
+        .success();
+
+    // renew records the new certificate, as made by renew.
+    env.onboard(&["renew", &jane, "--approve"]).success();
+    let records = listed(&env, &[], &[&jane]);
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(records.iter().any(|r| r["how"] == "renew"), "{records:?}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["fingerprint"] == openssl_fingerprint(&env, &jane))
+    );
+
+    // --no-record leaves no trace.
+    let carol = unique("inv-carol");
+    env.onboard(&[&carol, "--approve", "--no-record"]).success();
+    assert!(listed(&env, &["--all"], &[&carol]).is_empty());
+}
+
+/// The bootstrap identity may not write the inventory: it still onboards, with one line.
+#[test]
+fn a_requester_who_may_not_record_is_told_once_and_onboarded() {
+    let cluster = Cluster::shared();
+    let env = Env::bootstrap(cluster);
+    fs::set_permissions(&env.kubeconfig, fs::Permissions::from_mode(0o600)).unwrap();
+    let user = unique("inv-self");
+    let child = env.spawn(&[&user, "--group", "dev", "--timeout", "60s"]);
+    let csr = wait_for_csr(cluster, &user);
+    cluster.admin(&["certificate", "approve", &csr]);
+    let run = finish(child, "kubectl onboard (as onboarder)").success();
+    let notes: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("Not recorded in the cluster's certificate inventory"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{run}");
+    assert!(
+        notes[0].contains("you may not create ConfigMaps in namespace kubectl-onboard"),
+        "{run}"
+    );
+    assert!(!run.stderr.contains("warning:"), "{run}");
+    assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, user);
+}
