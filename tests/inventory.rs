@@ -150,6 +150,44 @@ fn issued_certificates_are_recorded_beyond_their_requests() {
             .any(|r| r["fingerprint"] == openssl_fingerprint(&env, &jane))
     );
 
+    // sign (a colleague's request) and batch record theirs too.
+    let dana = unique("inv-dana");
+    let csr_file = env.home.join("dana.csr");
+    env.onboard(&["request", &dana, "--csr-out", csr_file.to_str().unwrap()])
+        .success();
+    let signed = env.home.join("dana.kubeconfig");
+    env.onboard(&[
+        "sign",
+        csr_file.to_str().unwrap(),
+        "--approve",
+        "--output-kubeconfig",
+        signed.to_str().unwrap(),
+    ])
+    .success();
+    let erin = unique("inv-erin");
+    let team = env.home.join("team.yaml");
+    fs::write(&team, format!("- name: {erin}\n  groups: [qa]\n")).unwrap();
+    let out = env.home.join("out");
+    env.onboard(&[
+        "batch",
+        team.to_str().unwrap(),
+        "--output-dir",
+        out.to_str().unwrap(),
+        "--approve",
+        "--key-algorithm",
+        "ecdsa-p256",
+    ])
+    .success();
+    let hows: Vec<Value> = listed(&env, &[], &[&dana, &erin])
+        .iter()
+        .map(|r| r["how"].clone())
+        .collect();
+    assert_eq!(hows.len(), 2, "{hows:?}");
+    assert!(
+        hows.contains(&"sign".into()) && hows.contains(&"batch".into()),
+        "{hows:?}"
+    );
+
     // --no-record leaves no trace.
     let carol = unique("inv-carol");
     env.onboard(&[&carol, "--approve", "--no-record"]).success();
