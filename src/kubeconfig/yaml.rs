@@ -32,13 +32,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Value> {
     {
         return Ok(Value::Object(Default::default()));
     }
-    let options = serde_saphyr::options! {
-        // The base64 text of a `!!binary` scalar, not its decoded bytes: it is kept verbatim.
-        ignore_binary_tag_for_string: true,
-        // `.inf` and `.nan` reach `Node` as floats, which keeps them verbatim.
-        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
-    };
-    match serde_saphyr::from_str_with_options::<Node>(text, options) {
+    match serde_saphyr::from_str_with_options::<Node>(text, read_options()) {
         Ok(node) => match value_of(node, text) {
             Ok(Value::Null) => Ok(Value::Object(Default::default())),
             // A document that is one verbatim scalar is no mapping, and must not look like one.
@@ -143,8 +137,7 @@ struct NulKey;
 fn value_of(node: Node, text: &str) -> std::result::Result<Value, NulKey> {
     let span = node.defined.span();
     let Tagged(raw, tag) = node.value;
-    let lost = matches!(raw, Raw::Number(None));
-    let natural = match raw {
+    let (natural, lost) = match raw {
         Raw::Map(entries) => {
             let mut map = Map::with_capacity(entries.len());
             for (key, node) in entries {
@@ -162,15 +155,9 @@ fn value_of(node: Node, text: &str) -> std::result::Result<Value, NulKey> {
                 .collect::<std::result::Result<_, _>>()
                 .map(Value::Array);
         }
-        Raw::String(s) => Value::String(s),
-        Raw::Bool(b) => Value::Bool(b),
-        Raw::Null => Value::Null,
-        Raw::Number(n) => n.map_or(Value::Null, Value::Number),
+        scalar => scalar_value(scalar),
     };
-    let written = span
-        .byte_offset()
-        .zip(span.byte_len())
-        .and_then(|(at, len)| text.get(usize::try_from(at).ok()?..usize::try_from(at + len).ok()?));
+    let written = source_of(text, span);
     let core_tag = tag.as_deref().is_none_or(|t| {
         t.strip_prefix("tag:yaml.org,2002:")
             .is_some_and(|name| ["str", "int", "float", "bool", "null"].contains(&name))
@@ -183,23 +170,96 @@ fn value_of(node: Node, text: &str) -> std::result::Result<Value, NulKey> {
     if kept {
         return Ok(natural);
     }
-    // As written, unless it spans lines (a block scalar: its text depends on where it stood).
-    let body = match written {
-        Some(w) if !w.is_empty() && !w.contains('\n') => w.to_string(),
-        _ => canonical(&natural).unwrap_or_else(|| "null".to_string()),
-    };
-    let text = match tag.as_deref() {
-        None => body,
+    Ok(match written_as(written, &natural, lost, tag.as_deref()) {
+        Some(text) => Value::Object(Map::from_iter([(
+            VERBATIM.to_string(),
+            Value::String(text),
+        )])),
+        // No text of it reads back the same (an odd tag): the value, without its tag.
+        None => natural,
+    })
+}
+
+/// A scalar's value, and whether it is a number no `Value` can hold (then `Null`).
+fn scalar_value(scalar: Raw) -> (Value, bool) {
+    match scalar {
+        Raw::String(s) => (Value::String(s), false),
+        Raw::Bool(b) => (Value::Bool(b), false),
+        Raw::Number(Some(n)) => (Value::Number(n), false),
+        Raw::Number(None) => (Value::Null, true),
+        Raw::Null | Raw::Map(_) | Raw::List(_) => (Value::Null, false),
+    }
+}
+
+/// The text to write for a scalar read as `natural` with `tag`: as it was `written` if that
+/// text, written after a key, reads back the same, value and text (a block scalar's lines do
+/// not), else its value on one line with the tag; `None` if neither does.
+fn written_as(
+    written: Option<&str>,
+    natural: &Value,
+    lost: bool,
+    tag: Option<&str>,
+) -> Option<String> {
+    let prefix = match tag {
+        None => String::new(),
         Some(t) => match t.strip_prefix("tag:yaml.org,2002:") {
-            Some(name) => format!("!!{name} {body}"),
-            None if t.starts_with('!') => format!("{t} {body}"),
-            None => format!("!<{t}> {body}"),
+            Some(name) => format!("!!{name} "),
+            None if t.starts_with('!') => format!("{t} "),
+            None => format!("!<{t}> "),
         },
     };
-    Ok(Value::Object(Map::from_iter([(
-        VERBATIM.to_string(),
-        Value::String(text),
-    )])))
+    let as_written = written
+        // One line: a text over several depends on the indentation it stood at.
+        .filter(|w| !w.is_empty() && !w.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}']))
+        .map(str::to_string);
+    [as_written, canonical(natural)]
+        .into_iter()
+        .flatten()
+        .find(|body| reads_back(&prefix, body, natural, lost, tag))
+        .map(|body| prefix.clone() + &body)
+}
+
+/// Whether `v: <prefix><body>` parses to a scalar of this value and tag, written as `body`: then
+/// what we write is read again as the same verbatim text.
+fn reads_back(prefix: &str, body: &str, natural: &Value, lost: bool, tag: Option<&str>) -> bool {
+    let doc = format!("v: {prefix}{body}\n");
+    let Ok(node) = serde_saphyr::from_str_with_options::<Node>(&doc, read_options()) else {
+        return false;
+    };
+    let Raw::Map(mut entries) = node.value.0 else {
+        return false;
+    };
+    let Some((_, value)) = entries
+        .pop()
+        .filter(|(key, _)| key == "v" && entries.is_empty())
+    else {
+        return false;
+    };
+    let written = source_of(&doc, value.defined.span());
+    let Tagged(raw, tag_read) = value.value;
+    if matches!(raw, Raw::Map(_) | Raw::List(_)) {
+        return false;
+    }
+    let (value_read, lost_read) = scalar_value(raw);
+    value_read == *natural
+        && lost_read == lost
+        && tag_read.as_deref() == tag
+        && written == Some(body)
+}
+
+/// The text a node was read from.
+fn source_of(text: &str, span: serde_saphyr::Span) -> Option<&str> {
+    let (at, len) = span.byte_offset().zip(span.byte_len())?;
+    text.get(usize::try_from(at).ok()?..usize::try_from(at + len).ok()?)
+}
+
+fn read_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        // The base64 text of a `!!binary` scalar, not its decoded bytes: it is kept verbatim.
+        ignore_binary_tag_for_string: true,
+        // `.inf` and `.nan` reach `Node` as floats, which keeps them verbatim.
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
+    }
 }
 
 fn write_options() -> serde_saphyr::SerializerOptions {
@@ -363,6 +423,34 @@ kind: Config
             "a: !!binary \"R0lGODlhAQABAIAAAAAAAP//\\n/yH5BAEAAAAALAAAAAABAAEAAAIBRAA7\\n\"\n"
         );
         assert_eq!(parse(Path::new("t"), &out).unwrap(), value);
+    }
+
+    /// Found by the fuzz target: a block scalar's text, written after a key, is no scalar.
+    #[test]
+    fn a_tagged_block_scalar_is_written_so_that_it_reads_back() {
+        for text in [
+            "blob: !)binary |\n          , user:'u, namespa\n",
+            "blob: !x |\n  #not a comment\n",
+            "blob: !x >\n  a: b\n",
+            "clusters:\n- nam   blob: !!binary |",
+        ] {
+            let value = parse(Path::new("t"), text).unwrap();
+            let out = emit(&value).unwrap();
+            assert_eq!(
+                parse(Path::new("t"), &out).unwrap(),
+                value,
+                "{text:?} -> {out:?}"
+            );
+        }
+    }
+
+    /// Found by the fuzz target: a tagged plain scalar over lines (CR breaks), moved deeper.
+    #[test]
+    fn a_scalar_over_several_lines_can_move_to_another_indentation() {
+        let read = parse(Path::new("t"), "k: !!x84\r\r 1i\r\r 1y\n").unwrap();
+        let moved = serde_json::json!({"a": [{"b": read["k"].clone()}]});
+        let out = emit(&moved).unwrap();
+        assert_eq!(parse(Path::new("t"), &out).unwrap(), moved, "{out:?}");
     }
 
     #[test]
