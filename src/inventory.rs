@@ -8,9 +8,11 @@
 //! itself (public) is its data. ConfigMaps need no CRD to install and scale to tens of thousands.
 //! Recording never makes a command fail: what cannot be recorded is said once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::SystemTime;
 
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
 use kube::api::{ListParams, ObjectMeta, PostParams};
@@ -84,10 +86,22 @@ impl Record {
         requester: Option<&str>,
         approver: Option<&str>,
     ) -> Option<Record> {
-        let der = crate::pki::pem::block(verified.pem.as_bytes(), "CERTIFICATE")
+        Record::from_pem(&verified.pem, how.as_str(), csr, requester, approver)
+    }
+
+    /// The record of the (first) certificate in `pem`; `None` if there is none to read.
+    pub fn from_pem(
+        pem: &str,
+        how: &str,
+        csr: Option<&str>,
+        requester: Option<&str>,
+        approver: Option<&str>,
+    ) -> Option<Record> {
+        let der = crate::pki::pem::block(pem.as_bytes(), "CERTIFICATE")
             .and_then(|block| crate::pki::pem::decode(block).ok())
             .map(|(_, der)| der)?;
         let certificate = x509_cert::Certificate::from_der(&der).ok()?;
+        let info = verify::inspect(&certificate).ok()?;
         let serial = certificate
             .tbs_certificate()
             .serial_number()
@@ -95,20 +109,20 @@ impl Record {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect::<String>();
-        let key = crate::key::describe_public_key(&verified.info.public_key_der)
+        let key = crate::key::describe_public_key(&info.public_key_der)
             .map(|(name, _)| name)
             .unwrap_or_else(|_| "unknown".to_string());
         Some(Record {
-            user: verified.info.common_name.clone().unwrap_or_default(),
-            groups: verified.info.organizations.clone(),
+            user: info.common_name.unwrap_or_default(),
+            groups: info.organizations,
             serial,
             fingerprint: fingerprint(&der),
-            not_before: verify::rfc3339(verified.info.not_before),
-            not_after: verify::rfc3339(verified.info.not_after),
+            not_before: verify::rfc3339(info.not_before),
+            not_after: verify::rfc3339(info.not_after),
             key,
             requester: requester.map(str::to_string),
             approver: approver.map(str::to_string),
-            how: how.as_str().to_string(),
+            how: how.to_string(),
             csr: csr.map(str::to_string),
         })
     }
@@ -274,6 +288,77 @@ pub async fn list(conn: &Connection) -> Result<Vec<Record>> {
             None => return Ok(records),
         }
     }
+}
+
+/// Records what the inventory lacks of the certificates still in issued requests to
+/// kubernetes.io/kube-apiserver-client (the cleaner deletes them an hour after issuing): those
+/// approved with plain kubectl, or for a requester who could not record them; the approver is
+/// the one kubectl onboard named in the Approved condition. `only`: just these requests. Returns
+/// how many it added; `Err` says in a line why it could not look or record.
+pub async fn sweep(
+    conn: &Connection,
+    only: Option<&[String]>,
+) -> std::result::Result<usize, String> {
+    let requests: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
+    let ours = ListParams::default().fields(&format!("spec.signerName={}", crate::submit::SIGNER));
+    let list = requests.list(&ours).await.map_err(|e| match e {
+        kube::Error::Api(s) if s.code == 403 => {
+            "you may not list CertificateSigningRequests".to_string()
+        }
+        e => why_not(e),
+    })?;
+    let known: HashSet<String> = list_fingerprints(conn).await.map_err(|e| e.to_string())?;
+    let mut added = 0;
+    for csr in &list.items {
+        let name = csr.metadata.name.as_deref().unwrap_or_default();
+        if only.is_some_and(|names| !names.iter().any(|n| n == name)) {
+            continue;
+        }
+        let Some(issued) = csr.status.as_ref().and_then(|s| s.certificate.as_ref()) else {
+            continue;
+        };
+        let pem = String::from_utf8_lossy(&issued.0);
+        let made_by_us = csr
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(MANAGED_BY.0))
+            .is_some_and(|v| v == MANAGED_BY.1);
+        let how = match made_by_us {
+            true => How::SelfService.as_str(),
+            false => "kubectl",
+        };
+        let requester = csr.spec.username.as_deref();
+        let approver = crate::submit::approver_of(csr);
+        let Some(found) = Record::from_pem(&pem, how, Some(name), requester, approver.as_deref())
+        else {
+            continue;
+        };
+        if known.contains(&found.fingerprint) {
+            continue;
+        }
+        record(conn, &found, &pem).await?;
+        added += 1;
+    }
+    Ok(added)
+}
+
+async fn list_fingerprints(conn: &Connection) -> Result<HashSet<String>> {
+    Ok(list(conn)
+        .await?
+        .into_iter()
+        .map(|r| r.fingerprint)
+        .collect())
+}
+
+/// Who the caller is, as the cluster sees it (SelfSubjectReview); `None` if it cannot say.
+pub async fn caller(conn: &Connection) -> Option<String> {
+    let reviews: Api<SelfSubjectReview> = Api::all(conn.client.clone());
+    let review = reviews
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .ok()?;
+    review.status?.user_info?.username
 }
 
 fn annotations_of(item: &PartialObjectMeta<ConfigMap>) -> Option<&BTreeMap<String, String>> {

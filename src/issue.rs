@@ -111,7 +111,9 @@ impl Object<'_> {
         progress.step(&format!("Created CertificateSigningRequest {}", self.name));
         if self.options.approve {
             let started = Instant::now();
-            let approving = submit::approve(conn, self.name);
+            // We created it: the server's spec.username is us.
+            let us = created.spec.username.as_deref();
+            let approving = submit::approve(conn, self.name, us);
             self.before(deadline, "approving it", approving).await?;
             progress.phase("approve", started);
             progress.step(&format!("Approved {}", self.name));

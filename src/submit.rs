@@ -17,7 +17,9 @@ use crate::error::{Error, Kind, Result};
 pub const SIGNER: &str = "kubernetes.io/kube-apiserver-client";
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kubectl-onboard");
 const APPROVE_REASON: &str = "KubectlOnboardApprove";
-const APPROVE_MESSAGE: &str = "This CSR was approved by kubectl onboard --approve.";
+/// The Approved condition's message names the approver: `Approved by <name> with kubectl onboard.`
+/// (the inventory reads it back, [`approver_of`]).
+const APPROVED_BY: (&str, &str) = ("Approved by ", " with kubectl onboard.");
 const DENY_REASON: &str = "KubectlOnboardDeny";
 
 /// What goes into the request object.
@@ -140,8 +142,26 @@ pub async fn create(
 /// Adds the Approved condition through the approval subresource, as `kubectl certificate
 /// approve` does: read the object, append, PUT, and again on a conflict. Already approved is
 /// fine; a denied request cannot be approved any more.
-pub async fn approve(conn: &Connection, name: &str) -> Result<()> {
-    decide(conn, name, Decision::Approve).await
+pub async fn approve(conn: &Connection, name: &str, approver: Option<&str>) -> Result<()> {
+    let message = match approver {
+        Some(who) => format!("{}{who}{}", APPROVED_BY.0, APPROVED_BY.1),
+        None => "Approved with kubectl onboard.".to_string(),
+    };
+    decide(conn, name, Decision::Approve(&message)).await
+}
+
+/// Who approved `csr` with kubectl onboard, as its Approved condition says.
+pub fn approver_of(csr: &CertificateSigningRequest) -> Option<String> {
+    let conditions = csr.status.as_ref()?.conditions.as_ref()?;
+    let approved = conditions
+        .iter()
+        .find(|c| c.type_ == "Approved" && c.reason.as_deref() == Some(APPROVE_REASON))?;
+    let who = approved
+        .message
+        .as_deref()?
+        .strip_prefix(APPROVED_BY.0)?
+        .strip_suffix(APPROVED_BY.1)?;
+    Some(who.to_string())
 }
 
 /// Adds the Denied condition, as `kubectl certificate deny` does; `message` is what the
@@ -152,7 +172,8 @@ pub async fn deny(conn: &Connection, name: &str, message: &str) -> Result<()> {
 }
 
 enum Decision<'a> {
-    Approve,
+    /// With the condition's message.
+    Approve(&'a str),
     Deny(&'a str),
 }
 
@@ -160,11 +181,11 @@ enum Decision<'a> {
 // permission (get on certificatesigningrequests/approval) the documented approver rules lack.
 async fn decide(conn: &Connection, name: &str, decision: Decision<'_>) -> Result<()> {
     let (kind, opposite, reason, message, verb, gerund) = match decision {
-        Decision::Approve => (
+        Decision::Approve(message) => (
             "Approved",
             "Denied",
             APPROVE_REASON,
-            APPROVE_MESSAGE,
+            message,
             "approve",
             "approving",
         ),
@@ -191,7 +212,7 @@ async fn decide(conn: &Connection, name: &str, decision: Decision<'_>) -> Result
         }
         if let Some(other) = conditions.iter().find(|c| c.type_ == opposite) {
             return Err(match decision {
-                Decision::Approve => Error::new(
+                Decision::Approve(_) => Error::new(
                     Kind::Rejected,
                     format!(
                         "CertificateSigningRequest {name} was denied before we could approve it: {}",

@@ -217,4 +217,38 @@ fn a_requester_who_may_not_record_is_told_once_and_onboarded() {
     );
     assert!(!run.stderr.contains("warning:"), "{run}");
     assert_eq!(env.whoami(&format!("{user}@{}", cluster.name)).0, user);
+
+    // Approved with plain kubectl: the next `certificates` of someone who may record picks it up
+    // from the issued request, which the requester could not delete.
+    let admin = Env::admin(cluster);
+    let records = listed(&admin, &[], &[&user]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["how"], "self-service");
+    assert_eq!(records[0]["requester"], "onboarder");
+    assert_eq!(
+        records[0]["approver"],
+        Value::Null,
+        "plain kubectl does not say who approved"
+    );
+    assert_eq!(records[0]["csr"], csr.as_str());
+}
+
+/// `kubectl onboard approve` records what it approved once the signer has issued it, with the
+/// approver: the self-service path leaves a full record.
+#[test]
+fn approve_records_the_certificates_it_approved() {
+    let cluster = Cluster::shared();
+    let requester = Env::bootstrap(cluster);
+    let admin = Env::admin(cluster);
+    let user = unique("inv-approved");
+    let child = requester.spawn(&[&user, "--group", "dev", "--timeout", "60s"]);
+    let csr = wait_for_csr(cluster, &user);
+    admin.onboard(&["approve", &csr]).success();
+    finish(child, "kubectl onboard (as onboarder)").success();
+    let records = listed(&admin, &[], &[&user]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["how"], "self-service");
+    assert_eq!(records[0]["approver"], "admin");
+    assert_eq!(records[0]["requester"], "onboarder");
+    assert_eq!(records[0]["groups"], serde_json::json!(["dev"]));
 }

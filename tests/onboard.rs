@@ -581,6 +581,8 @@ fn keep_csr_leaves_the_approved_request_labelled() {
     let approved = &csr["status"]["conditions"][0];
     assert_eq!(approved["type"], "Approved");
     assert_eq!(approved["reason"], "KubectlOnboardApprove");
+    // Who approved: the inventory reads it back from here.
+    assert_eq!(approved["message"], "Approved by admin with kubectl onboard.");
 }
 
 #[test]

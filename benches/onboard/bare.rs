@@ -211,7 +211,7 @@ async fn once(b: &Bench, conn: &Connection, i: usize) -> BTreeMap<&'static str, 
     t.insert("create", ms(started));
 
     let started = Instant::now();
-    submit::approve(conn, &name).await.unwrap();
+    submit::approve(conn, &name, None).await.unwrap();
     let approved = Instant::now();
     t.insert("approve", ms(started));
     let (issued, cert) = b

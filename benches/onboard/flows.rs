@@ -210,7 +210,7 @@ pub async fn self_service(b: &Bench) -> Section {
                 matches!(e.seen, Seen::Added) && e.name.starts_with(&prefix)
             })
             .unwrap_or_else(|| panic!("no request from {user} within 60 s"));
-        submit::approve(&conn, &request.name)
+        submit::approve(&conn, &request.name, None)
             .await
             .unwrap_or_else(|e| panic!("approve {}: {e}", request.name));
         let (issued, _) = b

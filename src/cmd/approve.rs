@@ -15,7 +15,9 @@ use crate::access;
 use crate::cli::flags;
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
+use crate::inventory;
 use crate::plan::format_duration;
+use crate::progress::Progress;
 use crate::report::Output;
 use crate::review::Reviewed;
 use crate::session;
@@ -34,6 +36,9 @@ flags! {
         /// the CertificateSigningRequests to approve (kubectl onboard pending lists them)
         #[argh(positional)]
         pub names: Vec<String>,
+        /// do not record the issued certificates in the cluster's inventory
+        #[argh(switch)]
+        pub no_record: bool,
     }
     with connection, output
 }
@@ -82,10 +87,20 @@ pub async fn run(args: Args) -> Result<()> {
     for r in &done_already {
         text += &format!("{} is already approved\n", r.name);
     }
+    let approver = match to_approve.is_empty() {
+        true => None,
+        false => inventory::caller(&conn).await,
+    };
     for r in &to_approve {
-        submit::approve(&conn, &r.name).await?;
+        submit::approve(&conn, &r.name, approver.as_deref()).await?;
         progress.detail(&format!("approved {}", r.name));
         text += &format!("Approved {}\n", describe(r));
+    }
+    if args.no_record || to_approve.is_empty() {
+        // Nothing to record.
+    } else {
+        let approved: Vec<String> = to_approve.iter().map(|r| r.name.clone()).collect();
+        record_when_issued(&conn, &approved, &mut progress).await;
     }
     let now = Timestamp::now();
     let value = || {
@@ -95,6 +110,36 @@ pub async fn run(args: Args) -> Result<()> {
     };
     output.print(value, &text)
 }
+
+/// Records the approved requests' certificates once the signer has issued them, with us as
+/// approver. The signer takes about a second; after [`ISSUE_WAIT`] the rest is left to any later
+/// `kubectl onboard certificates` (within the hour the cleaner leaves them).
+async fn record_when_issued(conn: &Connection, names: &[String], progress: &mut Progress) {
+    let deadline = tokio::time::Instant::now() + ISSUE_WAIT;
+    loop {
+        let mut issued = 0;
+        for name in names {
+            if let Ok(Some(csr)) = fetch(conn, name).await
+                && matches!(crate::wait::state(&csr), State::Issued(_))
+            {
+                issued += 1;
+            }
+        }
+        if issued == names.len() || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    match inventory::sweep(conn, Some(names)).await {
+        Ok(n) => progress.detail(&format!("inventory: recorded {n} certificates")),
+        Err(why) => progress.step(&format!(
+            "Not recorded in the cluster's certificate inventory: {why} (--no-record skips it)"
+        )),
+    }
+}
+
+/// How long `approve` waits for the signer before leaving the recording to later.
+const ISSUE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The names given, each once; at least one.
 pub fn names(given: &[String], verb: &str) -> Result<Vec<String>> {

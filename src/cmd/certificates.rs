@@ -80,6 +80,15 @@ pub async fn run(args: Args) -> Result<()> {
         &mut progress,
     )
     .await?;
+    // Issued requests the inventory lacks (approved with plain kubectl, or for a requester who
+    // could not record them) are recorded first, while the cluster still has them.
+    match inventory::sweep(&conn, None).await {
+        Ok(0) => {}
+        Ok(n) => progress.detail(&format!(
+            "inventory: recorded {n} certificates of issued requests it lacked"
+        )),
+        Err(why) => progress.detail(&format!("inventory: issued requests not looked at: {why}")),
+    }
     let now = SystemTime::now();
     let all = inventory::list(&conn).await?;
     progress.detail(&format!(
