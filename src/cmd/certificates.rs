@@ -8,10 +8,9 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
 
 use crate::cli::flags;
-use crate::cmd::status::days_left;
-use crate::error::{Error, Kind, Result};
+use crate::cmd::status::{check_due, days_left, warn_window};
+use crate::error::Result;
 use crate::inventory::{self, Record};
-use crate::plan::parse_duration;
 use crate::report::Output;
 use crate::session;
 
@@ -67,11 +66,7 @@ pub fn state(record: &Record, now: SystemTime, warn: Option<Duration>) -> State 
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let warn = args
-        .warn
-        .as_deref()
-        .map(|w| parse_duration("--warn", w))
-        .transpose()?;
+    let warn = warn_window(args.warn.as_deref())?;
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let conn = session::connection(
@@ -104,18 +99,7 @@ pub async fn run(args: Args) -> Result<()> {
             .filter(|r| state(r, now, Some(window)) != State::Valid)
             .map(|r| r.user.as_str())
             .collect();
-        if !due.is_empty() {
-            return Err(Error::new(
-                Kind::Expiring,
-                format!(
-                    "{} of {} certificates expire within {}: {}; renew them (kubectl onboard renew USER)",
-                    due.len(),
-                    shown.len(),
-                    args.warn.unwrap_or_default(),
-                    due.join(", ")
-                ),
-            ));
-        }
+        check_due(&due, shown.len(), args.warn.as_deref().unwrap_or_default())?;
     }
     Ok(())
 }

@@ -122,6 +122,8 @@ struct Options {
     /// `--if-expires-within`, as given and parsed.
     window: Option<(String, Duration)>,
     output: Output,
+    /// Recorded in the inventory (not --no-record).
+    record: Option<How>,
 }
 
 impl TryFrom<&Args> for Options {
@@ -143,6 +145,7 @@ impl TryFrom<&Args> for Options {
             timeout: plan::timeout_flag(args.timeout.as_deref())?,
             window,
             output: Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?,
+            record: (!args.no_record).then_some(How::Renew),
         })
     }
 }
@@ -182,14 +185,7 @@ pub async fn run(args: Args) -> Result<()> {
         &mut progress,
     )
     .await?;
-    let record = (!args.no_record).then_some(How::Renew);
-    let certifier = Certifier::cluster(
-        &session,
-        args.approve,
-        options.timeout,
-        args.keep_csr,
-        record,
-    );
+    let certifier = Certifier::cluster(&session, approve, timeout, args.keep_csr, options.record);
     let subject = Subject {
         user: &cn,
         groups: &groups,

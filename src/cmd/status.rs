@@ -66,12 +66,28 @@ impl Expiry {
     }
 }
 
+/// `--warn`, read.
+pub fn warn_window(warn: Option<&str>) -> Result<Option<Duration>> {
+    warn.map(|w| parse_duration("--warn", w)).transpose()
+}
+
+/// `--warn`'s verdict: exit 5 naming the users whose certificates are `due`, of `total` shown.
+pub fn check_due(due: &[&str], total: usize, warn: &str) -> Result<()> {
+    if due.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        Kind::Expiring,
+        format!(
+            "{} of {total} certificates expire within {warn}: {}; renew them (kubectl onboard renew USER)",
+            due.len(),
+            due.join(", ")
+        ),
+    ))
+}
+
 pub async fn run(args: Args) -> Result<()> {
-    let warn = args
-        .warn
-        .as_deref()
-        .map(|w| parse_duration("--warn", w))
-        .transpose()?;
+    let warn = warn_window(args.warn.as_deref())?;
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let loaded = kubeconfig::load(args.kubeconfig.as_deref())?;
@@ -93,18 +109,7 @@ pub async fn run(args: Args) -> Result<()> {
             })
             .map(|r| r.user.as_str())
             .collect();
-        if !due.is_empty() {
-            return Err(Error::new(
-                Kind::Expiring,
-                format!(
-                    "{} of {} certificates expire within {}: {}; renew them (kubectl onboard renew USER)",
-                    due.len(),
-                    rows.len(),
-                    args.warn.unwrap_or_default(),
-                    due.join(", ")
-                ),
-            ));
-        }
+        check_due(&due, rows.len(), args.warn.as_deref().unwrap_or_default())?;
     }
     Ok(())
 }

@@ -110,11 +110,7 @@ impl<'a> Certifier<'a> {
                     duration,
                     key_algorithm: &key_algorithm,
                 };
-                let Issued {
-                    verified,
-                    csr_name,
-                    requester,
-                } = issue::issue(
+                let issued = issue::issue(
                     session,
                     &request,
                     subject.groups,
@@ -125,21 +121,11 @@ impl<'a> Certifier<'a> {
                 )
                 .await?;
                 if let Some(how) = record {
-                    let started = Instant::now();
-                    let approver = options.approve.then_some(requester.as_deref()).flatten();
-                    let made = inventory::Record::of(
-                        &verified,
-                        *how,
-                        Some(&csr_name),
-                        requester.as_deref(),
-                        approver,
-                    );
-                    record_in_inventory(session, made, &verified.pem, progress).await;
-                    progress.phase("inventory", started);
+                    record_in_inventory(session, &issued, *how, options.approve, progress).await;
                 }
                 Ok(Certified {
-                    verified,
-                    csr_name: Some(csr_name),
+                    verified: issued.verified,
+                    csr_name: Some(issued.csr_name),
                 })
             }
             Certifier::Authority(authority) => {
@@ -169,14 +155,27 @@ impl<'a> Certifier<'a> {
     }
 }
 
-/// Writes the record, bounded by [`INVENTORY_WAIT`]; a failure is one line, never an error:
-/// the certificate is issued and the user still gets it.
+/// Records what was `issued` in the inventory as made `how` (approved by the requester when
+/// `approved_here`), bounded by [`INVENTORY_WAIT`]; a failure is one line, never an error: the
+/// certificate is issued and the user still gets it.
 async fn record_in_inventory(
     session: &Session,
-    made: Option<inventory::Record>,
-    pem: &str,
+    issued: &Issued,
+    how: inventory::How,
+    approved_here: bool,
     progress: &mut Progress,
 ) {
+    let started = Instant::now();
+    let requester = issued.requester.as_deref();
+    let approver = approved_here.then_some(requester).flatten();
+    let pem = &issued.verified.pem;
+    let made = inventory::Record::of(
+        &issued.verified,
+        how,
+        Some(&issued.csr_name),
+        requester,
+        approver,
+    );
     let Some(made) = made else {
         progress.step("Not recorded in the cluster's certificate inventory: the certificate cannot be read back");
         return;
@@ -197,6 +196,7 @@ async fn record_in_inventory(
             format_duration(INVENTORY_WAIT)
         )),
     }
+    progress.phase("inventory", started);
 }
 
 /// How long the inventory write may take before it is left undone.
