@@ -351,6 +351,40 @@ async fn list_fingerprints(conn: &Connection) -> Result<HashSet<String>> {
         .collect())
 }
 
+/// How long a record is kept after its certificate expired: long enough to answer "who could
+/// get in last month", short enough that the inventory does not grow for ever.
+pub const RETENTION: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
+
+/// The records among `records` to prune at `now`: expired more than [`RETENTION`] ago.
+pub fn stale(records: &[Record], now: SystemTime) -> Vec<&Record> {
+    records
+        .iter()
+        .filter(|r| r.not_after_time().is_some_and(|end| end + RETENTION < now))
+        .collect()
+}
+
+/// Deletes the records of `stale`; `Err` says why not (one line). Gone already is fine.
+pub async fn prune(conn: &Connection, stale: &[&Record]) -> std::result::Result<usize, String> {
+    let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), NAMESPACE);
+    let mut pruned = 0;
+    for record in stale {
+        match maps
+            .delete(&record.object_name(), &Default::default())
+            .await
+        {
+            Ok(_) => pruned += 1,
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                return Err(format!(
+                    "you may not delete ConfigMaps in namespace {NAMESPACE}"
+                ));
+            }
+            Err(e) => return Err(why_not(e)),
+        }
+    }
+    Ok(pruned)
+}
+
 /// Who the caller is, as the cluster sees it (SelfSubjectReview); `None` if it cannot say.
 pub async fn caller(conn: &Connection) -> Option<String> {
     let reviews: Api<SelfSubjectReview> = Api::all(conn.client.clone());
@@ -398,6 +432,30 @@ mod tests {
         };
         assert_eq!(Record::from_annotations(&none.annotations()), Some(none));
         assert_eq!(Record::from_annotations(&BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn records_expired_beyond_the_retention_are_stale() {
+        let now: SystemTime = "2026-12-02T00:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .into();
+        let at = |end: &str| Record {
+            not_after: end.into(),
+            ..sample()
+        };
+        let records = [
+            at("2026-08-01T00:00:00Z"),
+            at("2026-11-01T00:00:00Z"),
+            at("2027-01-01T00:00:00Z"),
+            at("not a date"),
+        ];
+        let stale = stale(&records, now);
+        assert_eq!(
+            stale,
+            [&records[0]],
+            "only the one expired over 90 days ago"
+        );
     }
 
     #[test]

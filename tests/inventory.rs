@@ -194,6 +194,40 @@ fn issued_certificates_are_recorded_beyond_their_requests() {
     assert!(listed(&env, &["--all"], &[&carol]).is_empty());
 }
 
+/// A record of a certificate that expired long ago (beyond the 90 days kept) is pruned by the
+/// next `certificates`; one that expired recently is kept, shown with --all.
+#[test]
+fn records_expired_long_ago_are_pruned() {
+    let cluster = Cluster::shared();
+    let admin = Env::admin(cluster);
+    // The namespace exists once anything was recorded.
+    admin.onboard(&[&unique("inv-seed"), "--approve"]).success();
+    let (old, recent) = (unique("inv-old"), unique("inv-recent"));
+    for (user, end, fingerprint) in [
+        (&old, "2025-01-01T00:00:00Z", "01".repeat(32)),
+        (&recent, "2026-11-01T00:00:00Z", "02".repeat(32)),
+    ] {
+        let manifest = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x509sha256-{fingerprint}\n  namespace: kubectl-onboard\n  labels: {{kubectl-onboard/inventory: certificate}}\n  annotations:\n    kubectl-onboard/user: {user}\n    kubectl-onboard/fingerprint: \"{fingerprint}\"\n    kubectl-onboard/not-after: \"{end}\"\n"
+        );
+        cluster.admin_stdin(&["apply", "-f", "-"], &manifest);
+    }
+    let shown = listed(&admin, &["--all"], &[&old, &recent]);
+    let users: Vec<&str> = shown.iter().map(|r| r["user"].as_str().unwrap()).collect();
+    assert_eq!(users, [recent.as_str()], "{shown:?}");
+    assert_eq!(shown[0]["state"], "expired");
+    let left = cluster.admin(&["get", "configmaps", "-n", "kubectl-onboard", "-o", "name"]);
+    assert!(
+        !left.contains(&"01".repeat(32)),
+        "the stale record is still there:\n{left}"
+    );
+    assert!(left.contains(&"02".repeat(32)), "{left}");
+    assert!(
+        listed(&admin, &[], &[&recent]).is_empty(),
+        "expired: shown only with --all"
+    );
+}
+
 /// The bootstrap identity may not write the inventory: it still onboards, with one line.
 #[test]
 fn a_requester_who_may_not_record_is_told_once_and_onboarded() {

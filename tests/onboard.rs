@@ -582,7 +582,10 @@ fn keep_csr_leaves_the_approved_request_labelled() {
     assert_eq!(approved["type"], "Approved");
     assert_eq!(approved["reason"], "KubectlOnboardApprove");
     // Who approved: the inventory reads it back from here.
-    assert_eq!(approved["message"], "Approved by admin with kubectl onboard.");
+    assert_eq!(
+        approved["message"],
+        "Approved by admin with kubectl onboard."
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! cluster's inventory (`inventory.rs`), which outlives the CertificateSigningRequests: who holds
 //! one, in which groups, until when, and how it was made. `--warn 30d` makes it a check.
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use argh::{ArgsInfo, FromArgs};
@@ -9,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::cli::flags;
 use crate::cmd::status::{check_due, days_left, warn_window};
+use crate::duration::format_duration;
 use crate::error::Result;
 use crate::inventory::{self, Record};
 use crate::report::Output;
@@ -85,7 +87,21 @@ pub async fn run(args: Args) -> Result<()> {
         Err(why) => progress.detail(&format!("inventory: issued requests not looked at: {why}")),
     }
     let now = SystemTime::now();
-    let all = inventory::list(&conn).await?;
+    let mut all = inventory::list(&conn).await?;
+    let stale = inventory::stale(&all, now);
+    if !stale.is_empty() {
+        match inventory::prune(&conn, &stale).await {
+            Ok(n) => {
+                progress.detail(&format!(
+                    "inventory: pruned {n} records of certificates expired over {} ago",
+                    format_duration(inventory::RETENTION)
+                ));
+                let gone: HashSet<String> = stale.iter().map(|r| r.fingerprint.clone()).collect();
+                all.retain(|r| !gone.contains(&r.fingerprint));
+            }
+            Err(why) => progress.detail(&format!("inventory: not pruned: {why}")),
+        }
+    }
     progress.detail(&format!(
         "inventory: {} certificates recorded in namespace {}",
         all.len(),
