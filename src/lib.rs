@@ -25,6 +25,7 @@ pub mod progress;
 pub mod rbac;
 pub mod report;
 pub mod review;
+pub mod revocation;
 pub mod session;
 pub mod signals;
 pub mod submit;

@@ -253,6 +253,57 @@ pub fn describe_binding(namespace: Option<&str>, name: &str) -> String {
     }
 }
 
+/// Every binding through which a certificate for `user` in `groups` is granted something: those
+/// naming the User, one of the Groups, or `system:authenticated` (every authenticated user), as
+/// "ClusterRoleBinding NAME (ClusterRole R, through Group dev)".
+pub async fn granting(conn: &Connection, user: &str, groups: &[String]) -> Result<Vec<String>> {
+    let through = |subjects: Option<&Vec<Subject>>| {
+        subjects.into_iter().flatten().find_map(|s| {
+            let hit = match s.kind.as_str() {
+                "User" => s.name == user,
+                "Group" => s.name == "system:authenticated" || groups.contains(&s.name),
+                _ => false,
+            };
+            hit.then(|| format!("{} {}", s.kind, s.name))
+        })
+    };
+    let doing = "listing the role bindings";
+    let all = ListParams::default();
+    let mut found = Vec::new();
+    for b in Api::<ClusterRoleBinding>::all(conn.client.clone())
+        .list(&all)
+        .await
+        .map_err(|e| conn.api_error(doing, e))?
+        .items
+    {
+        if let Some(via) = through(b.subjects.as_ref()) {
+            let name = b.metadata.name.unwrap_or_default();
+            found.push(format!(
+                "ClusterRoleBinding {name} ({} {}, through {via})",
+                b.role_ref.kind, b.role_ref.name
+            ));
+        }
+    }
+    for b in Api::<RoleBinding>::all(conn.client.clone())
+        .list(&all)
+        .await
+        .map_err(|e| conn.api_error(doing, e))?
+        .items
+    {
+        if let Some(via) = through(b.subjects.as_ref()) {
+            let (ns, name) = (
+                b.metadata.namespace.unwrap_or_default(),
+                b.metadata.name.unwrap_or_default(),
+            );
+            found.push(format!(
+                "RoleBinding {name} in {ns} ({} {}, through {via})",
+                b.role_ref.kind, b.role_ref.name
+            ));
+        }
+    }
+    Ok(found)
+}
+
 /// Bindings that name User `user` as a subject but that kubectl-onboard did not make for them
 /// (offboarding leaves these to a person), as (namespace, name).
 pub async fn others_naming(conn: &Connection, user: &str) -> Result<Vec<(Option<String>, String)>> {

@@ -15,8 +15,10 @@ pub mod onboard;
 pub mod pending;
 pub mod renew;
 pub mod request;
+pub mod revoke;
 pub mod sign;
 pub mod status;
+pub mod unrevoke;
 
 use argh::{ArgsInfo, SubCommandInfo};
 
@@ -95,6 +97,8 @@ registry! {
     "approve" => Approve(approve), "approve requests for people, after checking them";
     "deny" => Deny(deny), "deny requests, with a reason the requester sees";
     "offboard" => Offboard(offboard), "remove a user's bindings and kubeconfig entries";
+    "revoke" => Revoke(revoke), "refuse every write made with a user's certificates";
+    "unrevoke" => Unrevoke(unrevoke), "take certificates off the revocation list";
     "batch" => Batch(batch), "onboard many users from a YAML file";
 }
 

@@ -1,0 +1,214 @@
+//! `kubectl onboard revoke USER | --fingerprint SHA256 [--reason TEXT]`, `revoke --list`: blocks
+//! every write made with a user's still-valid certificates (from the inventory) or with the one
+//! named, through the revocation policy (`revocation.rs`), and says what it cannot block: the
+//! reads RBAC still grants, and until when the certificate works.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use argh::{ArgsInfo, FromArgs};
+use serde_json::{Value, json};
+
+use crate::cli::flags;
+use crate::cmd::certificates::{State, state};
+use crate::error::{Error, Result};
+use crate::inventory::{self, Record};
+use crate::report::Output;
+use crate::revocation::{self, credential_id};
+use crate::{rbac, session};
+
+flags! {
+    /// Refuse every write made with a user's certificates (reads stay as RBAC allows them).
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "Jane left: her certificates may write nothing more\n  $ {command_name} jane --reason \"left the team\"",
+        example = "One certificate, by its fingerprint:\n  $ {command_name} --fingerprint 3fa2…",
+        note = "Kubernetes cannot revoke a certificate. Since 1.31 it names a certificate's user by its SHA-256 (the credential id), and a ValidatingAdmissionPolicy (kubectl-onboard-revocations) refuses creates, updates and deletes made with a revoked one. Reads never reach admission: remove the bindings too (kubectl onboard offboard USER). kubectl onboard unrevoke undoes it."
+    )]
+    pub struct Args {
+        /// the user whose still-valid certificates (from kubectl onboard certificates) to revoke
+        #[argh(positional)]
+        pub user: Option<String>,
+        /// revoke this one certificate: its SHA-256 fingerprint
+        #[argh(option)]
+        pub fingerprint: Option<String>,
+        /// why, shown to the certificate's holder when a write is refused
+        #[argh(option)]
+        pub reason: Option<String>,
+        /// print the revocation list instead
+        #[argh(switch)]
+        pub list: bool,
+    }
+    with connection, output
+}
+
+/// The certificates a command names: a user's still-valid ones from the inventory, or one by
+/// fingerprint (from the inventory when recorded there).
+pub async fn targets(
+    conn: &crate::cluster::Connection,
+    user: Option<&str>,
+    fingerprint: Option<&str>,
+    verb: &str,
+) -> Result<Vec<Target>> {
+    let now = SystemTime::now();
+    let records = inventory::list(conn).await?;
+    match (user, fingerprint) {
+        (Some(user), None) => {
+            let found: Vec<Target> = records
+                .into_iter()
+                .filter(|r| r.user == user && state(r, now, None) != State::Expired)
+                .map(|r| Target::Recorded(Box::new(r)))
+                .collect();
+            if found.is_empty() {
+                return Err(Error::failed(format!(
+                    "no still-valid certificate of {user} in the inventory (kubectl onboard certificates {user} --all); name one with --fingerprint to {verb} it"
+                )));
+            }
+            Ok(found)
+        }
+        (None, Some(given)) => {
+            let hex = revocation::fingerprint_arg(given)?;
+            Ok(vec![
+                match records.into_iter().find(|r| r.fingerprint == hex) {
+                    Some(r) => Target::Recorded(Box::new(r)),
+                    None => Target::Unrecorded(hex),
+                },
+            ])
+        }
+        _ => Err(Error::usage(format!(
+            "name a user or --fingerprint (one of them): kubectl onboard {verb} USER, or kubectl onboard {verb} --fingerprint SHA256"
+        ))),
+    }
+}
+
+/// A certificate to revoke or unrevoke.
+pub enum Target {
+    Recorded(Box<Record>),
+    /// Not in the inventory: only its fingerprint is known.
+    Unrecorded(String),
+}
+
+impl Target {
+    pub fn fingerprint(&self) -> &str {
+        match self {
+            Target::Recorded(r) => &r.fingerprint,
+            Target::Unrecorded(hex) => hex,
+        }
+    }
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
+    let mut progress = output.progress(false);
+    let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
+    let conn = session::connection(kubeconfig, context, &mut progress).await?;
+    if args.list {
+        let entries = revocation::list(&conn).await?;
+        let value = || {
+            let ids: BTreeMap<String, &String> = entries
+                .iter()
+                .map(|(hex, m)| (credential_id(hex), m))
+                .collect();
+            json!({ "revoked": ids })
+        };
+        return output.print(value, &list_text(&entries));
+    }
+    let targets = targets(
+        &conn,
+        args.user.as_deref(),
+        args.fingerprint.as_deref(),
+        "revoke",
+    )
+    .await?;
+    revocation::supported(&conn).await.map_err(|why| {
+        Error::failed(format!(
+            "cannot revoke on this cluster: {why}; nothing was blocked"
+        ))
+    })?;
+
+    let mut entries = without_expired(
+        revocation::list(&conn).await?,
+        &inventory::list(&conn).await?,
+    );
+    let reason = args.reason.as_deref();
+    for t in &targets {
+        let text = match t {
+            Target::Recorded(r) => revocation::message(&r.user, &r.not_after, reason),
+            Target::Unrecorded(hex) => {
+                revocation::message(&format!("X509SHA256={hex}"), "its expiry", reason)
+            }
+        };
+        entries.insert(t.fingerprint().to_string(), text);
+    }
+    revocation::apply(&conn, &entries).await?;
+
+    // What it cannot block: the reads RBAC still grants, until the certificates stop working.
+    let mut text = String::new();
+    let mut still = Vec::new();
+    for t in &targets {
+        match t {
+            Target::Recorded(r) => {
+                text += &format!(
+                    "Revoked the certificate of {} {} (valid until {}): every write it makes is refused from now on\n",
+                    r.user,
+                    credential_id(&r.fingerprint),
+                    r.not_after
+                );
+                for grant in rbac::granting(&conn, &r.user, &r.groups).await? {
+                    if !still.contains(&grant) {
+                        still.push(grant);
+                    }
+                }
+            }
+            Target::Unrecorded(hex) => {
+                text += &format!(
+                    "Revoked {}: every write made with it is refused from now on (not in the inventory: its holder and expiry are unknown here)\n",
+                    credential_id(hex)
+                );
+            }
+        }
+    }
+    if !still.is_empty() {
+        text += "Not blocked: reads, which never reach admission, as these bindings grant them until the certificate expires (remove them: kubectl onboard offboard USER):\n";
+        for grant in &still {
+            text += &format!("  {grant}\n");
+        }
+    }
+    let value = || {
+        let revoked: Vec<Value> = targets
+            .iter()
+            .map(|t| json!({"credentialId": credential_id(t.fingerprint())}))
+            .collect();
+        json!({"revoked": revoked, "readsStillGrantedBy": still, "policy": revocation::POLICY})
+    };
+    output.print(value, &text)
+}
+
+/// The list without the entries whose certificate the inventory knows to have expired: an
+/// expired certificate cannot authenticate, so there is nothing left to refuse.
+pub fn without_expired(
+    mut entries: BTreeMap<String, String>,
+    records: &[Record],
+) -> BTreeMap<String, String> {
+    let now = SystemTime::now();
+    for r in records {
+        if state(r, now, None) == State::Expired {
+            entries.remove(&r.fingerprint);
+        }
+    }
+    entries
+}
+
+fn list_text(entries: &BTreeMap<String, String>) -> String {
+    if entries.is_empty() {
+        return "No certificate is revoked.\n".to_string();
+    }
+    let mut lines = vec![vec!["CREDENTIAL ID".to_string(), "MESSAGE".to_string()]];
+    for (id, message) in entries {
+        lines.push(vec![
+            credential_id(id),
+            crate::terminal::printable(message).into_owned(),
+        ]);
+    }
+    crate::report::table(&lines)
+}

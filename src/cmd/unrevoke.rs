@@ -1,0 +1,66 @@
+//! `kubectl onboard unrevoke USER | --fingerprint SHA256`: takes certificates off the revocation
+//! list (`revoke.rs`), for mistakes; their writes are accepted again within seconds.
+
+use argh::{ArgsInfo, FromArgs};
+use serde_json::json;
+
+use crate::cli::flags;
+use crate::cmd::revoke::{Target, targets, without_expired};
+use crate::error::Result;
+use crate::inventory;
+use crate::report::Output;
+use crate::revocation::{self, credential_id};
+use crate::session;
+
+flags! {
+    /// Take certificates off the revocation list: their writes are accepted again.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(example = "Undo kubectl onboard revoke jane:\n  $ {command_name} jane")]
+    pub struct Args {
+        /// the user whose still-valid certificates to take off the list
+        #[argh(positional)]
+        pub user: Option<String>,
+        /// this one certificate: its SHA-256 fingerprint
+        #[argh(option)]
+        pub fingerprint: Option<String>,
+    }
+    with connection, output
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
+    let mut progress = output.progress(false);
+    let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
+    let conn = session::connection(kubeconfig, context, &mut progress).await?;
+    let targets = targets(
+        &conn,
+        args.user.as_deref(),
+        args.fingerprint.as_deref(),
+        "unrevoke",
+    )
+    .await?;
+    let before = revocation::list(&conn).await?;
+    let mut entries = without_expired(before.clone(), &inventory::list(&conn).await?);
+    let mut text = String::new();
+    let mut taken_off = Vec::new();
+    for t in &targets {
+        let id = credential_id(t.fingerprint());
+        if entries.remove(t.fingerprint()).is_some() {
+            text += &format!("{id} is no longer revoked: its writes are accepted again\n");
+            taken_off.push(id);
+        } else {
+            text += &format!("{id} was not revoked\n");
+        }
+    }
+    if entries != before {
+        revocation::apply(&conn, &entries).await?;
+    }
+    if let [Target::Recorded(r), ..] = targets.as_slice() {
+        progress.detail(&format!(
+            "user {}: {} certificates looked at",
+            r.user,
+            targets.len()
+        ));
+    }
+    output.print(|| json!({"unrevoked": taken_off}), &text)
+}

@@ -1,0 +1,203 @@
+//! Revocation of a certificate's writes. Kubernetes cannot revoke a client certificate
+//! (kubernetes/kubernetes#18982), but since 1.31 the API server gives a certificate's user the
+//! credential id `X509SHA256=<hex>` (in `userInfo.extra`), and a ValidatingAdmissionPolicy can
+//! refuse every request carrying one. One policy for all revocations, [`POLICY`], reads its list
+//! from the ConfigMap [`LIST`] in the inventory's namespace: fingerprint (the credential id
+//! without `X509SHA256=`, which a ConfigMap key cannot hold) → the message the holder sees. Reads never reach admission: they stay as RBAC allows, and `revoke` says so.
+//!
+//! Lock-out is guarded against: the policy allows when its list is missing
+//! (`parameterNotFoundAction: Allow`) and when an expression cannot be evaluated
+//! (`failurePolicy: Ignore`), and it matches only requests that carry a credential id.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+
+use crate::cluster::Connection;
+use crate::error::{Error, Result};
+use crate::inventory::NAMESPACE;
+
+/// The policy and its binding.
+pub const POLICY: &str = "kubectl-onboard-revocations";
+/// The revocation list: a ConfigMap in [`NAMESPACE`].
+pub const LIST: &str = "revocations";
+const CREDENTIAL_ID: &str = "authentication.kubernetes.io/credential-id";
+const FIELD_MANAGER: &str = "kubectl-onboard";
+const PREFIX: &str = "X509SHA256=";
+
+/// `X509SHA256=<hex>`: how the API server names a certificate.
+pub fn credential_id(fingerprint: &str) -> String {
+    format!("{PREFIX}{fingerprint}")
+}
+
+/// Whether the cluster can revoke: credential ids (Kubernetes ≥ 1.31) and ValidatingAdmissionPolicy
+/// (admissionregistration.k8s.io/v1). `Err` says why not, in a line.
+pub async fn supported(conn: &Connection) -> std::result::Result<(), String> {
+    let version = conn
+        .client
+        .apiserver_version()
+        .await
+        .map_err(|_| "the API server does not say its version".to_string())?;
+    let minor: u32 = version
+        .minor
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0);
+    if version.major != "1" || minor < 31 {
+        return Err(format!(
+            "Kubernetes {}.{} gives a certificate's user no credential id (that came in 1.31)",
+            version.major, version.minor
+        ));
+    }
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(conn.client.clone());
+    match policies.list(&Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(
+            "the cluster serves no ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1)"
+                .into(),
+        ),
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            Err("you may not list ValidatingAdmissionPolicies".into())
+        }
+        Err(_) => Err("the cluster did not answer about ValidatingAdmissionPolicies".into()),
+    }
+}
+
+/// The revocation list: fingerprint → message.
+pub async fn list(conn: &Connection) -> Result<BTreeMap<String, String>> {
+    let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), NAMESPACE);
+    match maps.get_opt(LIST).await {
+        Ok(found) => Ok(found.and_then(|m| m.data).unwrap_or_default()),
+        Err(e) => Err(conn.api_error("reading the revocation list", e)),
+    }
+}
+
+/// Puts the policy, its binding and the list with `entries` in place (server-side apply: made
+/// when missing, set to this when changed). The list is replaced as a whole.
+pub async fn apply(conn: &Connection, entries: &BTreeMap<String, String>) -> Result<()> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let labels = json!({"app.kubernetes.io/managed-by": "kubectl-onboard"});
+    let list = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": LIST, "namespace": NAMESPACE, "labels": labels},
+        "data": entries,
+    });
+    let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), NAMESPACE);
+    maps.patch(LIST, &params, &Patch::Apply(&list))
+        .await
+        .map_err(|e| conn.api_error("writing the revocation list", e))?;
+
+    // The fingerprints of the request's credential ids, as the list's keys spell them.
+    let ids = format!(
+        "request.userInfo.extra['{CREDENTIAL_ID}'].filter(c, c.startsWith('{PREFIX}')).map(c, c.substring({}))",
+        PREFIX.len()
+    );
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": POLICY, "labels": labels},
+        "spec": {
+            "failurePolicy": "Ignore",
+            "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"],
+                "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"],
+            }]},
+            // Only requests made with a certificate's credential id are looked at.
+            "matchConditions": [{
+                "name": "has-credential-id",
+                "expression": format!("'{CREDENTIAL_ID}' in request.userInfo.extra"),
+            }],
+            "validations": [{
+                "expression": format!("!has(params.data) || !{ids}.exists(c, c in params.data)"),
+                "messageExpression": format!(
+                    "'this certificate was revoked with kubectl onboard: ' + {ids}.filter(c, c in params.data).map(c, params.data[c])[0]"
+                ),
+                "message": "this certificate was revoked with kubectl onboard",
+                "reason": "Forbidden",
+            }],
+        },
+    });
+    Api::<ValidatingAdmissionPolicy>::all(conn.client.clone())
+        .patch(POLICY, &params, &Patch::Apply(&policy))
+        .await
+        .map_err(|e| conn.api_error("writing the revocation policy", e))?;
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": POLICY, "labels": labels},
+        "spec": {
+            "policyName": POLICY,
+            "validationActions": ["Deny"],
+            "paramRef": {"name": LIST, "namespace": NAMESPACE, "parameterNotFoundAction": "Allow"},
+        },
+    });
+    Api::<ValidatingAdmissionPolicyBinding>::all(conn.client.clone())
+        .patch(POLICY, &params, &Patch::Apply(&binding))
+        .await
+        .map_err(|e| conn.api_error("binding the revocation policy", e))?;
+    Ok(())
+}
+
+/// The message a revoked certificate's holder sees, with the reason given (if any).
+pub fn message(user: &str, not_after: &str, reason: Option<&str>) -> String {
+    let mut text = format!("certificate of {user} (valid until {not_after}) revoked");
+    if let Some(reason) = reason.filter(|r| !r.trim().is_empty()) {
+        text += &format!(": {}", reason.trim());
+    }
+    text
+}
+
+/// Checks a fingerprint given on the command line: 64 hex digits, with or without colons or the
+/// `X509SHA256=` prefix; lowercase hex comes back.
+pub fn fingerprint_arg(given: &str) -> Result<String> {
+    let hex: String = given
+        .trim()
+        .trim_start_matches(PREFIX)
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(hex);
+    }
+    Err(Error::usage(format!(
+        "--fingerprint '{}' is not a SHA-256 fingerprint (64 hex digits, as kubectl onboard certificates -o json or openssl x509 -fingerprint -sha256 print it)",
+        given.escape_default()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_read_as_openssl_and_the_inventory_print_them() {
+        let hex = "ab".repeat(32);
+        let colons = hex
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap().to_uppercase())
+            .collect::<Vec<_>>()
+            .join(":");
+        for given in [hex.clone(), colons, credential_id(&hex)] {
+            assert_eq!(fingerprint_arg(&given).unwrap(), hex, "{given}");
+        }
+        assert!(fingerprint_arg("abc").is_err());
+        assert!(fingerprint_arg(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn the_message_names_the_user_the_date_and_the_reason() {
+        let m = message("jane", "2027-01-01T00:00:00Z", Some(" left the team "));
+        assert_eq!(
+            m,
+            "certificate of jane (valid until 2027-01-01T00:00:00Z) revoked: left the team"
+        );
+        assert!(!message("jane", "x", Some("  ")).ends_with(": "));
+    }
+}

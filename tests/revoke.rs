@@ -1,0 +1,188 @@
+//! Revocation on the real control plane, checked with the real kubectl as the revoked user: her
+//! writes are refused with the reason, her reads are not, nobody else is touched, a new
+//! certificate for her works, and unrevoke undoes it.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::Cluster;
+use support::onboard::{Env, unique};
+
+/// `kubectl --kubeconfig K --context C create configmap NAME -n default`.
+fn create_configmap(cluster: &Cluster, kubeconfig: &Path, context: &str) -> Output {
+    let name = unique("written");
+    cluster.kubectl(
+        kubeconfig,
+        &[
+            "--context",
+            context,
+            "create",
+            "configmap",
+            &name,
+            "-n",
+            "default",
+        ],
+    )
+}
+
+/// Polls until `check` holds (the policy takes effect within seconds), at most 30 s.
+fn eventually(what: &str, mut check: impl FnMut() -> Option<String>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let last = match check() {
+            None => return,
+            Some(last) => last,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{what} within 30 s; last: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_revoked_certificate_may_read_but_not_write_and_unrevoke_undoes_it() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let role = unique("cm-writer");
+    cluster.admin(&[
+        "create",
+        "clusterrole",
+        &role,
+        "--verb=get,list,create",
+        "--resource=configmaps",
+    ]);
+    let (jane, bob) = (unique("rv-jane"), unique("rv-bob"));
+    for user in [&jane, &bob] {
+        env.onboard(&[
+            user.as_str(),
+            "--group",
+            "dev",
+            "--clusterrole",
+            &role,
+            "--approve",
+        ])
+        .success();
+    }
+    let ctx = |user: &str| format!("{user}@{}", cluster.name);
+    let writes = |kubeconfig: &Path, user: &str| create_configmap(cluster, kubeconfig, &ctx(user));
+    assert!(writes(&env.kubeconfig, &jane).status.success());
+    let old = env.home.join("old-jane.kubeconfig");
+    fs::copy(&env.kubeconfig, &old).unwrap();
+
+    let run = env
+        .onboard(&["revoke", &jane, "--reason", "left the team"])
+        .success();
+    assert!(
+        run.stdout
+            .contains(&format!("Revoked the certificate of {jane} X509SHA256=")),
+        "{run}"
+    );
+    assert!(run.stdout.contains("Not blocked: reads"), "{run}");
+    assert!(
+        run.stdout.contains(&format!("ClusterRoleBinding kubectl-onboard:{jane}:{role} (ClusterRole {role}, through User {jane})")),
+        "{run}"
+    );
+
+    eventually("jane's writes refused, with the reason", || {
+        let out = writes(&env.kubeconfig, &jane);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        match !out.status.success() && stderr.contains("left the team") {
+            true => None,
+            false => Some(stderr),
+        }
+    });
+    let reads = cluster.kubectl(
+        &env.kubeconfig,
+        &[
+            "--context",
+            &ctx(&jane),
+            "get",
+            "configmaps",
+            "-n",
+            "default",
+        ],
+    );
+    assert!(
+        reads.status.success(),
+        "reads stay: {}",
+        String::from_utf8_lossy(&reads.stderr)
+    );
+    assert!(
+        writes(&env.kubeconfig, &bob).status.success(),
+        "bob is not touched"
+    );
+    assert!(
+        create_configmap(cluster, &cluster.admin_kubeconfig, "admin@local")
+            .status
+            .success(),
+        "the administrator is not touched"
+    );
+
+    let listed: Value = serde_json::from_str(
+        &env.onboard(&["revoke", "--list", "-o", "json"])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    let message = listed["revoked"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|m| m.as_str().unwrap().contains(&jane))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .ends_with("revoked: left the team"),
+        "{message}"
+    );
+
+    // A new certificate for jane is not revoked.
+    env.onboard(&[&jane, "--group", "dev", "--approve", "--force"])
+        .success();
+    assert!(
+        writes(&env.kubeconfig, &jane).status.success(),
+        "jane's new certificate writes"
+    );
+    assert!(
+        !writes(&old, &jane).status.success(),
+        "the old one still may not"
+    );
+
+    // unrevoke, for mistakes: the old certificate writes again.
+    let old_fingerprint = message_key(&listed, &jane);
+    env.onboard(&["unrevoke", "--fingerprint", &old_fingerprint])
+        .success();
+    eventually("the old certificate's writes accepted again", || {
+        let out = writes(&old, &jane);
+        match out.status.success() {
+            true => None,
+            false => Some(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
+    });
+    assert!(
+        create_configmap(cluster, &cluster.admin_kubeconfig, "admin@local")
+            .status
+            .success(),
+        "the administrator still writes after every change"
+    );
+}
+
+/// The credential id of the entry naming `user` in `revoke --list -o json`.
+fn message_key(listed: &Value, user: &str) -> String {
+    listed["revoked"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, m)| m.as_str().unwrap().contains(user))
+        .map(|(id, _)| id.trim_start_matches("X509SHA256=").to_string())
+        .unwrap()
+}
