@@ -228,7 +228,16 @@ pub async fn record(
         Err(kube::Error::Api(s)) if s.code == 404 => {}
         Err(e) => return Err(why_not(e)),
     }
-    // No namespace yet: the first record makes it.
+    ensure_namespace(conn).await.map_err(why_not)?;
+    match maps.create(&pp, &map).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(why_not(e)),
+    }
+}
+
+/// Creates [`NAMESPACE`] (labelled) unless it is there.
+pub async fn ensure_namespace(conn: &Connection) -> std::result::Result<(), kube::Error> {
     let namespace = Namespace {
         metadata: ObjectMeta {
             name: Some(NAMESPACE.to_string()),
@@ -241,17 +250,12 @@ pub async fn record(
         ..Default::default()
     };
     match Api::<Namespace>::all(conn.client.clone())
-        .create(&pp, &namespace)
+        .create(&PostParams::default(), &namespace)
         .await
     {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(e) => return Err(why_not(e)),
-    }
-    match maps.create(&pp, &map).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(why_not(e)),
+        Err(e) => Err(e),
     }
 }
 

@@ -255,7 +255,8 @@ pub fn describe_binding(namespace: Option<&str>, name: &str) -> String {
 
 /// Every binding through which a certificate for `user` in `groups` is granted something: those
 /// naming the User, one of the Groups, or `system:authenticated` (every authenticated user), as
-/// "ClusterRoleBinding NAME (ClusterRole R, through Group dev)".
+/// "ClusterRoleBinding NAME (ClusterRole R, through Group dev)". Kubernetes' own bindings of
+/// `system:authenticated` (discovery, self-review: `system:…` names) are left out.
 pub async fn granting(conn: &Connection, user: &str, groups: &[String]) -> Result<Vec<String>> {
     let through = |subjects: Option<&Vec<Subject>>| {
         subjects.into_iter().flatten().find_map(|s| {
@@ -278,6 +279,9 @@ pub async fn granting(conn: &Connection, user: &str, groups: &[String]) -> Resul
     {
         if let Some(via) = through(b.subjects.as_ref()) {
             let name = b.metadata.name.unwrap_or_default();
+            if via == "Group system:authenticated" && name.starts_with("system:") {
+                continue;
+            }
             found.push(format!(
                 "ClusterRoleBinding {name} ({} {}, through {via})",
                 b.role_ref.kind, b.role_ref.name

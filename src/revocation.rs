@@ -78,22 +78,66 @@ pub async fn list(conn: &Connection) -> Result<BTreeMap<String, String>> {
     }
 }
 
-/// Puts the policy, its binding and the list with `entries` in place (server-side apply: made
-/// when missing, set to this when changed). The list is replaced as a whole.
-pub async fn apply(conn: &Connection, entries: &BTreeMap<String, String>) -> Result<()> {
+/// Changes the revocation list, `add`ing and `remove`ing entries by fingerprint, and puts the
+/// policy and its binding in place (server-side apply: made when missing). Entries are added and
+/// removed by a merge patch, key by key, so that two administrators revoking at once both land.
+pub async fn update(
+    conn: &Connection,
+    add: &BTreeMap<String, String>,
+    remove: &[String],
+) -> Result<()> {
+    policy(conn).await?;
+    let mut data = serde_json::Map::new();
+    for (fingerprint, message) in add {
+        data.insert(fingerprint.clone(), json!(message));
+    }
+    for fingerprint in remove.iter().filter(|f| !add.contains_key(*f)) {
+        data.insert(fingerprint.clone(), serde_json::Value::Null);
+    }
+    let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), NAMESPACE);
+    let doing = "writing the revocation list";
+    let patch = json!({ "data": data });
+    for _ in 0..3 {
+        match maps
+            .patch(LIST, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(conn.api_error(doing, e)),
+        }
+        // No list yet: made, with what is added (someone else may make it meanwhile: 409).
+        crate::inventory::ensure_namespace(conn)
+            .await
+            .map_err(|e| conn.api_error(doing, e))?;
+        let list = ConfigMap {
+            metadata: kube::api::ObjectMeta {
+                name: Some(LIST.to_string()),
+                namespace: Some(NAMESPACE.to_string()),
+                labels: Some(BTreeMap::from([(
+                    "app.kubernetes.io/managed-by".to_string(),
+                    "kubectl-onboard".to_string(),
+                )])),
+                ..Default::default()
+            },
+            data: Some(add.clone()),
+            ..Default::default()
+        };
+        match maps.create(&Default::default(), &list).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(conn.api_error(doing, e)),
+        }
+    }
+    Err(Error::failed(
+        "the revocation list kept changing under us; run again",
+    ))
+}
+
+/// The policy and its binding, as they must be (server-side apply).
+async fn policy(conn: &Connection) -> Result<()> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let labels = json!({"app.kubernetes.io/managed-by": "kubectl-onboard"});
-    let list = json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": LIST, "namespace": NAMESPACE, "labels": labels},
-        "data": entries,
-    });
-    let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), NAMESPACE);
-    maps.patch(LIST, &params, &Patch::Apply(&list))
-        .await
-        .map_err(|e| conn.api_error("writing the revocation list", e))?;
-
-    // The fingerprints of the request's credential ids, as the list's keys spell them.
     let ids = format!(
         "request.userInfo.extra['{CREDENTIAL_ID}'].filter(c, c.startsWith('{PREFIX}')).map(c, c.substring({}))",
         PREFIX.len()

@@ -186,3 +186,70 @@ fn message_key(listed: &Value, user: &str) -> String {
         .map(|(id, _)| id.trim_start_matches("X509SHA256=").to_string())
         .unwrap()
 }
+
+/// `offboard --revoke`: the bindings kubectl onboard made go, the certificates the inventory
+/// knows are listed and revoked, and what still grants them access (a group's binding) is named;
+/// with the group's write access left, the policy is what refuses the writes.
+#[test]
+fn offboard_revoke_names_what_remains_and_refuses_the_writes() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let role = unique("cm-writer");
+    cluster.admin(&[
+        "create",
+        "clusterrole",
+        &role,
+        "--verb=get,list,create",
+        "--resource=configmaps",
+    ]);
+    let group = unique("writers");
+    let via_group = unique("writers-binding");
+    cluster.admin(&[
+        "create",
+        "clusterrolebinding",
+        &via_group,
+        &format!("--clusterrole={role}"),
+        &format!("--group={group}"),
+    ]);
+    let carol = unique("rv-carol");
+    env.onboard(&[&carol, "--group", &group, "--approve"])
+        .success();
+    let context = format!("{carol}@{}", cluster.name);
+    assert!(
+        create_configmap(cluster, &env.kubeconfig, &context)
+            .status
+            .success()
+    );
+
+    let run = env
+        .onboard(&["offboard", &carol, "--revoke", "--context", "admin@local"])
+        .success();
+    assert!(
+        run.stdout
+            .contains(&format!("of {carol} (groups {group}) is valid until"))
+            && run.stdout.contains(": revoked, its writes are refused"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "ClusterRoleBinding {via_group} (ClusterRole {role}, through Group {group})"
+        )),
+        "{run}"
+    );
+    eventually("carol's writes refused by the policy", || {
+        let out = create_configmap(cluster, &env.kubeconfig, &context);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        match !out.status.success() && stderr.contains(&format!("{carol} was offboarded")) {
+            true => None,
+            false => Some(stderr),
+        }
+    });
+    let reads = cluster.kubectl(
+        &env.kubeconfig,
+        &["--context", &context, "get", "configmaps", "-n", "default"],
+    );
+    assert!(
+        reads.status.success(),
+        "reads stay, as the group's binding grants them"
+    );
+}

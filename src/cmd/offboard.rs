@@ -15,8 +15,11 @@ use serde_json::{Value, json};
 use crate::access;
 use crate::cli::flags;
 use crate::cluster::Connection;
+use crate::cmd::certificates::{State as CertState, state};
+use crate::cmd::revoke::{self, Target};
 use crate::cmd::status;
 use crate::error::{Error, Result};
+use crate::inventory::{self, Record};
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::file::{self, Transaction};
 use crate::kubeconfig::{Forgotten, Loaded};
@@ -24,6 +27,7 @@ use crate::progress::Progress;
 use crate::rbac;
 use crate::report::Output;
 use crate::review::Reviewed;
+use crate::revocation::{self, credential_id};
 use crate::session::{Local, display_paths};
 use crate::signals::Signals;
 use crate::submit::SIGNER;
@@ -35,7 +39,7 @@ flags! {
     #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
     #[argh(
         example = "Remove jane's bindings, and her user and contexts from your kubeconfig:\n  $ {command_name} jane --kubeconfig-entries",
-        note = "Kubernetes cannot revoke a client certificate: it authenticates until it expires. Without bindings it grants nothing beyond what its groups are bound to; to cut it off sooner, rotate the cluster CA."
+        note = "Kubernetes cannot revoke a client certificate: it authenticates until it expires. Without bindings it grants nothing beyond what its groups and system:authenticated are bound to, which is listed; --revoke refuses its writes (kubectl onboard revoke)."
     )]
     pub struct Args {
         /// the user to offboard
@@ -45,6 +49,10 @@ flags! {
         /// also remove the user and every context that uses it from the kubeconfig file(s)
         #[argh(switch)]
         pub kubeconfig_entries: bool,
+
+        /// also revoke the user's still-valid certificates: their writes are refused (kubectl onboard revoke)
+        #[argh(switch)]
+        pub revoke: bool,
     }
     with connection, output
 }
@@ -56,6 +64,13 @@ struct Offboarded {
     entries_removed: Vec<Forgotten>,
     files_removed: Vec<PathBuf>,
     certificates: Vec<Known>,
+    /// The user's still-valid certificates in the cluster's inventory.
+    recorded: Vec<Record>,
+    /// Whether those were revoked just now (--revoke).
+    revoked: bool,
+    /// Bindings that still grant the user's certificates something (through the user, its
+    /// groups or system:authenticated), described.
+    still_granted: Vec<String>,
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -99,6 +114,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
         done.certificates.extend(requests.issued);
     }
+    account(&conn, user, args.revoke, &mut done, &mut progress).await?;
     if args.kubeconfig_entries {
         done.entries_removed = Transaction::all(|tx| local.loaded.forget_user(user, tx))?;
         done.files_removed = remove_credential_files(&done.entries_removed, &mut progress);
@@ -114,6 +130,62 @@ pub async fn run(args: Args) -> Result<()> {
     let now = SystemTime::now();
     let text = done.text(user, looked_in.as_deref(), now);
     output.print(|| done.to_value(user, now), &text)
+}
+
+/// What the inventory knows of `user`'s still-valid certificates, and what keeps granting them
+/// access once the bindings are gone; with `revoke`, their writes are refused from now on.
+async fn account(
+    conn: &Connection,
+    user: &str,
+    revoke: bool,
+    done: &mut Offboarded,
+    progress: &mut Progress,
+) -> Result<()> {
+    let now = SystemTime::now();
+    match inventory::list(conn).await {
+        Ok(records) => {
+            done.recorded = records
+                .into_iter()
+                .filter(|r| r.user == user && state(r, now, None) != CertState::Expired)
+                .collect();
+        }
+        Err(e) if revoke => return Err(e),
+        Err(e) => progress.detail(&format!("inventory not read: {e}")),
+    }
+    for r in &done.recorded {
+        if let Some(not_after) = r.not_after_time() {
+            done.certificates.push(Known {
+                groups: r.groups.clone(),
+                not_after,
+            });
+        }
+    }
+    if revoke {
+        if done.recorded.is_empty() {
+            return Err(Error::failed(format!(
+                "--revoke: no still-valid certificate of {user} in the inventory (kubectl onboard certificates {user} --all); the bindings are removed, nothing was revoked"
+            )));
+        }
+        revocation::supported(conn).await.map_err(|why| {
+            Error::failed(format!("--revoke: cannot revoke on this cluster: {why}; the bindings are removed, nothing was revoked"))
+        })?;
+        let targets: Vec<Target> = done
+            .recorded
+            .iter()
+            .map(|r| Target::Recorded(Box::new(r.clone())))
+            .collect();
+        revoke::put_on_list(conn, &targets, Some(&format!("{user} was offboarded"))).await?;
+        done.revoked = true;
+    }
+    let mut groups: Vec<String> = done
+        .certificates
+        .iter()
+        .flat_map(|k| k.groups.clone())
+        .collect();
+    groups.sort();
+    groups.dedup();
+    done.still_granted = rbac::granting(conn, user, &groups).await?;
+    Ok(())
 }
 
 /// Deletes the bindings kubectl onboard made for `user`; warns about the others naming them.
@@ -203,6 +275,29 @@ impl Offboarded {
                 return out;
             }
         }
+        for r in &self.recorded {
+            out += &format!(
+                "Certificate {} of {user} ({}) is valid until {}{}\n",
+                credential_id(&r.fingerprint),
+                match r.groups.is_empty() {
+                    true => "no groups".to_string(),
+                    false => format!("groups {}", r.groups.join(", ")),
+                },
+                r.not_after,
+                match self.revoked {
+                    true => ": revoked, its writes are refused",
+                    false => "",
+                }
+            );
+        }
+        if !self.still_granted.is_empty() {
+            out += &format!(
+                "Still granted to {user}'s certificates (reads too, revoked or not), until they expire:\n"
+            );
+            for grant in &self.still_granted {
+                out += &format!("  {grant}\n");
+            }
+        }
         out + &revocation_note(user, &self.certificates, unbound, now) + "\n"
     }
 
@@ -236,6 +331,13 @@ impl Offboarded {
             "kubeconfigEntriesRemoved": entries,
             "filesRemoved": files,
             "certificateValidUntil": valid_until.map(rfc3339),
+            "certificates": self.recorded.iter().map(|r| json!({
+                "credentialId": credential_id(&r.fingerprint),
+                "groups": r.groups,
+                "notAfter": r.not_after,
+            })).collect::<Vec<_>>(),
+            "revoked": self.revoked,
+            "stillGrantedBy": self.still_granted,
         })
     }
 }

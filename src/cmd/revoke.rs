@@ -126,21 +126,7 @@ pub async fn run(args: Args) -> Result<()> {
         ))
     })?;
 
-    let mut entries = without_expired(
-        revocation::list(&conn).await?,
-        &inventory::list(&conn).await?,
-    );
-    let reason = args.reason.as_deref();
-    for t in &targets {
-        let text = match t {
-            Target::Recorded(r) => revocation::message(&r.user, &r.not_after, reason),
-            Target::Unrecorded(hex) => {
-                revocation::message(&format!("X509SHA256={hex}"), "its expiry", reason)
-            }
-        };
-        entries.insert(t.fingerprint().to_string(), text);
-    }
-    revocation::apply(&conn, &entries).await?;
+    put_on_list(&conn, &targets, args.reason.as_deref()).await?;
 
     // What it cannot block: the reads RBAC still grants, until the certificates stop working.
     let mut text = String::new();
@@ -184,19 +170,38 @@ pub async fn run(args: Args) -> Result<()> {
     output.print(value, &text)
 }
 
-/// The list without the entries whose certificate the inventory knows to have expired: an
-/// expired certificate cannot authenticate, so there is nothing left to refuse.
-pub fn without_expired(
-    mut entries: BTreeMap<String, String>,
-    records: &[Record],
-) -> BTreeMap<String, String> {
-    let now = SystemTime::now();
-    for r in records {
-        if state(r, now, None) == State::Expired {
-            entries.remove(&r.fingerprint);
-        }
+/// Adds `targets` to the revocation list (dropping expired entries) and puts the policy in place.
+pub async fn put_on_list(
+    conn: &crate::cluster::Connection,
+    targets: &[Target],
+    reason: Option<&str>,
+) -> Result<()> {
+    let mut entries = BTreeMap::new();
+    for t in targets {
+        let text = match t {
+            Target::Recorded(r) => revocation::message(&r.user, &r.not_after, reason),
+            Target::Unrecorded(hex) => {
+                revocation::message(&credential_id(hex), "its expiry", reason)
+            }
+        };
+        entries.insert(t.fingerprint().to_string(), text);
     }
-    entries
+    let expired = expired_entries(
+        &revocation::list(conn).await?,
+        &inventory::list(conn).await?,
+    );
+    revocation::update(conn, &entries, &expired).await
+}
+
+/// The entries of the list whose certificate the inventory knows to have expired: an expired
+/// certificate cannot authenticate, so there is nothing left to refuse.
+pub fn expired_entries(entries: &BTreeMap<String, String>, records: &[Record]) -> Vec<String> {
+    let now = SystemTime::now();
+    records
+        .iter()
+        .filter(|r| state(r, now, None) == State::Expired && entries.contains_key(&r.fingerprint))
+        .map(|r| r.fingerprint.clone())
+        .collect()
 }
 
 fn list_text(entries: &BTreeMap<String, String>) -> String {

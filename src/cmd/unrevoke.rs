@@ -5,7 +5,7 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::json;
 
 use crate::cli::flags;
-use crate::cmd::revoke::{Target, targets, without_expired};
+use crate::cmd::revoke::{Target, expired_entries, targets};
 use crate::error::Result;
 use crate::inventory;
 use crate::report::Output;
@@ -39,21 +39,22 @@ pub async fn run(args: Args) -> Result<()> {
         "unrevoke",
     )
     .await?;
-    let before = revocation::list(&conn).await?;
-    let mut entries = without_expired(before.clone(), &inventory::list(&conn).await?);
+    let entries = revocation::list(&conn).await?;
+    let mut remove = expired_entries(&entries, &inventory::list(&conn).await?);
     let mut text = String::new();
     let mut taken_off = Vec::new();
     for t in &targets {
         let id = credential_id(t.fingerprint());
-        if entries.remove(t.fingerprint()).is_some() {
+        if entries.contains_key(t.fingerprint()) {
             text += &format!("{id} is no longer revoked: its writes are accepted again\n");
+            remove.push(t.fingerprint().to_string());
             taken_off.push(id);
         } else {
             text += &format!("{id} was not revoked\n");
         }
     }
-    if entries != before {
-        revocation::apply(&conn, &entries).await?;
+    if !remove.is_empty() {
+        revocation::update(&conn, &Default::default(), &remove).await?;
     }
     if let [Target::Recorded(r), ..] = targets.as_slice() {
         progress.detail(&format!(
