@@ -125,6 +125,13 @@ fn a_revoked_certificate_may_read_but_not_write_and_unrevoke_undoes_it() {
         "the administrator is not touched"
     );
 
+    let states: Value = serde_json::from_str(
+        &env.onboard(&["certificates", &jane, "-o", "json"])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(states["certificates"][0]["state"], "revoked", "{states}");
     let listed: Value = serde_json::from_str(
         &env.onboard(&["revoke", "--list", "-o", "json"])
             .success()

@@ -14,6 +14,7 @@ use crate::duration::format_duration;
 use crate::error::Result;
 use crate::inventory::{self, Record};
 use crate::report::Output;
+use crate::revocation;
 use crate::session;
 
 flags! {
@@ -108,11 +109,25 @@ pub async fn run(args: Args) -> Result<()> {
         inventory::NAMESPACE
     ));
     let shown = select(all, args.user.as_deref(), args.all, now);
-    output.print(|| to_value(&shown, now, warn), &table(&shown, now, warn))?;
+    // Revoked ones are marked (a list we may not read marks none).
+    let revoked: HashSet<String> = match revocation::list(&conn).await {
+        Ok(list) => list.into_keys().collect(),
+        Err(e) => {
+            progress.detail(&format!("revocation list not read: {e}"));
+            HashSet::new()
+        }
+    };
+    let label = |r: &Record| label(r, now, warn, &revoked);
+    output.print(
+        || to_value(&shown, now, &label),
+        &table(&shown, now, &label),
+    )?;
     if let Some(window) = warn {
         let due: Vec<&str> = shown
             .iter()
-            .filter(|r| state(r, now, Some(window)) != State::Valid)
+            .filter(|r| {
+                state(r, now, Some(window)) != State::Valid && !revoked.contains(&r.fingerprint)
+            })
             .map(|r| r.user.as_str())
             .collect();
         check_due(&due, shown.len(), args.warn.as_deref().unwrap_or_default())?;
@@ -132,7 +147,22 @@ pub fn select(records: Vec<Record>, user: Option<&str>, all: bool, now: SystemTi
     shown
 }
 
-fn to_value(records: &[Record], now: SystemTime, warn: Option<Duration>) -> Value {
+/// What the STATE column says: `revoked` for a certificate on the revocation list that still
+/// works, else its [`State`].
+fn label(
+    record: &Record,
+    now: SystemTime,
+    warn: Option<Duration>,
+    revoked: &HashSet<String>,
+) -> &'static str {
+    match state(record, now, warn) {
+        State::Expired => State::Expired.as_str(),
+        _ if revoked.contains(&record.fingerprint) => "revoked",
+        other => other.as_str(),
+    }
+}
+
+fn to_value(records: &[Record], now: SystemTime, label: &dyn Fn(&Record) -> &'static str) -> Value {
     let items: Vec<Value> = records
         .iter()
         .map(|r| {
@@ -145,7 +175,7 @@ fn to_value(records: &[Record], now: SystemTime, warn: Option<Duration>) -> Valu
                 "notBefore": r.not_before,
                 "notAfter": r.not_after,
                 "daysLeft": r.not_after_time().map(|end| days_left(end, now)),
-                "state": state(r, now, warn).as_str(),
+                "state": label(r),
                 "key": r.key,
                 "how": r.how,
                 "requester": r.requester,
@@ -157,7 +187,7 @@ fn to_value(records: &[Record], now: SystemTime, warn: Option<Duration>) -> Valu
     json!({ "certificates": items })
 }
 
-fn table(records: &[Record], now: SystemTime, warn: Option<Duration>) -> String {
+fn table(records: &[Record], now: SystemTime, label: &dyn Fn(&Record) -> &'static str) -> String {
     if records.is_empty() {
         return format!(
             "No certificates in the cluster's inventory (namespace {}) to show.\n",
@@ -188,7 +218,7 @@ fn table(records: &[Record], now: SystemTime, warn: Option<Duration>) -> String 
             dash(&r.not_after),
             r.not_after_time()
                 .map_or("-".to_string(), |end| days_left(end, now).to_string()),
-            state(r, now, warn).as_str().to_string(),
+            label(r).to_string(),
             dash(&r.how),
             dash(r.approver.as_deref().unwrap_or_default()),
         ]);
