@@ -152,9 +152,22 @@ fn a_revoked_certificate_may_read_but_not_write_and_unrevoke_undoes_it() {
         "{message}"
     );
 
-    // A new certificate for jane is not revoked.
-    env.onboard(&[&jane, "--group", "dev", "--approve", "--force"])
+    // Renewing a revoked certificate says so: the new one is not revoked.
+    let renewed = env
+        .onboard(&[
+            "renew",
+            &jane,
+            "--approve",
+            "--admin-context",
+            "admin@local",
+        ])
         .success();
+    assert!(
+        renewed
+            .stderr
+            .contains("is revoked, and the new one will not be"),
+        "{renewed}"
+    );
     assert!(
         writes(&env.kubeconfig, &jane).status.success(),
         "jane's new certificate writes"

@@ -8,7 +8,8 @@
 //! Items (the numbering of RESULTS.md): 1 the admin flow against the documented manual flow
 //! (`benches/manual-flow.sh`); 2 its phases next to each phase's bare cost; 3 issued → written
 //! in self-service mode; 4 merging into large kubeconfigs; 5 `kubectl onboard batch`; 6 the
-//! binary: size, `--help`, peak RSS; 7 completion latency for the cluster-backed candidates.
+//! binary: size, `--help`, peak RSS; 7 completion latency for the cluster-backed candidates; 8
+//! the inventory at 10,000 records and the cost of recording.
 //! Every figure is a median with min and max; targets are reported, never asserted.
 
 #[path = "../../tests/support/mod.rs"]
@@ -19,6 +20,7 @@ mod batch;
 mod binary;
 mod complete;
 mod flows;
+mod inventory;
 mod merge;
 mod observe;
 mod proc;
@@ -183,6 +185,9 @@ async fn main() {
 
     if wanted(7) {
         report.item(7, complete::latency(&bench));
+    }
+    if wanted(8) {
+        report.item(8, inventory::scale(&bench).await);
     }
 
     report.finish(started.elapsed());

@@ -31,6 +31,7 @@ use crate::pipeline::{self, Certified, Certifier, Proof, Subject};
 use crate::plan::{self, format_duration, parse_duration};
 use crate::progress::Progress;
 use crate::report::Output;
+use crate::revocation;
 use crate::session::{Local, Session, display_paths};
 use crate::signals::Signals;
 use crate::verify::{self, CertInfo, rfc3339};
@@ -94,6 +95,8 @@ struct UserEntry {
     cert_slot: Slot,
     key_slot: Slot,
     info: CertInfo,
+    /// SHA-256 of the certificate as it is in the kubeconfig (`None` if its bytes cannot be read).
+    fingerprint: Option<String>,
     /// The current key, or why it cannot be used.
     key: std::result::Result<PrivateKey, String>,
 }
@@ -185,6 +188,7 @@ pub async fn run(args: Args) -> Result<()> {
         &mut progress,
     )
     .await?;
+    warn_if_revoked(&session.conn, &entry, &cn, &mut progress).await;
     let certifier = Certifier::cluster(&session, approve, timeout, args.keep_csr, options.record);
     let subject = Subject {
         user: &cn,
@@ -227,6 +231,23 @@ pub async fn run(args: Args) -> Result<()> {
         identity,
     };
     options.output.print(|| renewed.to_value(), &renewed.text())
+}
+
+/// Says so when the certificate being renewed is on the revocation list: the new one will not
+/// be, so renewing gives back what revoking took (a list that cannot be read says nothing).
+async fn warn_if_revoked(conn: &Connection, entry: &UserEntry, cn: &str, progress: &mut Progress) {
+    let Some(fingerprint) = &entry.fingerprint else {
+        return;
+    };
+    if revocation::list(conn)
+        .await
+        .is_ok_and(|list| list.contains_key(fingerprint))
+    {
+        progress.warn(&format!(
+            "the certificate being renewed ({}) is revoked, and the new one will not be; if {cn} should not write, stop here, or revoke again afterwards (kubectl onboard revoke {cn})",
+            revocation::credential_id(fingerprint)
+        ));
+    }
 }
 
 /// With `--if-expires-within`: the line to print when the certificate is not due yet.
@@ -510,6 +531,9 @@ fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Res
         context,
         origin,
         body: body.clone(),
+        fingerprint: crate::pki::pem::block(&certificate.bytes, "CERTIFICATE")
+            .and_then(|block| crate::pki::pem::decode(block).ok())
+            .map(|(_, der)| crate::inventory::fingerprint(&der)),
         cert_slot: certificate.slot,
         key_slot: key.slot,
         info,
