@@ -74,6 +74,12 @@ fn usage_errors_exit_2_with_one_line() {
         vec!["--approve"],
         vec!["jane", "--key-algorithm", "dsa"],
         vec!["completion", "tcsh"],
+        vec!["revoke"],
+        vec!["revoke", "jane", "--fingerprint", "ab"],
+        vec!["revoke", "--fingerprint", "not-hex"],
+        vec!["revoke", "jane", "--reason", "two\nlines"],
+        vec!["unrevoke"],
+        vec!["certificates", "--warn", "soon"],
     ] {
         let out = Command::new(BIN)
             .args(&args)

@@ -97,7 +97,34 @@ impl Target {
     }
 }
 
+/// What a command line names, checked before anything is sent: a user or a fingerprint.
+pub fn check_named(user: Option<&str>, fingerprint: Option<&str>, verb: &str) -> Result<()> {
+    if user.is_some() == fingerprint.is_some() {
+        return Err(Error::usage(format!(
+            "name a user or --fingerprint (one of them): kubectl onboard {verb} USER, or kubectl onboard {verb} --fingerprint SHA256"
+        )));
+    }
+    if let Some(given) = fingerprint {
+        revocation::fingerprint_arg(given)?;
+    }
+    Ok(())
+}
+
 pub async fn run(args: Args) -> Result<()> {
+    if !args.list {
+        check_named(args.user.as_deref(), args.fingerprint.as_deref(), "revoke")?;
+    }
+    // The holder's terminal shows it (in kubectl's error): one line, printable, short.
+    if let Some(reason) = &args.reason
+        && (reason
+            .chars()
+            .any(|c| c.is_control() || crate::terminal::is_unsafe(c))
+            || reason.chars().count() > 200)
+    {
+        return Err(Error::usage(
+            "--reason must be one line of at most 200 printable characters",
+        ));
+    }
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());

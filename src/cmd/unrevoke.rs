@@ -5,7 +5,7 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::json;
 
 use crate::cli::flags;
-use crate::cmd::revoke::{Target, expired_entries, targets};
+use crate::cmd::revoke::{Target, check_named, expired_entries, targets};
 use crate::error::Result;
 use crate::inventory;
 use crate::report::Output;
@@ -28,6 +28,11 @@ flags! {
 }
 
 pub async fn run(args: Args) -> Result<()> {
+    check_named(
+        args.user.as_deref(),
+        args.fingerprint.as_deref(),
+        "unrevoke",
+    )?;
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
