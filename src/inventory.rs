@@ -297,11 +297,14 @@ pub async fn list(conn: &Connection) -> Result<Vec<Record>> {
 /// Records what the inventory lacks of the certificates still in issued requests to
 /// kubernetes.io/kube-apiserver-client (the cleaner deletes them an hour after issuing): those
 /// approved with plain kubectl, or for a requester who could not record them; the approver is
-/// the one kubectl onboard named in the Approved condition. `only`: just these requests. Returns
-/// how many it added; `Err` says in a line why it could not look or record.
+/// the one kubectl onboard named in the Approved condition. `only`: just these requests;
+/// `known`: the fingerprints the caller already listed (`None`: write each, an existing record
+/// is left as it is). Returns how many it added; `Err` says in a line why it could not look or
+/// record.
 pub async fn sweep(
     conn: &Connection,
     only: Option<&[String]>,
+    known: Option<&HashSet<String>>,
 ) -> std::result::Result<usize, String> {
     let requests: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
     let ours = ListParams::default().fields(&format!("spec.signerName={}", crate::submit::SIGNER));
@@ -311,7 +314,6 @@ pub async fn sweep(
         }
         e => why_not(e),
     })?;
-    let known: HashSet<String> = list_fingerprints(conn).await.map_err(|e| e.to_string())?;
     let mut added = 0;
     for csr in &list.items {
         let name = csr.metadata.name.as_deref().unwrap_or_default();
@@ -338,21 +340,13 @@ pub async fn sweep(
         else {
             continue;
         };
-        if known.contains(&found.fingerprint) {
+        if known.is_some_and(|k| k.contains(&found.fingerprint)) {
             continue;
         }
         record(conn, &found, &pem).await?;
         added += 1;
     }
     Ok(added)
-}
-
-async fn list_fingerprints(conn: &Connection) -> Result<HashSet<String>> {
-    Ok(list(conn)
-        .await?
-        .into_iter()
-        .map(|r| r.fingerprint)
-        .collect())
 }
 
 /// How long a record is kept after its certificate expired: long enough to answer "who could

@@ -130,7 +130,7 @@ async fn record_when_issued(conn: &Connection, names: &[String], progress: &mut 
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    match inventory::sweep(conn, Some(names)).await {
+    match inventory::sweep(conn, Some(names), None).await {
         Ok(n) => progress.detail(&format!("inventory: recorded {n} certificates")),
         Err(why) => progress.step(&format!(
             "Not recorded in the cluster's certificate inventory: {why} (--no-record skips it)"

@@ -80,15 +80,19 @@ pub async fn run(args: Args) -> Result<()> {
     .await?;
     // Issued requests the inventory lacks (approved with plain kubectl, or for a requester who
     // could not record them) are recorded first, while the cluster still has them.
-    match inventory::sweep(&conn, None).await {
-        Ok(0) => {}
-        Ok(n) => progress.detail(&format!(
-            "inventory: recorded {n} certificates of issued requests it lacked"
-        )),
-        Err(why) => progress.detail(&format!("inventory: issued requests not looked at: {why}")),
-    }
     let now = SystemTime::now();
     let mut all = inventory::list(&conn).await?;
+    let known: HashSet<String> = all.iter().map(|r| r.fingerprint.clone()).collect();
+    match inventory::sweep(&conn, None, Some(&known)).await {
+        Ok(0) => {}
+        Ok(n) => {
+            progress.detail(&format!(
+                "inventory: recorded {n} certificates of issued requests it lacked"
+            ));
+            all = inventory::list(&conn).await?;
+        }
+        Err(why) => progress.detail(&format!("inventory: issued requests not looked at: {why}")),
+    }
     let stale = inventory::stale(&all, now);
     if !stale.is_empty() {
         match inventory::prune(&conn, &stale).await {

@@ -114,17 +114,7 @@ pub async fn run(args: Args) -> Result<()> {
     if !args.list {
         check_named(args.user.as_deref(), args.fingerprint.as_deref(), "revoke")?;
     }
-    // The holder's terminal shows it (in kubectl's error): one line, printable, short.
-    if let Some(reason) = &args.reason
-        && (reason
-            .chars()
-            .any(|c| c.is_control() || crate::terminal::is_unsafe(c))
-            || reason.chars().count() > 200)
-    {
-        return Err(Error::usage(
-            "--reason must be one line of at most 200 printable characters",
-        ));
-    }
+    check_reason(args.reason.as_deref())?;
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
@@ -155,10 +145,37 @@ pub async fn run(args: Args) -> Result<()> {
 
     put_on_list(&conn, &targets, args.reason.as_deref()).await?;
 
-    // What it cannot block: the reads RBAC still grants, until the certificates stop working.
+    let (text, still) = report(&conn, &targets).await?;
+    let value = || {
+        let revoked: Vec<Value> = targets
+            .iter()
+            .map(|t| json!({"credentialId": credential_id(t.fingerprint())}))
+            .collect();
+        json!({"revoked": revoked, "readsStillGrantedBy": still, "policy": revocation::POLICY})
+    };
+    output.print(value, &text)
+}
+
+/// The holder's terminal shows the reason (in kubectl's error): one line, printable, short.
+fn check_reason(reason: Option<&str>) -> Result<()> {
+    let unsafe_char = |c: char| c.is_control() || crate::terminal::is_unsafe(c);
+    match reason {
+        Some(r) if r.chars().any(unsafe_char) || r.chars().count() > 200 => Err(Error::usage(
+            "--reason must be one line of at most 200 printable characters",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What was revoked, and what it cannot block: the reads RBAC still grants (asked once per
+/// user, with all the groups of their certificates), until the certificates stop working.
+async fn report(
+    conn: &crate::cluster::Connection,
+    targets: &[Target],
+) -> Result<(String, Vec<String>)> {
     let mut text = String::new();
-    let mut still = Vec::new();
-    for t in &targets {
+    let mut groups_of: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for t in targets {
         match t {
             Target::Recorded(r) => {
                 text += &format!(
@@ -167,11 +184,10 @@ pub async fn run(args: Args) -> Result<()> {
                     credential_id(&r.fingerprint),
                     r.not_after
                 );
-                for grant in rbac::granting(&conn, &r.user, &r.groups).await? {
-                    if !still.contains(&grant) {
-                        still.push(grant);
-                    }
-                }
+                groups_of
+                    .entry(&r.user)
+                    .or_default()
+                    .extend(r.groups.iter().cloned());
             }
             Target::Unrecorded(hex) => {
                 text += &format!(
@@ -181,20 +197,23 @@ pub async fn run(args: Args) -> Result<()> {
             }
         }
     }
+    let mut still = Vec::new();
+    for (user, mut groups) in groups_of {
+        groups.sort();
+        groups.dedup();
+        for grant in rbac::granting(conn, user, &groups).await? {
+            if !still.contains(&grant) {
+                still.push(grant);
+            }
+        }
+    }
     if !still.is_empty() {
         text += "Not blocked: reads, which never reach admission, as these bindings grant them until the certificate expires (remove them: kubectl onboard offboard USER):\n";
         for grant in &still {
             text += &format!("  {grant}\n");
         }
     }
-    let value = || {
-        let revoked: Vec<Value> = targets
-            .iter()
-            .map(|t| json!({"credentialId": credential_id(t.fingerprint())}))
-            .collect();
-        json!({"revoked": revoked, "readsStillGrantedBy": still, "policy": revocation::POLICY})
-    };
-    output.print(value, &text)
+    Ok((text, still))
 }
 
 /// Adds `targets` to the revocation list (dropping expired entries) and puts the policy in place.
