@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::Cluster;
 use support::onboard::{Env, unique};
 
@@ -151,6 +151,29 @@ fn a_revoked_certificate_may_read_but_not_write_and_unrevoke_undoes_it() {
             .ends_with("revoked: left the team"),
         "{message}"
     );
+
+    // status reads the revocation list of the current context's cluster and marks her, only her.
+    let status: Value =
+        serde_json::from_str(&env.onboard(&["status", "-o", "json"]).success().stdout).unwrap();
+    let state_of = |cn: &str| {
+        let user = status["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["commonName"] == cn)
+            .unwrap_or_else(|| panic!("{cn} in {status}"));
+        (user["state"].clone(), user["revoked"].clone())
+    };
+    let (state, revoked) = state_of(&jane);
+    assert_eq!(state, "revoked", "{status}");
+    assert!(
+        revoked
+            .as_str()
+            .unwrap()
+            .ends_with("revoked: left the team"),
+        "{status}"
+    );
+    assert_eq!(state_of(&bob), (json!("ok"), Value::Null), "{status}");
 
     // Renewing a revoked certificate says so: the new one is not revoked.
     let renewed = env

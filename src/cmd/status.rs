@@ -1,6 +1,9 @@
 //! `kubectl onboard status`: every user in the loaded kubeconfig(s) that has a client
 //! certificate, with its subject, issuer and expiry — what people do today with
 //! `openssl x509 -in … -text -noout`. `--warn 30d` makes it a check for cron and monitoring.
+//! A certificate on the revocation list of the context's cluster (`kubectl onboard revoke`) is
+//! marked revoked; when that list cannot be read within a few seconds, status says so with
+//! `-v` and shows the rest, so that it keeps working offline.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -9,13 +12,18 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
 
 use crate::cli::flags;
+use crate::cluster::{self, Connection};
 use crate::error::{Error, Kind, Result};
+use crate::inventory;
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::{self, edit::Section};
 use crate::plan::parse_duration;
+use crate::progress::Progress;
 use crate::report::Output;
-use crate::session::display_paths;
+use crate::revocation;
+use crate::session::{Local, display_paths};
 use crate::verify::{self, rfc3339};
+use x509_cert::der::Encode;
 
 flags! {
     /// Show the client certificates of the users in your kubeconfig: subject, issuer, expiry.
@@ -29,7 +37,7 @@ flags! {
         #[argh(option)]
         pub warn: Option<String>,
     }
-    with kubeconfig, output
+    with connection, output
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +45,8 @@ pub struct Row {
     pub user: String,
     pub source: PathBuf,
     pub certificate: std::result::Result<Cert, String>,
+    /// The message of its entry on the cluster's revocation list, when it is on it.
+    pub revoked: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +55,8 @@ pub struct Cert {
     pub groups: Vec<String>,
     pub issuer: String,
     pub not_after: SystemTime,
+    /// SHA-256 of the DER, in hex: the key of the revocation list.
+    pub fingerprint: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +64,7 @@ pub enum Expiry {
     Ok,
     Expiring,
     Expired,
+    Revoked,
     Unreadable,
 }
 
@@ -61,6 +74,7 @@ impl Expiry {
             Expiry::Ok => "ok",
             Expiry::Expiring => "expiring",
             Expiry::Expired => "expired",
+            Expiry::Revoked => "revoked",
             Expiry::Unreadable => "unreadable",
         }
     }
@@ -95,7 +109,10 @@ pub async fn run(args: Args) -> Result<()> {
         "kubeconfig: read {}",
         display_paths(&loaded.sources.read)
     ));
-    let rows = read_rows(&loaded.merged);
+    let mut rows = read_rows(&loaded.merged);
+    if rows.iter().any(|r| r.certificate.is_ok()) {
+        mark_revoked(&mut rows, &args, &mut progress).await;
+    }
     let now = SystemTime::now();
     output.print(|| to_value(&rows, now, warn), &table(&rows, now, warn))?;
     if let Some(window) = warn {
@@ -103,7 +120,7 @@ pub async fn run(args: Args) -> Result<()> {
             .iter()
             .filter(|r| {
                 matches!(
-                    state(r, now, Some(window)),
+                    expiry(r, now, Some(window)),
                     Expiry::Expiring | Expiry::Expired
                 )
             })
@@ -112,6 +129,35 @@ pub async fn run(args: Args) -> Result<()> {
         check_due(&due, rows.len(), args.warn.as_deref().unwrap_or_default())?;
     }
     Ok(())
+}
+
+/// How long status waits for the revocation list: it is a check that must work offline.
+const REVOCATION_WAIT: Duration = Duration::from_secs(3);
+
+/// Marks the rows whose certificate is on the revocation list of the context's cluster. A
+/// list that cannot be read (no cluster, no permission, no answer) marks nothing, said with -v.
+async fn mark_revoked(rows: &mut [Row], args: &Args, progress: &mut Progress) {
+    let reading = async {
+        let local = Local::load(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+            progress,
+        )?;
+        let conn = Connection::open(&local.loaded, &local.target).await?;
+        revocation::list(&conn).await
+    };
+    let deadline = tokio::time::Instant::now() + REVOCATION_WAIT;
+    let doing = "reading the revocation list";
+    match cluster::within(deadline, "3s", doing, reading).await {
+        Ok(list) => {
+            for row in rows.iter_mut() {
+                if let Ok(cert) = &row.certificate {
+                    row.revoked = list.get(&cert.fingerprint).cloned();
+                }
+            }
+        }
+        Err(e) => progress.detail(&format!("revocations not checked: {e}")),
+    }
 }
 
 /// Every user with a client certificate, read (from the kubeconfig, or the file it names), in
@@ -142,6 +188,7 @@ pub fn read_rows(merged: &kubeconfig::edit::Merged) -> Vec<Row> {
                 user: name.to_string(),
                 source: doc.path.clone(),
                 certificate: pem.and_then(|bytes| read_cert(&bytes)),
+                revoked: None,
             });
         }
     }
@@ -158,10 +205,21 @@ fn read_cert(pem: &[u8]) -> std::result::Result<Cert, String> {
         groups: info.organizations,
         issuer: leaf.tbs_certificate().issuer().to_string(),
         not_after: info.not_after,
+        fingerprint: inventory::fingerprint(leaf.to_der().map_err(|e| e.to_string())?.as_slice()),
     })
 }
 
+/// What the table and JSON show: revoked before anything but expired (an expired certificate
+/// no longer works at all, and leaves the revocation list).
 pub fn state(row: &Row, now: SystemTime, warn: Option<Duration>) -> Expiry {
+    match expiry(row, now, warn) {
+        Expiry::Expired | Expiry::Unreadable => expiry(row, now, warn),
+        _ if row.revoked.is_some() => Expiry::Revoked,
+        other => other,
+    }
+}
+
+fn expiry(row: &Row, now: SystemTime, warn: Option<Duration>) -> Expiry {
     match &row.certificate {
         Err(_) => Expiry::Unreadable,
         Ok(c) if c.not_after <= now => Expiry::Expired,
@@ -195,6 +253,9 @@ fn to_value(rows: &[Row], now: SystemTime, warn: Option<Duration>) -> Value {
                     v["daysLeft"] = json!(days_left(c.not_after, now));
                 }
                 Err(why) => v["error"] = json!(why),
+            }
+            if let Some(message) = &r.revoked {
+                v["revoked"] = json!(message);
             }
             v
         })
@@ -265,8 +326,10 @@ mod tests {
                     groups: vec![],
                     issuer: "CN=ca".into(),
                     not_after: t,
+                    fingerprint: "ab".into(),
                 })
                 .ok_or_else(|| "gone".to_string()),
+            revoked: None,
         }
     }
 
@@ -283,6 +346,16 @@ mod tests {
         assert_eq!(state(&row(Some(now + 10 * day)), now, None), Expiry::Ok);
         assert_eq!(state(&row(Some(now - day)), now, None), Expiry::Expired);
         assert_eq!(state(&row(None), now, month), Expiry::Unreadable);
+        let revoked = |not_after| Row {
+            revoked: Some("left".into()),
+            ..row(Some(not_after))
+        };
+        assert_eq!(state(&revoked(now + 10 * day), now, month), Expiry::Revoked);
+        assert_eq!(
+            expiry(&revoked(now + 10 * day), now, month),
+            Expiry::Expiring
+        );
+        assert_eq!(state(&revoked(now - day), now, month), Expiry::Expired);
         assert_eq!(days_left(now + 10 * day + Duration::from_secs(5), now), 10);
         assert_eq!(days_left(now - Duration::from_secs(5), now), -1);
     }
