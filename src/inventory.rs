@@ -42,6 +42,8 @@ pub enum How {
     Sign,
     Batch,
     Renew,
+    /// `kubectl onboard USER --ca-key …`: signed here with the cluster CA's key.
+    Offline,
 }
 
 impl How {
@@ -52,6 +54,7 @@ impl How {
             How::Sign => "sign",
             How::Batch => "batch",
             How::Renew => "renew",
+            How::Offline => "offline",
         }
     }
 }

@@ -250,7 +250,13 @@ fn offline_needs_no_kubeconfig_and_makes_the_first_one() {
     let user = unique("first");
     let mut args = vec![user.clone(), "--use-context".into()];
     args.extend(offline_flags(cluster));
-    env.onboard(&strs(&args)).success();
+    let run = env.onboard(&strs(&args)).success();
+    // Nobody here may write the inventory: said once, and onboarding goes on.
+    let note = format!(
+        "Not recorded in the cluster's certificate inventory: no context in the kubeconfig is for {}",
+        cluster.server
+    );
+    assert_eq!(run.stderr.matches(&note).count(), 1, "{run}");
     assert_eq!(mode(&env.kubeconfig), 0o600);
     assert_eq!(mode(&env.home.join(".kube")), 0o755);
     // The current context is the new one: kubectl needs nothing else.

@@ -188,6 +188,45 @@ fn issued_certificates_are_recorded_beyond_their_requests() {
         "{hows:?}"
     );
 
+    // Signed here with the CA's key: recorded by the user of the context for the same server
+    // (the administrator), one at a time and in a batch.
+    let (fred, gina) = (unique("inv-fred"), unique("inv-gina"));
+    let (ca_cert, ca_key) = (
+        cluster.ca_cert.to_str().unwrap(),
+        cluster.ca_key.to_str().unwrap(),
+    );
+    let offline = [
+        "--ca-cert",
+        ca_cert,
+        "--ca-key",
+        ca_key,
+        "--server",
+        &cluster.server,
+    ];
+    let alone = env.home.join("fred.kubeconfig");
+    let mut args = vec![
+        fred.as_str(),
+        "--output-kubeconfig",
+        alone.to_str().unwrap(),
+    ];
+    args.extend(offline);
+    env.onboard(&args).success();
+    fs::write(&team, format!("- name: {gina}\n  groups: [qa]\n")).unwrap();
+    let mut args = vec!["batch", team.to_str().unwrap(), "--output-dir"];
+    let offline_out = env.home.join("offline-out");
+    args.push(offline_out.to_str().unwrap());
+    args.extend(offline);
+    env.onboard(&args).success();
+    let records = listed(&env, &[], &[&fred, &gina]);
+    assert_eq!(records.len(), 2, "{records:?}");
+    for r in &records {
+        assert_eq!(
+            (&r["how"], &r["approver"], &r["csr"]),
+            (&"offline".into(), &"admin".into(), &Value::Null),
+            "{r}"
+        );
+    }
+
     // --no-record leaves no trace.
     let carol = unique("inv-carol");
     env.onboard(&[&carol, "--approve", "--no-record"]).success();

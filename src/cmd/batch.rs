@@ -33,6 +33,7 @@ use crate::inventory::How;
 use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
 use crate::kubeconfig::{self, Target};
 use crate::pipeline::certify::{self, Requester};
+use crate::pipeline::record::{self, Recorder};
 use crate::pipeline::{self, Certifier, Credentials, Proof, Subject, new_user_entries};
 use crate::plan::{self, Offline};
 use crate::progress::Progress;
@@ -217,8 +218,16 @@ pub async fn run(args: Args) -> Result<()> {
                         target.server
                     ));
                 }
+                let recorder = match batch.record {
+                    true => offline_recorder(&batch, &target.server, &mut bar).await,
+                    false => None,
+                };
                 // read_roster refuses roles offline: there are no grants to make.
-                Mode::Local { authority, prove }
+                Mode::Local {
+                    authority,
+                    prove,
+                    recorder,
+                }
             }
             Source::Cluster(local) => {
                 let mut grants: Vec<Grant> = Vec::new();
@@ -251,6 +260,16 @@ pub async fn run(args: Args) -> Result<()> {
     }
     bar.close();
     finish(&batch, &entries, &results, stopped)
+}
+
+/// Offline, who records the certificates signed here: the user of a context of the kubeconfig
+/// for the same server, if it can be reached (said once when not).
+async fn offline_recorder(batch: &Batch, server: &str, bar: &mut Bar) -> Option<Box<Recorder>> {
+    let recorder = match kubeconfig::load(batch.kubeconfig.as_deref()) {
+        Ok(loaded) => Recorder::offline(&loaded, server).await,
+        Err(e) => Err(record::not_recorded(&e.to_string())),
+    };
+    recorder.map(Box::new).map_err(|why| bar.warn(&why)).ok()
 }
 
 /// Where the certificates come from, and the cluster the files are for.
@@ -472,6 +491,8 @@ enum Mode {
         authority: Arc<Authority>,
         /// The server answered: prove each user's credentials.
         prove: bool,
+        /// Records each certificate in the cluster's inventory (`None`: not recorded).
+        recorder: Option<Box<Recorder>>,
     },
 }
 
@@ -606,6 +627,13 @@ impl Work<'_> {
                     .await?;
                 for warning in &warnings {
                     progress.warn(warning);
+                }
+                if let Mode::Local {
+                    recorder: Some(recorder),
+                    ..
+                } = &self.mode
+                {
+                    recorder.record(&verified, progress).await;
                 }
                 (key, verified, Proof::Reached(self.target))
             }

@@ -13,6 +13,7 @@ use crate::inventory::How;
 use crate::key::{KeySource, PrivateKey};
 use crate::kubeconfig::{self, ClusterEntry, Loaded, Target};
 use crate::pipeline::certify::Requester;
+use crate::pipeline::record::Recorder;
 use crate::pipeline::{
     self, Certified, Certifier, CredentialFiles, Credentials, Destination, Proof, Replaced,
     Subject, new_user_entries,
@@ -74,9 +75,27 @@ pub async fn run(plan: Plan) -> Result<()> {
         }
         false => None,
     };
-    if let Source::Cluster(session) = &source {
-        let (conn, user) = (&session.conn, &plan.user);
-        pipeline::bind(conn, user, &plan.grants, &mut signals, &mut progress).await?;
+    match &source {
+        Source::Cluster(session) => {
+            let (conn, user) = (&session.conn, &plan.user);
+            pipeline::bind(conn, user, &plan.grants, &mut signals, &mut progress).await?;
+        }
+        Source::Authority { target, loaded, .. } if plan.record => {
+            let recording = record_offline(
+                &plan,
+                loaded.as_ref(),
+                &target.server,
+                &verified,
+                &mut progress,
+            );
+            signals
+                .interruptible(async {
+                    recording.await;
+                    Ok(())
+                })
+                .await?;
+        }
+        Source::Authority { .. } => {}
     }
     let target = source.target();
     let context = format!("{}@{}", plan.user, target.cluster_name);
@@ -177,6 +196,35 @@ async fn connect(
         .connect(plan.approve, &plan.grants, plan.timeout, signals, progress)
         .await?;
     Ok((Source::Cluster(session), files))
+}
+
+/// Offline: records the certificate through a context of the kubeconfig for the same server
+/// (read for it when --output-kubeconfig means it was not).
+async fn record_offline(
+    plan: &Plan,
+    loaded: Option<&Loaded>,
+    server: &str,
+    verified: &verify::Verified,
+    progress: &mut Progress,
+) {
+    let read;
+    let loaded = match loaded {
+        Some(loaded) => loaded,
+        None => match kubeconfig::load(plan.kubeconfig.as_deref()) {
+            Ok(found) => {
+                read = found;
+                &read
+            }
+            Err(e) => {
+                progress.step(&pipeline::record::not_recorded(&e.to_string()));
+                return;
+            }
+        },
+    };
+    match Recorder::offline(loaded, server).await {
+        Ok(recorder) => recorder.record(verified, progress).await,
+        Err(why) => progress.step(&why),
+    }
 }
 
 /// Offline: the CA to sign with, and the kubeconfig to merge into, names checked to be free.

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::inventory;
 use crate::issue::{self, Issued};
 use crate::key::PrivateKey;
+use crate::pipeline::record;
 use crate::policy;
 use crate::progress::Progress;
 use crate::session::Session;
@@ -156,8 +157,8 @@ impl<'a> Certifier<'a> {
 }
 
 /// Records what was `issued` in the inventory as made `how` (approved by the requester when
-/// `approved_here`), bounded by [`INVENTORY_WAIT`]; a failure is one line, never an error: the
-/// certificate is issued and the user still gets it.
+/// `approved_here`); a failure is one line, never an error: the certificate is issued and the
+/// user still gets it.
 async fn record_in_inventory(
     session: &Session,
     issued: &Issued,
@@ -165,42 +166,14 @@ async fn record_in_inventory(
     approved_here: bool,
     progress: &mut Progress,
 ) {
-    let started = Instant::now();
     let requester = issued.requester.as_deref();
     let approver = approved_here.then_some(requester).flatten();
-    let pem = &issued.verified.pem;
-    let made = inventory::Record::of(
-        &issued.verified,
-        how,
-        Some(&issued.csr_name),
-        requester,
-        approver,
-    );
-    let Some(made) = made else {
-        progress.step("Not recorded in the cluster's certificate inventory: the certificate cannot be read back");
-        return;
-    };
-    let written =
-        tokio::time::timeout(INVENTORY_WAIT, inventory::record(&session.conn, &made, pem)).await;
-    match written {
-        Ok(Ok(())) => progress.detail(&format!(
-            "inventory: recorded as {}/{}",
-            inventory::NAMESPACE,
-            made.object_name()
-        )),
-        Ok(Err(why)) => progress.step(&format!(
-            "Not recorded in the cluster's certificate inventory: {why} (--no-record skips it)"
-        )),
-        Err(_) => progress.step(&format!(
-            "Not recorded in the cluster's certificate inventory: no answer within {}",
-            format_duration(INVENTORY_WAIT)
-        )),
+    let csr = Some(issued.csr_name.as_str());
+    let verified = &issued.verified;
+    if let Some(made) = record::of(verified, how, csr, requester, approver, progress) {
+        record::write(&session.conn, &made, &verified.pem, progress).await;
     }
-    progress.phase("inventory", started);
 }
-
-/// How long the inventory write may take before it is left undone.
-const INVENTORY_WAIT: Duration = Duration::from_secs(10);
 
 /// Signs with a local CA for the key `public_key_der` and checks the result as an issued
 /// certificate is checked. `lifetime` `None` is the signer's default, a year. No I/O: batch

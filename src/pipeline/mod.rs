@@ -20,6 +20,7 @@ pub mod bind;
 pub mod certify;
 pub mod key;
 pub mod prove;
+pub mod record;
 pub mod write;
 
 pub use bind::bind;
