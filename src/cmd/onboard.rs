@@ -75,28 +75,7 @@ pub async fn run(plan: Plan) -> Result<()> {
         }
         false => None,
     };
-    match &source {
-        Source::Cluster(session) => {
-            let (conn, user) = (&session.conn, &plan.user);
-            pipeline::bind(conn, user, &plan.grants, &mut signals, &mut progress).await?;
-        }
-        Source::Authority { target, loaded, .. } if plan.record => {
-            let recording = record_offline(
-                &plan,
-                loaded.as_ref(),
-                &target.server,
-                &verified,
-                &mut progress,
-            );
-            signals
-                .interruptible(async {
-                    recording.await;
-                    Ok(())
-                })
-                .await?;
-        }
-        Source::Authority { .. } => {}
-    }
+    bind_or_record(&plan, &source, &verified, &mut signals, &mut progress).await?;
     let target = source.target();
     let context = format!("{}@{}", plan.user, target.cluster_name);
     let started = Instant::now();
@@ -196,6 +175,34 @@ async fn connect(
         .connect(plan.approve, &plan.grants, plan.timeout, signals, progress)
         .await?;
     Ok((Source::Cluster(session), files))
+}
+
+/// After the proof: online, the grants are bound (the certificate was recorded as it was
+/// issued); offline, there are none, and the certificate is recorded if the cluster answers.
+async fn bind_or_record(
+    plan: &Plan,
+    source: &Source,
+    verified: &verify::Verified,
+    signals: &mut Signals,
+    progress: &mut Progress,
+) -> Result<()> {
+    match source {
+        Source::Cluster(session) => {
+            let (conn, user) = (&session.conn, &plan.user);
+            pipeline::bind(conn, user, &plan.grants, signals, progress).await
+        }
+        Source::Authority { target, loaded, .. } if plan.record => {
+            let recording =
+                record_offline(plan, loaded.as_ref(), &target.server, verified, progress);
+            signals
+                .interruptible(async {
+                    recording.await;
+                    Ok(())
+                })
+                .await
+        }
+        Source::Authority { .. } => Ok(()),
+    }
 }
 
 /// Offline: records the certificate through a context of the kubeconfig for the same server
