@@ -280,6 +280,53 @@ pub async fn check_unbinder(
     .await
 }
 
+/// `kubectl onboard invite`: making an invitation's objects and its token (see
+/// `invitation/server.rs`), and keeping the shared ones as they must be.
+pub async fn check_inviter(conn: &Connection) -> Result<()> {
+    use crate::invitation::{CLUSTER_ROLE, NAMESPACE};
+    const RBAC: &str = "rbac.authorization.k8s.io";
+    let within = |group, verb, resource, subresource| Rule {
+        group,
+        verb,
+        resource,
+        subresource,
+        name: None,
+        namespace: Some(NAMESPACE.to_string()),
+    };
+    let named = |group, resource, name: &'static str| Rule {
+        group,
+        verb: "patch",
+        resource,
+        subresource: None,
+        name: Some(Cow::Borrowed(name)),
+        namespace: None,
+    };
+    let rules = [
+        named("", "namespaces", NAMESPACE),
+        named(RBAC, "clusterroles", CLUSTER_ROLE),
+        named(RBAC, "clusterrolebindings", CLUSTER_ROLE),
+        within("", "create", "configmaps", None),
+        within("", "create", "serviceaccounts", None),
+        within("", "create", "serviceaccounts", Some("token")),
+        within(RBAC, "create", "roles", None),
+        within(RBAC, "create", "rolebindings", None),
+    ];
+    let rules: Vec<&Rule> = rules.iter().collect();
+    require(conn, &rules, "you may not make invitations").await
+}
+
+/// `kubectl onboard approve` of a request made with an invitation: the bindings it grants.
+pub async fn check_grants(conn: &Connection, grants: &[Grant]) -> Result<()> {
+    let rules: Vec<Rule> = grants.iter().map(Rule::binding).collect();
+    let rules: Vec<&Rule> = rules.iter().collect();
+    require(
+        conn,
+        &rules,
+        "you may not create the role bindings the invitation grants; nothing was approved",
+    )
+    .await
+}
+
 /// `None` when the cluster would not answer the review itself (a 403 or 404 on it).
 async fn allowed(conn: &Connection, rule: &Rule) -> Result<Option<bool>> {
     let api: Api<SelfSubjectAccessReview> = Api::all(conn.client.clone());

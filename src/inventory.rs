@@ -183,10 +183,7 @@ impl Record {
 
     /// When the certificate stops working; `None` if the record's date cannot be read.
     pub fn not_after_time(&self) -> Option<SystemTime> {
-        self.not_after
-            .parse::<jiff::Timestamp>()
-            .ok()
-            .map(SystemTime::from)
+        verify::parse_rfc3339(&self.not_after)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod error;
 pub mod hint;
 pub mod inventory;
+pub mod invitation;
 pub mod issue;
 pub mod key;
 pub mod keystore;

@@ -155,12 +155,7 @@ pub fn offline(
         (Some(ca_cert), Some(ca_key), Some(server)) => {
             let host = server_host(&server)?;
             let cluster_name = cluster_name.unwrap_or(host);
-            if cluster_name.trim().is_empty() || cluster_name.chars().any(char::is_control) {
-                return Err(Error::usage(format!(
-                    "--cluster-name '{}' is not a usable name",
-                    cluster_name.escape_default()
-                )));
-            }
+            validate_cluster_name(&cluster_name)?;
             Ok(Some(Offline {
                 ca_cert,
                 ca_key,
@@ -344,6 +339,17 @@ pub fn grants(
     }
     grants.dedup();
     Ok(grants)
+}
+
+/// `--cluster-name`: anything printable.
+pub fn validate_cluster_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        return Err(Error::usage(format!(
+            "--cluster-name '{}' is not a usable name",
+            name.escape_default()
+        )));
+    }
+    Ok(())
 }
 
 /// A namespace is a DNS label (RFC 1123).

@@ -276,6 +276,11 @@ pub fn rfc3339(t: SystemTime) -> String {
         .unwrap_or_else(|_| "(out of range)".into())
 }
 
+/// The time [`rfc3339`] wrote; `None` for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    text.parse::<jiff::Timestamp>().ok().map(SystemTime::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

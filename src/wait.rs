@@ -360,7 +360,7 @@ impl Seen {
 
     fn message(&self, name: &str) -> String {
         match self.approved_since {
-            None => format!("waiting for approval; an administrator can run: kubectl certificate approve {name}"),
+            None => format!("waiting for approval; an administrator can run: kubectl onboard approve {name}"),
             Some(since) if since.elapsed() < NO_SIGNER_AFTER => "approved; waiting for the signer".into(),
             Some(_) => "approved, but no certificate yet: no signer for kubernetes.io/kube-apiserver-client seems to run (as on some managed clusters)".into(),
         }

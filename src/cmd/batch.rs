@@ -14,7 +14,7 @@
 //! - Ctrl-C: the requests in flight are withdrawn, no new user starts, the table is printed.
 
 mod resume;
-mod roster;
+pub mod roster;
 
 use std::cell::Cell;
 use std::io::IsTerminal;

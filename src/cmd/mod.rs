@@ -3,6 +3,7 @@
 //! `--help`), how they parse and what runs them. To add one: a module with an argh `Args` and
 //! an async `run(Args)`, and a line in the registry.
 
+pub mod accept;
 pub mod approve;
 pub mod batch;
 pub mod certificates;
@@ -10,6 +11,8 @@ pub mod complete;
 pub mod completion;
 pub mod deny;
 pub mod import;
+pub mod invitations;
+pub mod invite;
 pub mod offboard;
 pub mod onboard;
 pub mod pending;
@@ -89,6 +92,9 @@ macro_rules! registry {
 registry! {
     "status" => Status(status), "client certificates in your kubeconfig and when they expire";
     "certificates" => Certificates(certificates), "every certificate issued through kubectl onboard, from the cluster's inventory";
+    "invite" => Invite(invite), "invite a new user: a single-use invitation file they redeem";
+    "accept" => Accept(accept), "redeem an invitation: your own certificate and kubeconfig entries";
+    "invitations" => Invitations(invitations), "list the invitations and what became of them, or withdraw one";
     "request" => Request(request), "make a key and a certificate request to send to an administrator";
     "sign" => Sign(sign), "sign a colleague's request; write the kubeconfig to send back";
     "import" => Import(import), "add the kubeconfig an administrator signed for you";

@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::authority::Authority;
 use crate::error::{Error, Result};
 use crate::inventory::How;
+use crate::invitation;
 use crate::key::{KeySource, PrivateKey};
 use crate::kubeconfig::{self, ClusterEntry, Loaded, Target};
 use crate::pipeline::certify::Requester;
@@ -31,17 +32,39 @@ use crate::verify;
 enum Source {
     /// The context in use, connected: the cluster's CSR API.
     Cluster(Session),
-    /// `--ca-cert --ca-key --server`: signed here. The kubeconfig is read only to merge into
-    /// it (not with `--output-kubeconfig`); the cluster entry is added unless the same is there.
+    /// `--ca-cert --ca-key --server`: signed here.
     Authority {
         authority: Authority,
         target: Target,
-        loaded: Option<Loaded>,
-        cluster_entry: ClusterEntry,
+        landing: Landing,
+    },
+    /// `accept FILE`: the cluster's CSR API, through the invitation `invitation` in FILE.
+    Invited {
+        session: Session,
+        landing: Landing,
+        invitation: String,
     },
 }
 
+/// Where the entries for a cluster known from outside the kubeconfig (offline, an invitation)
+/// go: the kubeconfig is read only to merge into it (not with `--output-kubeconfig`), and the
+/// cluster entry is added unless the same is there.
+struct Landing {
+    loaded: Option<Loaded>,
+    cluster_entry: ClusterEntry,
+}
+
 pub async fn run(plan: Plan) -> Result<()> {
+    onboard(plan, None).await
+}
+
+/// `kubectl onboard accept FILE`: the invited user, onboarded through the invitation, which is
+/// used up once the new entries are written.
+pub async fn accept(plan: Plan, invitation: invitation::file::Opened) -> Result<()> {
+    onboard(plan, Some(invitation)).await
+}
+
+async fn onboard(plan: Plan, invitation: Option<invitation::file::Opened>) -> Result<()> {
     let mut signals = Signals::install()?;
     let mut progress = Progress::new(plan.quiet, plan.verbose, plan.timings);
     // A supplied key first: a bad --key file is a usage error before anything else.
@@ -49,9 +72,10 @@ pub async fn run(plan: Plan) -> Result<()> {
         KeySource::File(_) => Some(PrivateKey::obtain(&plan.key)?),
         KeySource::Generate(_) => None,
     };
-    let (source, files) = match &plan.offline {
-        None => connect(&plan, &mut signals, &mut progress).await?,
-        Some(offline) => sign_here(&plan, offline, &mut progress)?,
+    let (source, files) = match (&plan.offline, invitation) {
+        (Some(offline), _) => sign_here(&plan, offline, &mut progress)?,
+        (None, Some(invited)) => through(&plan, invited, &mut signals, &mut progress).await?,
+        (None, None) => connect(&plan, &mut signals, &mut progress).await?,
     };
     let key = pipeline::key(&plan.key, supplied, &mut progress)?;
     let subject = Subject {
@@ -83,6 +107,14 @@ pub async fn run(plan: Plan) -> Result<()> {
     let (written, replaced) = write(&plan, &source, &context, files, cert, &key, &mut progress)?;
     progress.phase("kubeconfig write", started);
     progress.detail(&format!("wrote {}", display_paths(&written)));
+    if let Source::Invited {
+        session,
+        invitation,
+        ..
+    } = &source
+    {
+        use_up(&session.conn, invitation, &mut progress).await;
+    }
     progress.print_timings();
 
     let summary = Summary {
@@ -191,9 +223,11 @@ async fn bind_or_record(
             let (conn, user) = (&session.conn, &plan.user);
             pipeline::bind(conn, user, &plan.grants, signals, progress).await
         }
-        Source::Authority { target, loaded, .. } if plan.record => {
-            let recording =
-                record_offline(plan, loaded.as_ref(), &target.server, verified, progress);
+        Source::Authority {
+            target, landing, ..
+        } if plan.record => {
+            let loaded = landing.loaded.as_ref();
+            let recording = record_offline(plan, loaded, &target.server, verified, progress);
             signals
                 .interruptible(async {
                     recording.await;
@@ -201,7 +235,8 @@ async fn bind_or_record(
                 })
                 .await
         }
-        Source::Authority { .. } => Ok(()),
+        // The approver binds and records what an invitation grants.
+        Source::Authority { .. } | Source::Invited { .. } => Ok(()),
     }
 }
 
@@ -251,47 +286,94 @@ fn sign_here(
     let target = Target::for_server(&offline.cluster_name, &offline.server, authority.ca_pem());
     let context = format!("{}@{}", plan.user, target.cluster_name);
     let files = CredentialFiles::unless_embedded(plan.embed, &context)?;
-    let (loaded, cluster_entry) = match &plan.output_kubeconfig {
-        Some(path) => {
-            let destination = Destination::Standalone {
-                path,
-                target: &target,
-            };
-            destination.check_free(&plan.user, &context, None, plan.force)?;
-            destination.probe()?;
-            (None, ClusterEntry::Absent)
-        }
-        None => {
-            let loaded = kubeconfig::load(plan.kubeconfig.as_deref())?;
-            let destination = Destination::Merge {
-                loaded: &loaded,
-                cluster: None,
-                use_context: plan.use_context,
-            };
-            destination.probe()?;
-            let entry =
-                loaded.cluster_entry(&target.cluster_name, &target.server, authority.ca_pem())?;
-            if !plan.force
-                && let ClusterEntry::Different(path) = &entry
-            {
-                destination.check_free(&plan.user, &context, None, false)?;
-                return Err(Error::failed(format!(
-                    "cluster \"{}\" already exists in {} with another server or CA; pass --cluster-name NAME to add this one under another name, or --force to replace it",
-                    target.cluster_name,
-                    path.display()
-                )));
-            }
-            destination.check_free(&plan.user, &context, files.as_ref(), plan.force)?;
-            (Some(loaded), entry)
-        }
-    };
+    let landing = landing(plan, &target, &context, files.as_ref())?;
     let source = Source::Authority {
         authority,
         target,
-        loaded,
-        cluster_entry,
+        landing,
     };
     Ok((source, files))
+}
+
+/// Through an invitation: its cluster and token to request with, the kubeconfig to merge into.
+async fn through(
+    plan: &Plan,
+    invited: invitation::file::Opened,
+    signals: &mut Signals,
+    progress: &mut Progress,
+) -> Result<(Source, Option<CredentialFiles>)> {
+    let target = invited.target;
+    let context = format!("{}@{}", plan.user, target.cluster_name);
+    let files = CredentialFiles::unless_embedded(plan.embed, &context)?;
+    let landing = landing(plan, &target, &context, files.as_ref())?;
+    let local = Local {
+        loaded: invited.loaded,
+        target,
+    };
+    let session = local
+        .connect(false, &[], plan.timeout, signals, progress)
+        .await?;
+    let invitation = invited.invited.name;
+    let source = Source::Invited {
+        session,
+        landing,
+        invitation,
+    };
+    Ok((source, files))
+}
+
+/// The invitation deletes its own credential: its token stops working. When it cannot, it
+/// expires, and any invitation command deletes it.
+async fn use_up(conn: &crate::cluster::Connection, name: &str, progress: &mut Progress) {
+    match invitation::server::delete_own_credential(conn, name).await {
+        Ok(()) => progress.step("The invitation is used up: its token no longer works."),
+        Err(e) => progress.warn(&format!(
+            "the invitation's token could not be withdrawn ({e}); it stops working when it expires, or when an administrator runs kubectl onboard invitations"
+        )),
+    }
+}
+
+/// Where the entries for `target` (a cluster known from outside the kubeconfig) go, the names
+/// checked to be free.
+fn landing(
+    plan: &Plan,
+    target: &Target,
+    context: &str,
+    files: Option<&CredentialFiles>,
+) -> Result<Landing> {
+    if let Some(path) = &plan.output_kubeconfig {
+        let destination = Destination::Standalone { path, target };
+        destination.check_free(&plan.user, context, None, plan.force)?;
+        destination.probe()?;
+        return Ok(Landing {
+            loaded: None,
+            cluster_entry: ClusterEntry::Absent,
+        });
+    }
+    let loaded = kubeconfig::load(plan.kubeconfig.as_deref())?;
+    let destination = Destination::Merge {
+        loaded: &loaded,
+        cluster: None,
+        use_context: plan.use_context,
+    };
+    destination.probe()?;
+    let ca = target.ca_pem.as_deref().unwrap_or_default();
+    let entry = loaded.cluster_entry(&target.cluster_name, &target.server, ca)?;
+    if !plan.force
+        && let ClusterEntry::Different(path) = &entry
+    {
+        destination.check_free(&plan.user, context, None, false)?;
+        return Err(Error::failed(format!(
+            "cluster \"{}\" already exists in {} with another server or CA; pass --cluster-name NAME to add this one under another name, or --force to replace it",
+            target.cluster_name,
+            path.display()
+        )));
+    }
+    destination.check_free(&plan.user, context, files, plan.force)?;
+    Ok(Landing {
+        loaded: Some(loaded),
+        cluster_entry: entry,
+    })
 }
 
 impl Source {
@@ -305,26 +387,32 @@ impl Source {
                 let record = plan.record.then_some(how);
                 Certifier::cluster(session, plan.approve, plan.timeout, plan.keep_csr, record)
             }
+            // The invitation may not write the inventory: the approver records.
+            Source::Invited { session, .. } => {
+                Certifier::cluster(session, false, plan.timeout, plan.keep_csr, None)
+            }
             Source::Authority { authority, .. } => Certifier::Authority(authority),
         }
     }
 
     fn proof(&self) -> Proof<'_> {
         match self {
-            Source::Cluster(session) => Proof::Cluster(&session.conn),
+            Source::Cluster(session) | Source::Invited { session, .. } => {
+                Proof::Cluster(&session.conn)
+            }
             Source::Authority { target, .. } => Proof::Reachable(target),
         }
     }
 
     fn target(&self) -> &Target {
         match self {
-            Source::Cluster(session) => &session.local.target,
+            Source::Cluster(session) | Source::Invited { session, .. } => &session.local.target,
             Source::Authority { target, .. } => target,
         }
     }
 
-    /// Where the new entries go: `--output-kubeconfig`, or merged into the kubeconfig (offline
-    /// with the cluster entry, unless the same one is there).
+    /// Where the new entries go: `--output-kubeconfig`, or merged into the kubeconfig (with the
+    /// cluster entry when it comes from outside it, unless the same one is there).
     fn destination<'a>(&'a self, plan: &'a Plan) -> Result<Destination<'a>> {
         if let Some(path) = &plan.output_kubeconfig {
             let target = self.target();
@@ -332,20 +420,16 @@ impl Source {
         }
         let (loaded, cluster) = match self {
             Source::Cluster(session) => (&session.local.loaded, None),
-            Source::Authority {
-                loaded: Some(loaded),
-                target,
-                cluster_entry,
-                ..
-            } => {
-                let cluster = (*cluster_entry != ClusterEntry::Same)
+            Source::Authority { landing, .. } | Source::Invited { landing, .. } => {
+                let Some(loaded) = &landing.loaded else {
+                    return Err(Error::failed(
+                        "no kubeconfig was read to merge into; pass --output-kubeconfig FILE",
+                    ));
+                };
+                let target = self.target();
+                let cluster = (landing.cluster_entry != ClusterEntry::Same)
                     .then_some((target.cluster_name.as_str(), &target.cluster));
                 (loaded, cluster)
-            }
-            Source::Authority { loaded: None, .. } => {
-                return Err(Error::failed(
-                    "no kubeconfig was read to merge into; pass --output-kubeconfig FILE",
-                ));
             }
         };
         Ok(Destination::Merge {

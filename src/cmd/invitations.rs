@@ -1,0 +1,155 @@
+//! `kubectl onboard invitations`: every invitation with what became of it (open, requested,
+//! used, expired, withdrawn); `--revoke NAME` withdraws one. Like every invitation command, it
+//! first deletes the credentials of finished invitations.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use argh::{ArgsInfo, FromArgs};
+use serde_json::{Value, json};
+
+use crate::cli::flags;
+use crate::cluster::Connection;
+use crate::error::{Error, Result};
+use crate::invitation::{Invitation, State, Stored, server};
+use crate::report::Output;
+use crate::session;
+
+flags! {
+    /// List the invitations made with kubectl onboard invite, or withdraw one.
+    #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
+    #[argh(
+        example = "What became of the invitations?\n  $ {command_name}",
+        example = "Withdraw one that was sent to the wrong person:\n  $ {command_name} --revoke jane-x7k2q9",
+        note = "STATE: open (not redeemed yet), requested (a request made with it waits for approval), used, expired, withdrawn. The credential of a used, expired or withdrawn invitation is deleted: its token no longer works. Records are kept 30 days after they expire."
+    )]
+    pub struct Args {
+        /// withdraw this invitation: its token stops working at once
+        #[argh(option)]
+        pub revoke: Option<String>,
+    }
+    with connection, output
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
+    let mut progress = output.progress(false);
+    let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
+    let conn = session::connection(kubeconfig, context, &mut progress).await?;
+    if let Some(name) = &args.revoke {
+        let text = withdraw(&conn, name).await?;
+        super::invite::tidy(&conn, &mut progress).await;
+        return output.print(|| json!({"withdrawn": name}), &text);
+    }
+    let invitations = server::list(&conn).await?;
+    let now = SystemTime::now();
+    for line in server::tidy(&conn, &invitations, now).await? {
+        progress.detail(&line);
+    }
+    let waiting = waiting_requesters(&conn).await;
+    let rows: Vec<(&Invitation, State)> = invitations
+        .iter()
+        .filter(|i| !i.stale(now))
+        .map(|i| (i, i.state(now, waiting.contains(&i.requester()))))
+        .collect();
+    let value = || {
+        let items: Vec<Value> = rows.iter().map(|(i, s)| invitation_value(i, *s)).collect();
+        json!({ "invitations": items })
+    };
+    if rows.is_empty() && output.format.is_none() {
+        progress.step("No invitations. Make one with: kubectl onboard invite USER");
+        return Ok(());
+    }
+    output.print(value, &table(&rows))
+}
+
+/// Withdraws invitation `name`: recorded as withdrawn, its credential deleted.
+async fn withdraw(conn: &Connection, name: &str) -> Result<String> {
+    let (invitation, version) = server::get(conn, name).await?.ok_or_else(|| {
+        Error::failed(format!(
+            "there is no invitation {name}; kubectl onboard invitations lists them"
+        ))
+    })?;
+    match &invitation.stored {
+        Stored::Used { request, .. } => {
+            return Err(Error::failed(format!(
+                "invitation {name} was used already (request {request}): {} holds a certificate; to take access back: kubectl onboard offboard {} --revoke",
+                invitation.user, invitation.user
+            )));
+        }
+        Stored::Withdrawn => {}
+        Stored::Open => {
+            if !server::set(conn, name, Some(&version), &Stored::Withdrawn).await? {
+                return Err(Error::failed(format!(
+                    "invitation {name} changed while it was being withdrawn (approved just now?); run again"
+                )));
+            }
+        }
+    }
+    server::delete_credential(conn, name).await?;
+    Ok(format!(
+        "Withdrew invitation {name} for {}: its token no longer works.\n",
+        invitation.identity()
+    ))
+}
+
+/// The requesters of the requests that wait for a decision (empty if they cannot be listed:
+/// then nothing shows as requested).
+async fn waiting_requesters(conn: &Connection) -> HashSet<String> {
+    match super::pending::pending(conn).await {
+        Ok(pending) => pending.into_iter().filter_map(|r| r.requester).collect(),
+        Err(_) => HashSet::new(),
+    }
+}
+
+/// One invitation as `-o json|yaml` shows it (`invite`, `invitations`).
+pub fn invitation_value(i: &Invitation, state: State) -> Value {
+    let grants: Vec<Value> = i
+        .grants
+        .iter()
+        .map(|g| match g {
+            crate::rbac::Grant::ClusterRole(role) => json!({"clusterRole": role}),
+            crate::rbac::Grant::Role { role, namespace } => {
+                json!({"role": role, "namespace": namespace})
+            }
+        })
+        .collect();
+    let mut v = json!({
+        "name": i.name,
+        "user": i.user,
+        "groups": i.groups,
+        "grants": grants,
+        "durationSeconds": i.duration.map(|d| d.as_secs()),
+        "created": i.created,
+        "expires": i.expires,
+        "invitedBy": i.invited_by,
+        "state": state.as_str(),
+    });
+    if let Stored::Used { request, at } = &i.stored {
+        v["request"] = json!(request);
+        v["usedAt"] = json!(at);
+    }
+    v
+}
+
+fn table(rows: &[(&Invitation, State)]) -> String {
+    let header = [
+        "NAME", "USER", "GROUPS", "GRANTS", "CREATED", "EXPIRES", "STATE",
+    ];
+    let mut lines = vec![header.map(String::from).to_vec()];
+    for (i, state) in rows {
+        lines.push(vec![
+            i.name.clone(),
+            i.user.clone(),
+            match i.groups.is_empty() {
+                true => "-".into(),
+                false => i.groups.join(","),
+            },
+            i.grants_text(),
+            i.created.clone(),
+            i.expires.clone(),
+            state.as_str().into(),
+        ]);
+    }
+    crate::report::table(&lines)
+}
