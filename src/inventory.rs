@@ -44,6 +44,8 @@ pub enum How {
     Renew,
     /// `kubectl onboard USER --ca-key …`: signed here with the cluster CA's key.
     Offline,
+    /// `kubectl onboard accept`: requested with an invitation, approved with `approve`.
+    Invitation,
 }
 
 impl How {
@@ -55,6 +57,7 @@ impl How {
             How::Batch => "batch",
             How::Renew => "renew",
             How::Offline => "offline",
+            How::Invitation => "invitation",
         }
     }
 }
@@ -330,11 +333,15 @@ pub async fn sweep(
             .as_ref()
             .and_then(|l| l.get(MANAGED_BY.0))
             .is_some_and(|v| v == MANAGED_BY.1);
-        let how = match made_by_us {
-            true => How::SelfService.as_str(),
-            false => "kubectl",
-        };
         let requester = csr.spec.username.as_deref();
+        let invited = requester
+            .and_then(crate::invitation::of_requester)
+            .is_some();
+        let how = match (invited, made_by_us) {
+            (true, _) => How::Invitation.as_str(),
+            (false, true) => How::SelfService.as_str(),
+            (false, false) => "kubectl",
+        };
         let approver = crate::submit::approver_of(csr);
         let Some(found) = Record::from_pem(&pem, how, Some(name), requester, approver.as_deref())
         else {

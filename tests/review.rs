@@ -119,7 +119,8 @@ fn a_self_service_request_is_in_the_queue_and_approve_lets_it_finish() {
             "dev",
             "RSA-2048",
             "default",
-            "yes"
+            "yes",
+            "-"
         ],
         "{row:?}"
     );
@@ -189,7 +190,8 @@ fn deny_with_a_reason_reaches_the_waiting_requester() {
             "<none>",
             "ECDSA-P256",
             "30d",
-            "yes"
+            "yes",
+            "-"
         ],
         "{row:?}"
     );
@@ -246,7 +248,8 @@ fn approve_refuses_what_is_not_a_client_certificate_for_a_person() {
             "dev",
             "ECDSA-P256",
             "default",
-            "no"
+            "no",
+            "-"
         ]
     );
     let listed = admin.onboard(&["pending"]).success();

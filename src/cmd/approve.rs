@@ -8,6 +8,7 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use serde_json::json;
+use std::time::SystemTime;
 
 use super::pending::request_value;
 
@@ -16,6 +17,8 @@ use crate::cli::flags;
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
 use crate::inventory;
+use crate::invitation::approval::{self, Verdict};
+use crate::invitation::{self, Invitation};
 use crate::plan::format_duration;
 use crate::progress::Progress;
 use crate::report::Output;
@@ -29,7 +32,8 @@ flags! {
     #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
     #[argh(
         example = "Approve a request from the queue:\n  $ kubectl onboard pending\n  $ {command_name} jane-4kx9q2",
-        note = "Refused, and nothing approved: another signer, usages other than client auth (plus digital signature, key encipherment), a subject with no or several CNs or in system: (system:masters above all), a request whose self-signature does not verify.",
+        example = "Approve every request that matches its invitation:\n  $ {command_name} --invited",
+        note = "Refused, and nothing approved: another signer, usages other than client auth (plus digital signature, key encipherment), a subject with no or several CNs or in system: (system:masters above all), a request whose self-signature does not verify, a request made with an invitation that asks for another user, other groups or a longer lifetime than invited, or whose invitation is used, expired or withdrawn. Approving a request made with an invitation makes the invitation's role bindings and uses it up.",
         error_code(1, "Refused, not found, denied already, or not allowed.")
     )]
     pub struct Args {
@@ -39,12 +43,23 @@ flags! {
         /// do not record the issued certificates in the cluster's inventory
         #[argh(switch)]
         pub no_record: bool,
+        /// approve every pending request that asks for exactly what its invitation allows, and nothing else
+        #[argh(switch)]
+        pub invited: bool,
     }
     with connection, output
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let names = names(&args.names, "approve")?;
+    let names = match args.invited {
+        true if !args.names.is_empty() => {
+            return Err(Error::usage(
+                "--invited approves every request that matches its invitation: name no request with it",
+            ));
+        }
+        true => Vec::new(),
+        false => names(&args.names, "approve")?,
+    };
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
@@ -52,13 +67,110 @@ pub async fn run(args: Args) -> Result<()> {
     access::check_reviewer(&conn, "approve").await?;
 
     // Validate every request before approving any.
-    let mut to_approve = Vec::new();
-    let mut done_already = Vec::new();
+    let sorted = sort(&conn, &names, args.invited, &mut progress).await?;
+    let Sorted {
+        to_approve,
+        done_already,
+    } = sorted;
+    let grants: Vec<_> = to_approve
+        .iter()
+        .flat_map(|(_, i)| i.iter().flat_map(|(i, _)| i.grants.clone()))
+        .collect();
+    access::check_grants(&conn, &grants).await?;
+    let mut text = String::new();
+    for r in &done_already {
+        text += &format!("{} is already approved\n", r.name);
+    }
+    if args.invited && to_approve.is_empty() {
+        progress.step("No pending request matches its invitation.");
+    }
+    let approver = match to_approve.is_empty() {
+        true => None,
+        false => inventory::caller(&conn).await,
+    };
+    for (r, invitation) in &to_approve {
+        if let Some((invitation, version)) = invitation {
+            text += &use_invitation(&conn, r, invitation, version).await?;
+        }
+        submit::approve(&conn, &r.name, approver.as_deref()).await?;
+        progress.detail(&format!("approved {}", r.name));
+        text += &format!("Approved {}\n", describe(r));
+    }
+    if args.no_record || to_approve.is_empty() {
+        // Nothing to record.
+    } else {
+        let approved: Vec<String> = to_approve.iter().map(|(r, _)| r.name.clone()).collect();
+        record_when_issued(&conn, &approved, &mut progress).await;
+    }
+    let now = Timestamp::now();
+    let value = || {
+        let approved: Vec<_> = to_approve
+            .iter()
+            .map(|(r, _)| request_value(r, now))
+            .collect();
+        let already: Vec<&str> = done_already.iter().map(|r| r.name.as_str()).collect();
+        json!({"approved": approved, "alreadyApproved": already})
+    };
+    output.print(value, &text)
+}
+
+/// The requests `names` (with `invited`: every pending one), sorted; any that cannot be
+/// approved is an error that names them all.
+async fn sort(
+    conn: &Connection,
+    names: &[String],
+    invited: bool,
+    progress: &mut Progress,
+) -> Result<Sorted> {
     let mut problems = Vec::new();
-    for reviewed in review_all(&conn, &names, &mut problems).await? {
+    let reviewed = match invited {
+        // Newest first: of several requests made with one invitation, the newest is approved
+        // (an older one is likely left by an interrupted `accept`, whose key is gone).
+        true => {
+            let mut pending = super::pending::pending(conn).await?;
+            pending.sort_by(|a, b| b.created.cmp(&a.created).then(b.name.cmp(&a.name)));
+            pending
+        }
+        false => review_all(conn, names, &mut problems).await?,
+    };
+    let mut sorted = Sorted::default();
+    for reviewed in reviewed {
+        sorted
+            .add(conn, reviewed, invited, &mut problems, progress)
+            .await?;
+    }
+    match problems.is_empty() {
+        true => Ok(sorted),
+        false => Err(Error::failed(format!(
+            "{}; nothing was approved",
+            problems.join("; ")
+        ))),
+    }
+}
+
+/// The requests named (or, with --invited, pending), sorted: what to approve (with the
+/// invitation it was made with, read at a version), what is approved already.
+#[derive(Default)]
+struct Sorted {
+    to_approve: Vec<(Reviewed, Option<(Invitation, String)>)>,
+    done_already: Vec<Reviewed>,
+}
+
+impl Sorted {
+    /// Sorts `reviewed` in, or says in `problems` why it cannot be approved (with `invited`,
+    /// requests that do not match an invitation are left alone, said with -v).
+    async fn add(
+        &mut self,
+        conn: &Connection,
+        reviewed: Reviewed,
+        invited: bool,
+        problems: &mut Vec<String>,
+        progress: &mut Progress,
+    ) -> Result<()> {
         let name = &reviewed.name;
         match &reviewed.state {
-            State::Issued(_) | State::Approved => done_already.push(reviewed),
+            State::Issued(_) | State::Approved if !invited => self.done_already.push(reviewed),
+            State::Issued(_) | State::Approved => {}
             State::Denied { reason, message } => problems.push(format!(
                 "{name} was denied ({}), so it cannot be approved: the requester must ask again",
                 because(reason, message)
@@ -69,46 +181,83 @@ pub async fn run(args: Args) -> Result<()> {
             )),
             State::Pending => {
                 let why = reviewed.refusals();
-                if why.is_empty() {
-                    to_approve.push(reviewed);
-                } else {
+                if invited && !why.is_empty() {
+                    return Ok(());
+                }
+                if !why.is_empty() {
                     problems.push(format!("refusing to approve {name}: {}", why.join("; ")));
+                    return Ok(());
+                }
+                let verdict = approval::verdict(conn, &reviewed, SystemTime::now()).await?;
+                let refused = match verdict {
+                    Verdict::NotInvited if invited => return Ok(()),
+                    Verdict::NotInvited => {
+                        self.to_approve.push((reviewed, None));
+                        return Ok(());
+                    }
+                    Verdict::Differs {
+                        name: invitation,
+                        why,
+                    } => format!(
+                        "it does not match invitation {invitation}: {}",
+                        why.join("; ")
+                    ),
+                    Verdict::Matches { invitation, .. } if self.uses(&invitation.name).is_some() => {
+                        let first = self.uses(&invitation.name).unwrap_or_default();
+                        format!(
+                            "it is made with invitation {}, which {first} uses in this approval: it serves once",
+                            invitation.name
+                        )
+                    }
+                    Verdict::Matches {
+                        invitation,
+                        version,
+                    } => {
+                        self.to_approve.push((reviewed, Some((*invitation, version))));
+                        return Ok(());
+                    }
+                };
+                match invited {
+                    true => progress.detail(&format!("not approving {name}: {refused}")),
+                    false => problems.push(format!("refusing to approve {name}: {refused}")),
                 }
             }
         }
+        Ok(())
     }
-    if !problems.is_empty() {
+
+    /// The request that uses invitation `name` in this approval, if one does.
+    fn uses(&self, name: &str) -> Option<String> {
+        self.to_approve.iter().find_map(|(r, i)| {
+            i.as_ref()
+                .filter(|(i, _)| i.name == name)
+                .map(|_| r.name.clone())
+        })
+    }
+}
+
+/// Before a request made with `invitation` is approved: the invitation is marked used by it
+/// (unless it changed since it was read: then someone else used or withdrew it), and its
+/// role bindings are made for the user. Returns what was done, in lines.
+async fn use_invitation(
+    conn: &Connection,
+    request: &Reviewed,
+    invitation: &Invitation,
+    version: &str,
+) -> Result<String> {
+    let name = &invitation.name;
+    if !invitation::server::mark_used(conn, name, version, &request.name).await? {
         return Err(Error::failed(format!(
-            "{}; nothing was approved",
-            problems.join("; ")
+            "invitation {name} changed while {} was being approved (approved or withdrawn by someone else?); {} was not approved: run again to see",
+            request.name, request.name
         )));
     }
-    let mut text = String::new();
-    for r in &done_already {
-        text += &format!("{} is already approved\n", r.name);
+    let mut text = format!("Invitation {name} is used by {}\n", request.name);
+    for grant in &invitation.grants {
+        crate::rbac::bind(conn, &invitation.user, grant).await?;
+        text += &format!("Bound {} for {}\n", grant.describe(), invitation.user);
     }
-    let approver = match to_approve.is_empty() {
-        true => None,
-        false => inventory::caller(&conn).await,
-    };
-    for r in &to_approve {
-        submit::approve(&conn, &r.name, approver.as_deref()).await?;
-        progress.detail(&format!("approved {}", r.name));
-        text += &format!("Approved {}\n", describe(r));
-    }
-    if args.no_record || to_approve.is_empty() {
-        // Nothing to record.
-    } else {
-        let approved: Vec<String> = to_approve.iter().map(|r| r.name.clone()).collect();
-        record_when_issued(&conn, &approved, &mut progress).await;
-    }
-    let now = Timestamp::now();
-    let value = || {
-        let approved: Vec<_> = to_approve.iter().map(|r| request_value(r, now)).collect();
-        let already: Vec<&str> = done_already.iter().map(|r| r.name.as_str()).collect();
-        json!({"approved": approved, "alreadyApproved": already})
-    };
-    output.print(value, &text)
+    Ok(text)
 }
 
 /// Records the approved requests' certificates once the signer has issued them, with us as

@@ -9,11 +9,16 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::{Value, json};
+use std::time::SystemTime;
 
 use crate::access;
 use crate::cli::flags;
 use crate::cluster::Connection;
 use crate::error::Result;
+use crate::invitation::{
+    self,
+    approval::{self, Verdict},
+};
 use crate::plan::format_duration;
 use crate::report::Output;
 use crate::review::Reviewed;
@@ -25,7 +30,7 @@ flags! {
     #[derive(FromArgs, ArgsInfo, Debug, Default, PartialEq)]
     #[argh(
         example = "What waits for approval?\n  $ {command_name}\n  $ kubectl onboard approve jane-4kx9q2",
-        note = "CN, groups and key are read from each request's own PKCS#10. ONBOARD: made by kubectl onboard (its label; anyone may set it)."
+        note = "CN, groups and key are read from each request's own PKCS#10. ONBOARD: made by kubectl onboard (its label; anyone may set it). INVITE: for a request made with an invitation (kubectl onboard invite), whether it asks for exactly what was invited (matches) or not (differs: kubectl onboard approve refuses it)."
     )]
     pub struct Args {
     }
@@ -41,18 +46,29 @@ pub async fn run(args: Args) -> Result<()> {
     let mut pending = pending(&conn).await?;
     pending.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
 
+    let mut verdicts = Vec::with_capacity(pending.len());
+    for r in &pending {
+        verdicts.push(approval::verdict(&conn, r, SystemTime::now()).await?);
+    }
     let now = Timestamp::now();
     let text = match pending.is_empty() {
         true => String::new(),
-        false => table(&pending, now),
+        false => table(&pending, &verdicts, now),
     };
-    output.print(|| to_value(&pending, now), &text)?;
+    output.print(|| to_value(&pending, &verdicts, now), &text)?;
     if pending.is_empty() && output.format.is_none() {
         progress.step(&format!(
             "No CertificateSigningRequests for {SIGNER} are waiting for a decision."
         ));
     }
-    for r in &pending {
+    for (r, verdict) in pending.iter().zip(&verdicts) {
+        if let Verdict::Differs { name, why } = verdict {
+            progress.warn(&format!(
+                "{}: kubectl onboard approve will refuse it: it does not match invitation {name}: {}",
+                r.name,
+                why.join("; ")
+            ));
+        }
         let why = r.refusals();
         if !why.is_empty() {
             progress.warn(&format!(
@@ -95,9 +111,36 @@ fn age(r: &Reviewed, now: Timestamp) -> String {
     }
 }
 
-fn to_value(pending: &[Reviewed], now: Timestamp) -> Value {
-    let items: Vec<Value> = pending.iter().map(|r| request_value(r, now)).collect();
+fn to_value(pending: &[Reviewed], verdicts: &[Verdict], now: Timestamp) -> Value {
+    let items: Vec<Value> = pending
+        .iter()
+        .zip(verdicts)
+        .map(|(r, verdict)| {
+            let mut v = request_value(r, now);
+            v["invitation"] = match verdict {
+                Verdict::NotInvited => Value::Null,
+                Verdict::Matches { invitation, .. } => {
+                    json!({"name": invitation.name, "matches": true, "differences": []})
+                }
+                Verdict::Differs { name, why } => {
+                    json!({"name": name, "matches": false, "differences": why})
+                }
+            };
+            v
+        })
+        .collect();
     json!({ "pending": items })
+}
+
+/// `invite jane-x7k2q9` for a request made with an invitation, else the user who made it.
+fn requester(r: &Reviewed) -> String {
+    let Some(who) = &r.requester else {
+        return "<unknown>".into();
+    };
+    match invitation::of_requester(who) {
+        Some(name) => format!("invite {name}"),
+        None => who.clone(),
+    }
 }
 
 /// One request as `-o json|yaml` shows it (`pending`, `approve`, `deny`).
@@ -127,7 +170,7 @@ pub fn request_value(r: &Reviewed, now: Timestamp) -> Value {
     v
 }
 
-fn table(pending: &[Reviewed], now: Timestamp) -> String {
+fn table(pending: &[Reviewed], verdicts: &[Verdict], now: Timestamp) -> String {
     let mut lines: Vec<Vec<String>> = vec![
         [
             "NAME",
@@ -138,11 +181,12 @@ fn table(pending: &[Reviewed], now: Timestamp) -> String {
             "DURATION",
             "AGE",
             "ONBOARD",
+            "INVITE",
         ]
         .map(String::from)
         .to_vec(),
     ];
-    for r in pending {
+    for (r, verdict) in pending.iter().zip(verdicts) {
         let (cn, groups, key) = match &r.asked {
             Ok(a) => (
                 match a.common_names.as_slice() {
@@ -160,13 +204,14 @@ fn table(pending: &[Reviewed], now: Timestamp) -> String {
         };
         lines.push(vec![
             r.name.clone(),
-            r.requester.clone().unwrap_or_else(|| "<unknown>".into()),
+            requester(r),
             cn,
             groups,
             key,
             requested(r),
             age(r, now),
             if r.onboard { "yes" } else { "no" }.into(),
+            verdict.column(),
         ]);
     }
     crate::report::table(&lines)

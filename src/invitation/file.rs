@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn an_invitation_file_reads_back_and_holds_the_token_only_as_its_user() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::testing::Scratch::new("invitation");
         let target = Target::for_server("prod", "https://10.0.0.1:6443", b"CA PEM");
         let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let invitation = super::super::new(

@@ -13,6 +13,7 @@
 //! which approves a request made with it only when it asks for exactly what was invited
 //! ([`differences`]), and marks the invitation used first, so that it serves once.
 
+pub mod approval;
 pub mod file;
 pub mod server;
 
