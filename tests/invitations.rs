@@ -263,8 +263,10 @@ fn invite_accept_approve_gives_the_new_user_exactly_what_was_invited() {
 
     // Accepting again: the token no longer works, and nothing is written.
     let (again, copy) = newcomer(cluster, &file);
-    let run = again.onboard(&["accept", copy.to_str().unwrap(), "--timeout", "20s"]);
-    assert_eq!(run.code, Some(1), "{run}");
+    let run = again
+        .onboard(&["accept", copy.to_str().unwrap(), "--timeout", "20s"])
+        .code(1)
+        .error_says("the cluster no longer accepts this invitation (401 Unauthorized)");
     assert!(!again.kubeconfig.exists(), "{run}");
 }
 

@@ -45,6 +45,7 @@ pub enum Source {
     Contexts,
     Users,
     PendingRequests,
+    Invitations,
     ClusterRoles,
     Namespaces,
     /// The shell's file names.
@@ -115,14 +116,14 @@ pub fn wanted(args: &[String]) -> Wanted {
     }
 
     wanted.source = if let Some(flag) = value_of {
-        values(flag)
+        values(subcommand, flag)
     } else if !only_positionals && word.starts_with('-') {
         match word.split_once('=') {
             Some((name, value)) => match long_name(&info, name) {
                 Some(flag) => {
                     wanted.prefix = format!("{name}=");
                     wanted.word = value.to_string();
-                    values(flag)
+                    values(subcommand, flag)
                 }
                 None => Source::Nothing,
             },
@@ -198,8 +199,8 @@ fn fixed(values: &[(&str, &str)]) -> Source {
     )
 }
 
-/// The values of the flag with this long name.
-fn values(flag: &str) -> Source {
+/// The values of the flag with this long name, of `subcommand`.
+fn values(subcommand: Option<&str>, flag: &str) -> Source {
     const LIFETIMES: &[(&str, &str)] = &[
         ("1h", "an hour"),
         ("24h", "a day"),
@@ -209,7 +210,16 @@ fn values(flag: &str) -> Source {
         ("1y", "a year"),
     ];
     match flag {
-        "output" => fixed(&[("json", "JSON"), ("yaml", "YAML")]),
+        // invite's --output is the invitation file; its -o is --format.
+        "output" if subcommand == Some("invite") => Source::Files,
+        "output" | "format" => fixed(&[("json", "JSON"), ("yaml", "YAML")]),
+        "expires" => fixed(&[
+            ("10m", "10 minutes (the least)"),
+            ("1h", "an hour"),
+            ("24h", "a day (default)"),
+            ("7d", "a week"),
+        ]),
+        "revoke" if subcommand == Some("invitations") => Source::Invitations,
         "key-algorithm" => fixed(&[
             ("rsa-2048", "RSA, 2048 bits (default)"),
             ("rsa-3072", "RSA, 3072 bits"),
@@ -229,7 +239,7 @@ fn values(flag: &str) -> Source {
         "context" | "admin-context" => Source::Contexts,
         "clusterrole" => Source::ClusterRoles,
         "namespace" => Source::Namespaces,
-        "kubeconfig" | "key" | "ca-cert" | "ca-key" | "output-kubeconfig" | "csr-out" => {
+        "kubeconfig" | "key" | "ca-cert" | "ca-key" | "output-kubeconfig" | "csr-out" | "from" => {
             Source::Files
         }
         "output-dir" => Source::Directories,
@@ -254,7 +264,7 @@ fn positional(subcommand: Option<&str>, index: usize) -> Source {
             ("fish", "a fish script"),
             ("kubectl", "kubectl's own completion of kubectl onboard"),
         ]),
-        (Some("batch" | "import" | "sign"), 0) => Source::Files,
+        (Some("batch" | "import" | "sign" | "accept"), 0) => Source::Files,
         _ => Source::Nothing,
     }
 }
@@ -317,7 +327,10 @@ async fn candidates(source: &Source, wanted: &Wanted) -> Vec<(String, String)> {
         Source::Fixed(values) => values.clone(),
         Source::Contexts => names(Section::Contexts),
         Source::Users => names(Section::Users),
-        Source::PendingRequests | Source::ClusterRoles | Source::Namespaces => {
+        Source::PendingRequests
+        | Source::Invitations
+        | Source::ClusterRoles
+        | Source::Namespaces => {
             let Some(loaded) = loaded() else {
                 return vec![];
             };
@@ -359,6 +372,19 @@ async fn from_cluster(
                 (r.name, description)
             })
             .collect(),
+        Source::Invitations => {
+            let now = std::time::SystemTime::now();
+            crate::invitation::server::list(&conn)
+                .await
+                .ok()?
+                .into_iter()
+                .filter(|i| i.state(now, false) == crate::invitation::State::Open)
+                .map(|i| {
+                    let description = format!("{}, until {}", i.identity(), i.expires);
+                    (i.name, description)
+                })
+                .collect()
+        }
         Source::ClusterRoles => {
             let list = Api::<ClusterRole>::all(conn.client.clone())
                 .list_metadata(&ListParams::default())
@@ -383,6 +409,28 @@ mod tests {
 
     fn want(line: &[&str]) -> Wanted {
         wanted(&line.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn invitation_commands_complete_their_files_names_and_formats() {
+        assert_eq!(
+            want(&["invite", "jane", "--output", ""]).source,
+            Source::Files
+        );
+        assert_eq!(
+            want(&["invite", "jane", "-o", ""]).source,
+            fixed(&[("json", "JSON"), ("yaml", "YAML")])
+        );
+        assert_eq!(want(&["invite", "--from", ""]).source, Source::Files);
+        assert_eq!(want(&["accept", ""]).source, Source::Files);
+        assert_eq!(
+            want(&["invitations", "--revoke", ""]).source,
+            Source::Invitations
+        );
+        assert_eq!(
+            want(&["invitations", "-o", ""]).source,
+            fixed(&[("json", "JSON"), ("yaml", "YAML")])
+        );
     }
 
     fn fixed_values(w: &Wanted) -> Vec<&str> {

@@ -312,7 +312,13 @@ async fn through(
     };
     let session = local
         .connect(false, &[], plan.timeout, signals, progress)
-        .await?;
+        .await
+        .map_err(|e| match e.to_string().contains("(401 Unauthorized)") {
+            true => Error::failed(
+                "the cluster no longer accepts this invitation (401 Unauthorized): it was used, withdrawn, or it expired; ask your administrator for a new one",
+            ),
+            false => e,
+        })?;
     let invitation = invited.invited.name;
     let source = Source::Invited {
         session,
