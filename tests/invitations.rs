@@ -221,6 +221,12 @@ fn invite_accept_approve_gives_the_new_user_exactly_what_was_invited() {
     // The new user's own kubectl: who they are, what the invitation granted, no token kept.
     let context = format!("{jane}@{}", cluster.name);
     let (user, groups) = jane_env.whoami(&context);
+    let current = jane_env.kubectl_ok(&["config", "current-context"]);
+    assert_eq!(
+        current.trim(),
+        context,
+        "no kubeconfig before: the new context is current"
+    );
     assert_eq!(user, jane);
     assert!(groups.contains(&"dev".to_string()), "{groups:?}");
     assert!(
@@ -330,7 +336,24 @@ fn approve_keeps_every_request_within_its_invitation() {
         .onboard(&["approve", &greedy_csr])
         .code(1)
         .error_says("the invitation allows at most 1h");
-    for child in [wrong_user, greedy] {
+    // And more groups than invited.
+    let extra = holder.spawn(&[
+        &bob,
+        "--group",
+        "dev",
+        "--group",
+        "admins",
+        "--duration",
+        "1h",
+        "--timeout",
+        "30s",
+    ]);
+    let extra_csr = wait_for_csr_other_than(cluster, &bob, &[&greedy_csr]);
+    admin
+        .onboard(&["approve", &extra_csr])
+        .code(1)
+        .error_says("it asks for groups [dev, admins], the invitation grants [dev]");
+    for child in [wrong_user, greedy, extra] {
         signal(&child, "INT");
         let run = finish(child, "kubectl onboard (with the invitation)");
         assert_eq!(run.code, Some(130), "{run}");
@@ -340,10 +363,10 @@ fn approve_keeps_every_request_within_its_invitation() {
     // the second); the other can never be approved: the invitation serves once.
     let (first_env, first_file) = newcomer(cluster, &file);
     let first = accept(&first_env, &first_file, &["--timeout", "60s"]);
-    let older = wait_for_csr_other_than(cluster, &bob, &[&greedy_csr]);
+    let older = wait_for_csr_other_than(cluster, &bob, &[&greedy_csr, &extra_csr]);
     let (second_env, second_file) = newcomer(cluster, &file);
     let second = accept(&second_env, &second_file, &["--timeout", "60s"]);
-    let newer = wait_for_csr_other_than(cluster, &bob, &[&greedy_csr, &older]);
+    let newer = wait_for_csr_other_than(cluster, &bob, &[&greedy_csr, &extra_csr, &older]);
     let run = admin.onboard(&["approve", "--invited", "-v"]).success();
     let approved_first = run.stdout.contains(&format!("Approved {older}"));
     let approved_second = run.stdout.contains(&format!("Approved {newer}"));

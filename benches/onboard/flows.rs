@@ -8,7 +8,7 @@ use kubectl_onboard::submit;
 
 use crate::Bench;
 use crate::bare::admin_connection;
-use crate::observe::{Renames, Seen};
+use crate::observe::Renames;
 use crate::proc::{self, Ran};
 use crate::report::Section;
 use crate::stats::{self, Stats};
@@ -203,12 +203,9 @@ pub async fn self_service(b: &Bench) -> Section {
         let run_dir = dir.clone();
         let child = std::thread::spawn(move || proc::run(cmd, &run_dir));
 
-        let prefix = format!("{user}-");
         let request = b
             .csrs
-            .wait(Duration::from_secs(60), |e| {
-                matches!(e.seen, Seen::Added) && e.name.starts_with(&prefix)
-            })
+            .request_of(&user, Duration::from_secs(60))
             .unwrap_or_else(|| panic!("no request from {user} within 60 s"));
         submit::approve(&conn, &request.name, None)
             .await

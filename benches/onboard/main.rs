@@ -21,6 +21,7 @@ mod binary;
 mod complete;
 mod flows;
 mod inventory;
+mod invitation;
 mod merge;
 mod observe;
 mod proc;
@@ -188,6 +189,9 @@ async fn main() {
     }
     if wanted(8) {
         report.item(8, inventory::scale(&bench).await);
+    }
+    if wanted(9) {
+        report.item(9, invitation::approval_to_kubeconfig(&bench));
     }
 
     report.finish(started.elapsed());

@@ -100,6 +100,14 @@ impl Csrs {
         self.log.wait(timeout, matches)
     }
 
+    /// The first request kubectl-onboard made for `user` (named `<user>-<suffix>`) to appear.
+    pub fn request_of(&self, user: &str, timeout: Duration) -> Option<Event> {
+        let prefix = format!("{user}-");
+        self.wait(timeout, |e| {
+            matches!(e.seen, Seen::Added) && e.name.starts_with(&prefix)
+        })
+    }
+
     pub fn issued(&self, name: &str, timeout: Duration) -> Option<(Instant, Vec<u8>)> {
         self.wait(timeout, |e| {
             e.name == name && matches!(e.seen, Seen::Issued(_))

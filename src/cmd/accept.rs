@@ -24,8 +24,9 @@ flags! {
     #[argh(
         example = "Accept the invitation your administrator sent you:\n  $ {command_name} jane.invite",
         note = "The private key is made here and never leaves this machine. The invitation serves once; its token is never written into your kubeconfig.",
-        error_code(1, "The invitation is not valid (expired, used, withdrawn), the request was denied, or a write failed."),
-        error_code(3, "--timeout: no approval in time; nothing was written."),
+        error_code(1, "The invitation is not valid (expired, used, withdrawn), or a write failed."),
+        error_code(3, "The request was denied."),
+        error_code(4, "--timeout: no certificate in time; nothing was written."),
         error_code(130, "Interrupted (Ctrl-C); the request was withdrawn and nothing was written.")
     )]
     pub struct Args {
@@ -98,7 +99,9 @@ fn plan_of(args: &Args, opened: &Opened) -> Result<Plan> {
         record: false,
         embed: true,
         force: args.force,
-        use_context: args.use_context,
+        // On a machine with no current context (the usual case: no kubeconfig yet), the new
+        // one becomes current, so that kubectl works at once.
+        use_context: args.use_context || no_current_context(args),
         output_kubeconfig: args.output_kubeconfig.clone(),
         namespace: None,
         grants: Vec::new(),
@@ -112,6 +115,13 @@ fn plan_of(args: &Args, opened: &Opened) -> Result<Plan> {
         verbose: args.verbose,
         timings: false,
     })
+}
+
+/// Whether the kubeconfig to merge into has no current context (or there is none).
+fn no_current_context(args: &Args) -> bool {
+    args.output_kubeconfig.is_none()
+        && crate::kubeconfig::load(args.kubeconfig.as_deref())
+            .is_ok_and(|loaded| loaded.merged.current_context().is_none())
 }
 
 /// An invitation past its expiry is refused here: its token no longer works.

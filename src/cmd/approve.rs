@@ -202,6 +202,7 @@ impl Sorted {
                         "it does not match invitation {invitation}: {}",
                         why.join("; ")
                     ),
+                    Verdict::Unknown { why, .. } => why,
                     Verdict::Matches { invitation, .. } if self.uses(&invitation.name).is_some() => {
                         let first = self.uses(&invitation.name).unwrap_or_default();
                         format!(

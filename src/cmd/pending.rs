@@ -48,7 +48,7 @@ pub async fn run(args: Args) -> Result<()> {
 
     let mut verdicts = Vec::with_capacity(pending.len());
     for r in &pending {
-        verdicts.push(approval::verdict(&conn, r, SystemTime::now()).await?);
+        verdicts.push(approval::verdict_or_unknown(&conn, r, SystemTime::now()).await);
     }
     let now = Timestamp::now();
     let text = match pending.is_empty() {
@@ -62,12 +62,17 @@ pub async fn run(args: Args) -> Result<()> {
         ));
     }
     for (r, verdict) in pending.iter().zip(&verdicts) {
-        if let Verdict::Differs { name, why } = verdict {
-            progress.warn(&format!(
+        match verdict {
+            Verdict::Differs { name, why } => progress.warn(&format!(
                 "{}: kubectl onboard approve will refuse it: it does not match invitation {name}: {}",
                 r.name,
                 why.join("; ")
-            ));
+            )),
+            Verdict::Unknown { name, why } => progress.warn(&format!(
+                "{}: made with invitation {name}, which cannot be read: {why}",
+                r.name
+            )),
+            Verdict::NotInvited | Verdict::Matches { .. } => {}
         }
         let why = r.refusals();
         if !why.is_empty() {
@@ -124,6 +129,9 @@ fn to_value(pending: &[Reviewed], verdicts: &[Verdict], now: Timestamp) -> Value
                 }
                 Verdict::Differs { name, why } => {
                     json!({"name": name, "matches": false, "differences": why})
+                }
+                Verdict::Unknown { name, why } => {
+                    json!({"name": name, "matches": null, "error": why})
                 }
             };
             v

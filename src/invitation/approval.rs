@@ -20,6 +20,8 @@ pub enum Verdict {
     },
     /// Made with invitation `name`, but not as it allows: each difference in words.
     Differs { name: String, why: Vec<String> },
+    /// Made with invitation `name`, which could not be read (`pending` without permission).
+    Unknown { name: String, why: String },
 }
 
 impl Verdict {
@@ -29,7 +31,25 @@ impl Verdict {
             Verdict::NotInvited => "-".into(),
             Verdict::Matches { .. } => "matches".into(),
             Verdict::Differs { .. } => "differs".into(),
+            Verdict::Unknown { .. } => "unknown".into(),
         }
+    }
+}
+
+/// The verdict for `pending`: an invitation that cannot be read makes the verdict unknown, not
+/// the listing fail.
+pub async fn verdict_or_unknown(conn: &Connection, request: &Reviewed, now: SystemTime) -> Verdict {
+    match verdict(conn, request, now).await {
+        Ok(verdict) => verdict,
+        Err(e) => Verdict::Unknown {
+            name: request
+                .requester
+                .as_deref()
+                .and_then(of_requester)
+                .unwrap_or_default()
+                .to_string(),
+            why: e.to_string(),
+        },
     }
 }
 
