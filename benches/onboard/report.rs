@@ -59,7 +59,8 @@ fn mark(met: Option<bool>) -> &'static str {
     match met {
         Some(true) => "met",
         Some(false) => "MISSED",
-        None => "not run",
+        // Not run, or a figure the issues ask for without a target: the row says which.
+        None => "-",
     }
 }
 

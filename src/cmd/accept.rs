@@ -54,7 +54,7 @@ flags! {
         #[argh(switch)]
         pub force: bool,
     }
-    with kubeconfig, output, key
+    with kubeconfig, output, key, timings
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -64,7 +64,7 @@ pub async fn run(args: Args) -> Result<()> {
         opened.target.cluster_name = name.clone();
     }
     let plan = plan_of(&args, &opened)?;
-    let mut progress = Progress::new(plan.quiet, plan.verbose, false);
+    let mut progress = Progress::new(plan.quiet, plan.verbose, plan.timings);
     if let Some(expired) = expired(&opened.invited.expires, SystemTime::now()) {
         return Err(expired);
     }
@@ -113,7 +113,7 @@ fn plan_of(args: &Args, opened: &Opened) -> Result<Plan> {
         context: None,
         quiet: args.quiet,
         verbose: args.verbose,
-        timings: false,
+        timings: args.timings,
     })
 }
 
