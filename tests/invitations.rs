@@ -392,6 +392,7 @@ fn approve_keeps_every_request_within_its_invitation() {
 
 #[test]
 fn withdrawn_and_expired_invitations_leave_no_working_token() {
+    let _turn = one_at_a_time();
     let cluster = Cluster::shared();
     let admin = Env::admin(cluster);
     let (carol, dan) = (unique("inv-carol"), unique("inv-dan"));
@@ -400,10 +401,26 @@ fn withdrawn_and_expired_invitations_leave_no_working_token() {
     token_works(cluster, &withdrawn_file).unwrap();
     token_works(cluster, &expired_file).unwrap();
 
+    // A request made with it waits; withdrawing denies it too (kubectl certificate approve
+    // would still pass it), and the waiting requester hears why.
+    let holder = Env::new(cluster, &withdrawn_file);
+    let waiting = holder.spawn(&[&carol, "--timeout", "60s"]);
+    let csr = wait_for_csr(cluster, &carol);
     let run = admin
         .onboard(&["invitations", "--revoke", &withdrawn])
         .success();
     assert!(run.stdout.contains("its token no longer works"), "{run}");
+    assert!(
+        run.stdout.contains(&format!("Denied {csr}, made with it.")),
+        "{run}"
+    );
+    let denied = finish(waiting, "kubectl onboard (with the withdrawn invitation)").code(3);
+    assert!(
+        denied
+            .stderr
+            .contains(&format!("invitation {withdrawn} was withdrawn")),
+        "{denied}"
+    );
     wait_until("the withdrawn token refused", || {
         token_works(cluster, &withdrawn_file).is_err()
     });
@@ -447,6 +464,13 @@ fn withdrawn_and_expired_invitations_leave_no_working_token() {
         .onboard(&["invite", "eve", "--expires", "5m"])
         .code(2)
         .error_says("too short");
+    admin
+        .onboard(&["invite", "eve", "--expires", "31d"])
+        .code(2)
+        .error_says("too long");
+    admin
+        .onboard(&["invite", "eve", "--expires", "18446744073709551615s"])
+        .code(2);
     admin
         .onboard(&["invite", "eve", "--from", "team.yaml"])
         .code(2)

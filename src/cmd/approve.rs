@@ -96,6 +96,12 @@ pub async fn run(args: Args) -> Result<()> {
         progress.detail(&format!("approved {}", r.name));
         text += &format!("Approved {}\n", describe(r));
     }
+    if to_approve
+        .iter()
+        .any(|(_, invitation)| invitation.is_some())
+    {
+        super::invite::tidy(&conn, &mut progress).await;
+    }
     if args.no_record || to_approve.is_empty() {
         // Nothing to record.
     } else {

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::invitation::{Invitation, State, Stored, server};
 use crate::report::Output;
 use crate::session;
+use crate::submit;
 
 flags! {
     /// List the invitations made with kubectl onboard invite, or withdraw one.
@@ -43,8 +44,9 @@ pub async fn run(args: Args) -> Result<()> {
     }
     let invitations = server::list(&conn).await?;
     let now = SystemTime::now();
-    for line in server::tidy(&conn, &invitations, now).await? {
-        progress.detail(&line);
+    match server::tidy(&conn, &invitations, now).await {
+        Ok(done) => done.iter().for_each(|line| progress.detail(line)),
+        Err(e) => progress.detail(&format!("invitations not tidied: {e}")),
     }
     let waiting = waiting_requesters(&conn).await;
     let rows: Vec<(&Invitation, State)> = invitations
@@ -87,10 +89,20 @@ async fn withdraw(conn: &Connection, name: &str) -> Result<String> {
         }
     }
     server::delete_credential(conn, name).await?;
-    Ok(format!(
+    let mut text = format!(
         "Withdrew invitation {name} for {}: its token no longer works.\n",
         invitation.identity()
-    ))
+    );
+    // Requests made with it would still pass a plain kubectl certificate approve.
+    let requester = invitation.requester();
+    for request in super::pending::pending(conn).await.unwrap_or_default() {
+        if request.requester.as_deref() == Some(requester.as_str()) {
+            let why = format!("invitation {name} was withdrawn");
+            submit::deny(conn, &request.name, &why).await?;
+            text += &format!("Denied {}, made with it.\n", request.name);
+        }
+    }
+    Ok(text)
 }
 
 /// The requesters of the requests that wait for a decision (empty if they cannot be listed:

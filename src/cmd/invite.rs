@@ -16,7 +16,7 @@ use crate::cli::flags;
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
 use crate::inventory;
-use crate::invitation::{self, DEFAULT_EXPIRY, Invitation, MIN_EXPIRY, file, server};
+use crate::invitation::{self, DEFAULT_EXPIRY, Invitation, MAX_EXPIRY, MIN_EXPIRY, file, server};
 use crate::kubeconfig::{Target, file::io_reason};
 use crate::plan::{self, format_duration};
 use crate::progress::Progress;
@@ -46,7 +46,7 @@ flags! {
         #[argh(option)]
         pub duration: Option<String>,
 
-        /// how long the invitation may be redeemed, at least 10m (default 24h)
+        /// how long the invitation may be redeemed, 10m to 30d (default 24h)
         #[argh(option)]
         pub expires: Option<String>,
 
@@ -100,6 +100,10 @@ pub async fn run(args: Args) -> Result<()> {
     local.target.check_portable(false)?;
     let conn = Connection::open(&local.loaded, &local.target).await?;
     access::check_inviter(&conn).await?;
+    let grants: Vec<Grant> = wanted.iter().flat_map(|w| w.grants.clone()).collect();
+    access::check_grants(&conn, &grants).await.map_err(|e| {
+        e.context("an invitation may grant only what you may bind yourself; nothing was created")
+    })?;
     server::prepare(&conn).await?;
     tidy(&conn, &mut progress).await;
     warn_missing_roles(&conn, &wanted, &mut progress).await;
@@ -107,7 +111,7 @@ pub async fn run(args: Args) -> Result<()> {
         make_dir(dir)?;
     }
     let invited_by = inventory::caller(&conn).await;
-    let mut made = Vec::new();
+    let mut made: Vec<(Invitation, PathBuf)> = Vec::new();
     for w in &wanted {
         let name = submit::object_name(&w.user, &submit::random_suffix());
         let now = SystemTime::now();
@@ -115,15 +119,14 @@ pub async fn run(args: Args) -> Result<()> {
             name, &w.user, &w.groups, &w.grants, w.duration, expires, now,
         );
         invitation.invited_by = invited_by.clone();
-        make(
-            &conn,
-            &local.target,
-            &invitation,
-            expires,
-            &w.path,
-            args.force,
-        )
-        .await?;
+        let (target, path) = (&local.target, &w.path);
+        if let Err(e) = make(&conn, target, &invitation, expires, path, args.force).await {
+            // Those made before stand: say which, then why the rest was not.
+            made.iter()
+                .for_each(|(i, path)| print!("{}", said(i, path)));
+            let counted = format!("{} of {} invitations made", made.len(), wanted.len());
+            return Err(e.context(counted));
+        }
         made.push((invitation, w.path.clone()));
     }
     let text: String = made.iter().map(|(i, path)| said(i, path)).collect();
@@ -211,6 +214,12 @@ fn expiry(text: Option<&str>) -> Result<Duration> {
             format_duration(MIN_EXPIRY)
         )));
     }
+    if expires > MAX_EXPIRY {
+        return Err(Error::usage(format!(
+            "--expires {text} is too long: an invitation lives at most {} (its token works for whoever holds the file until it is used)",
+            format_duration(MAX_EXPIRY)
+        )));
+    }
     Ok(expires)
 }
 
@@ -257,7 +266,7 @@ async fn warn_missing_roles(conn: &Connection, wanted: &[Wanted], progress: &mut
     for grant in grants {
         if crate::rbac::role_exists(conn, grant).await == Some(false) {
             progress.warn(&format!(
-                "{} does not exist (yet); the binding made at approval grants nothing until it does",
+                "{} does not exist (yet): the binding made at approval grants nothing until it does (and approval fails while its namespace does not exist)",
                 match grant {
                     Grant::ClusterRole(role) => format!("ClusterRole {role}"),
                     Grant::Role { role, namespace } => format!("Role {role} in namespace {namespace}"),

@@ -67,6 +67,7 @@ pub async fn verdict(conn: &Connection, request: &Reviewed, now: SystemTime) -> 
     let why = match &request.asked {
         Ok(asked) => {
             let asked = Asked {
+                request: &request.name,
                 common_name: asked.common_name(),
                 groups: &asked.groups,
                 expiration_seconds: request.expiration_seconds,

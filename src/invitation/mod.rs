@@ -34,6 +34,9 @@ pub const LABEL: (&str, &str) = ("kubectl-onboard/invitation", "true");
 /// Shortest and default lifetime of an invitation (`--expires`): TokenRequest's minimum is 10m.
 pub const MIN_EXPIRY: Duration = Duration::from_secs(600);
 pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+/// The longest `--expires`: an invitation is for someone about to start, and its token is a
+/// bearer credential until it is used.
+pub const MAX_EXPIRY: Duration = Duration::from_secs(30 * 86_400);
 /// How long the credential of a used invitation is kept for `accept` to read its certificate,
 /// in case it did not delete it itself (interrupted): then any invitation command does.
 pub const USED_GRACE: Duration = Duration::from_secs(15 * 60);
@@ -258,6 +261,9 @@ fn grants_from_json(text: &str) -> Option<Vec<Grant>> {
 /// What a request asks for, as `approve` compares it with its invitation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Asked<'a> {
+    /// The request's name: the one that used the invitation may be approved again (an
+    /// approval that failed after marking it used resumes).
+    pub request: &'a str,
     pub common_name: Option<&'a str>,
     pub groups: &'a [String],
     /// `spec.expirationSeconds`.
@@ -270,6 +276,7 @@ pub fn differences(invitation: &Invitation, asked: &Asked<'_>, now: SystemTime) 
     let mut found = Vec::new();
     let name = &invitation.name;
     match &invitation.stored {
+        Stored::Used { request, .. } if request == asked.request => {}
         Stored::Used { request, .. } => found.push(format!(
             "invitation {name} was used already (request {request})"
         )),
@@ -422,6 +429,7 @@ mod tests {
         let invitation = jane(now());
         let groups = ["ops".to_string(), "dev".to_string()];
         let exact = Asked {
+            request: "jane-abc123",
             common_name: Some("jane"),
             groups: &groups,
             expiration_seconds: Some(90 * 86_400),
@@ -483,6 +491,15 @@ mod tests {
         };
         assert_eq!(
             differences(&used, &exact, now()),
+            Vec::<String>::new(),
+            "its own"
+        );
+        let other = Asked {
+            request: "jane-def456",
+            ..exact.clone()
+        };
+        assert_eq!(
+            differences(&used, &other, now()),
             ["invitation jane-x7k2q9 was used already (request jane-abc123)"]
         );
     }

@@ -242,6 +242,10 @@ pub async fn mark_used(
     version: &str,
     request: &str,
 ) -> Result<bool> {
+    if version.is_empty() {
+        // No version, no compare-and-swap: refuse rather than risk a second use.
+        return Ok(false);
+    }
     let used = Stored::Used {
         request: request.to_string(),
         at: rfc3339(SystemTime::now()),
@@ -303,10 +307,12 @@ pub async fn tidy(
     let credentials = with_credential(conn).await?;
     let mut done = Vec::new();
     for name in &credentials {
+        // A credential whose record was not in the list may be one `invite` is making right
+        // now (it writes the record first): it is left alone.
         let finished = invitations
             .iter()
             .find(|i| &i.name == name)
-            .is_none_or(|i| i.credential_done(now));
+            .is_some_and(|i| i.credential_done(now));
         if finished && delete_credential(conn, name).await? {
             done.push(format!("deleted the credential of invitation {name}"));
         }
