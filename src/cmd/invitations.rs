@@ -116,21 +116,11 @@ async fn waiting_requesters(conn: &Connection) -> HashSet<String> {
 
 /// One invitation as `-o json|yaml` shows it (`invite`, `invitations`).
 pub fn invitation_value(i: &Invitation, state: State) -> Value {
-    let grants: Vec<Value> = i
-        .grants
-        .iter()
-        .map(|g| match g {
-            crate::rbac::Grant::ClusterRole(role) => json!({"clusterRole": role}),
-            crate::rbac::Grant::Role { role, namespace } => {
-                json!({"role": role, "namespace": namespace})
-            }
-        })
-        .collect();
     let mut v = json!({
         "name": i.name,
         "user": i.user,
         "groups": i.groups,
-        "grants": grants,
+        "grants": crate::invitation::grants_value(&i.grants),
         "durationSeconds": i.duration.map(|d| d.as_secs()),
         "created": i.created,
         "expires": i.expires,

@@ -232,6 +232,11 @@ pub fn of_requester(requester: &str) -> Option<&str> {
 }
 
 fn grants_to_json(grants: &[Grant]) -> String {
+    grants_value(grants).to_string()
+}
+
+/// The grants as the record and `-o json` hold them: `{clusterRole}` or `{role, namespace}`.
+pub fn grants_value(grants: &[Grant]) -> serde_json::Value {
     let each: Vec<serde_json::Value> = grants
         .iter()
         .map(|g| match g {
@@ -241,7 +246,7 @@ fn grants_to_json(grants: &[Grant]) -> String {
             }
         })
         .collect();
-    serde_json::Value::Array(each).to_string()
+    serde_json::Value::Array(each)
 }
 
 fn grants_from_json(text: &str) -> Option<Vec<Grant>> {
