@@ -135,8 +135,6 @@ impl Rule {
 static CREATE: Rule = Rule::csrs("create");
 static GET: Rule = Rule::csrs("get");
 static LIST: Rule = Rule::csrs("list");
-static WATCH: Rule = Rule::csrs("watch");
-static DELETE: Rule = Rule::csrs("delete");
 static APPROVAL: Rule = Rule {
     group: GROUP,
     verb: "update",
@@ -154,10 +152,13 @@ static APPROVE_SIGNER: Rule = Rule {
     namespace: None,
 };
 
+/// `request`: the name the request will have, when it is fixed (an invitation's, whose role
+/// allows watching and deleting that one request only).
 pub async fn check_requester(
     conn: &Connection,
     approve: bool,
     grants: &[Grant],
+    request: Option<&str>,
 ) -> Result<Permissions> {
     let bindings: Vec<Rule> = grants.iter().map(Rule::binding).collect();
     let mut required = vec![&CREATE];
@@ -165,7 +166,12 @@ pub async fn check_requester(
         required.extend([&APPROVAL, &APPROVE_SIGNER]);
     }
     required.extend(bindings.iter());
-    let optional = [&WATCH, &DELETE];
+    let named = |verb| Rule {
+        name: request.map(|n| Cow::Owned(n.to_string())),
+        ..Rule::csrs(verb)
+    };
+    let (watch, delete) = (named("watch"), named("delete"));
+    let optional = [&watch, &delete];
     let answers = futures::future::join_all(
         required
             .iter()
@@ -293,6 +299,14 @@ pub async fn check_inviter(conn: &Connection) -> Result<()> {
         name: None,
         namespace: Some(NAMESPACE.to_string()),
     };
+    let cluster_wide = |group, resource| Rule {
+        group,
+        verb: "create",
+        resource,
+        subresource: None,
+        name: None,
+        namespace: None,
+    };
     let named = |group, resource, name: &'static str| Rule {
         group,
         verb: "patch",
@@ -310,6 +324,8 @@ pub async fn check_inviter(conn: &Connection) -> Result<()> {
         within("", "create", "serviceaccounts", Some("token")),
         within(RBAC, "create", "roles", None),
         within(RBAC, "create", "rolebindings", None),
+        cluster_wide(RBAC, "clusterroles"),
+        cluster_wide(RBAC, "clusterrolebindings"),
     ];
     let rules: Vec<&Rule> = rules.iter().collect();
     require(conn, &rules, "you may not make invitations").await

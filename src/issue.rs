@@ -29,6 +29,12 @@ pub struct Options {
     pub approve: bool,
     pub timeout: Duration,
     pub keep_csr: bool,
+    /// The request's name when it is fixed (an invitation's); `None`: `<user>-<random>`. A
+    /// request left by an earlier attempt under that name is replaced while it is undecided.
+    pub name: Option<String>,
+    /// Leave the request once issued (still withdrawn on any failure): the approver records
+    /// the certificate from it (an invitation's request; the cleaner removes it within the hour).
+    pub keep_issued: bool,
 }
 
 pub struct Issued {
@@ -49,7 +55,10 @@ pub async fn issue(
     signals: &mut Signals,
     progress: &mut Progress,
 ) -> Result<Issued> {
-    let name = submit::object_name(request.user, &submit::random_suffix());
+    let name = match &options.name {
+        Some(fixed) => fixed.clone(),
+        None => submit::object_name(request.user, &submit::random_suffix()),
+    };
     let object = Object {
         session,
         name: &name,
@@ -170,6 +179,14 @@ impl Object<'_> {
         deadline: tokio::time::Instant,
     ) -> Result<CertificateSigningRequest> {
         let conn = &self.session.conn;
+        if self.options.name.is_some() {
+            self.before(
+                deadline,
+                "replacing an earlier request",
+                self.replace_earlier(),
+            )
+            .await?;
+        }
         self.sent.set(Sent::InFlight);
         let creating = async {
             submit::create(conn, self.name, request)
@@ -185,6 +202,38 @@ impl Object<'_> {
         let created = self.before(deadline, "creating it", creating).await?;
         self.sent.set(Sent::Created);
         Ok(created)
+    }
+
+    /// A request of the fixed name left by an earlier attempt (interrupted, timed out) is
+    /// deleted while undecided: its key is gone with that attempt. One approved already cannot
+    /// be taken back: that is an error.
+    async fn replace_earlier(&self) -> Result<()> {
+        let conn = &self.session.conn;
+        let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
+        let doing = format!("reading CertificateSigningRequest {}", self.name);
+        let Some(earlier) = api
+            .get_opt(self.name)
+            .await
+            .map_err(|e| conn.api_error(&doing, e))?
+        else {
+            return Ok(());
+        };
+        use crate::wait::State;
+        match crate::wait::state(&earlier) {
+            State::Approved | State::Issued(_) => Err(Error::failed(format!(
+                "CertificateSigningRequest {} was approved already, for a key an earlier attempt made and did not keep; ask for a new invitation",
+                self.name
+            ))),
+            State::Pending | State::Denied { .. } | State::Failed { .. } => {
+                let doing = format!(
+                    "deleting the earlier CertificateSigningRequest {}",
+                    self.name
+                );
+                submit::delete(conn, self.name)
+                    .await
+                    .map_err(|e| conn.api_error(&doing, e))
+            }
+        }
     }
 
     /// `call` before `deadline` (set from --timeout when the request was made).
@@ -209,7 +258,7 @@ impl Object<'_> {
             Sent::InFlight if !self.landed().await => return Withdrawn::NeverCreated,
             _ => {}
         }
-        if self.options.keep_csr {
+        if self.options.keep_csr || (self.options.keep_issued && outcome.is_ok()) {
             return Withdrawn::Kept(name);
         }
         if !self.session.permissions.delete {

@@ -46,12 +46,14 @@ impl Local {
         Ok(Local { loaded, target })
     }
 
-    /// Connects and asks the cluster what the caller may do (with `approve`: approve too).
+    /// Connects and asks the cluster what the caller may do (with `approve`: approve too;
+    /// `request`: the request's name when it is fixed).
     /// At most `timeout` (--timeout): a server that stops answering is given up on.
     pub async fn connect(
         self,
         approve: bool,
         grants: &[Grant],
+        request: Option<&str>,
         timeout: Duration,
         signals: &mut Signals,
         progress: &mut Progress,
@@ -62,7 +64,7 @@ impl Local {
             .await?;
         let deadline = tokio::time::Instant::now() + timeout;
         let limit = format!("{} (--timeout)", format_duration(timeout));
-        let checking = access::check_requester(&conn, approve, grants);
+        let checking = access::check_requester(&conn, approve, grants, request);
         let permissions = signals
             .interruptible(cluster::within(
                 deadline,

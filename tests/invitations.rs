@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::Cluster;
-use support::onboard::{Env, Run, finish, unique, wait_for_csr};
+use support::onboard::{Env, Run, csr_exists, finish, unique, wait_for_csr};
 
 /// `approve --invited` approves every matching request in the cluster, so the tests that make
 /// or approve requests take turns (the cluster is shared by the tests of this file).
@@ -152,12 +152,9 @@ fn invite_accept_approve_gives_the_new_user_exactly_what_was_invited() {
         String::from_utf8_lossy(&whoami.stdout),
         format!("system:serviceaccount:kubectl-onboard-invitations:{name}")
     );
-    assert!(
-        with_invitation(cluster, &file, &["get", "csr"])
-            .status
-            .success()
-    );
+    // Not even other people's requests: it may read and delete only the one it makes.
     for forbidden in [
+        vec!["get", "csr"],
         vec!["get", "pods", "-A"],
         vec!["get", "secrets", "-n", "kubectl-onboard-invitations"],
         vec!["create", "configmap", "x", "-n", "default"],
@@ -171,19 +168,21 @@ fn invite_accept_approve_gives_the_new_user_exactly_what_was_invited() {
         );
     }
 
-    // The new colleague accepts, waits, and changes their mind: Ctrl-C writes nothing, and the
-    // invitation can still be accepted.
+    // The new colleague accepts, waits, and changes their mind: Ctrl-C withdraws the request
+    // (named like the invitation), writes nothing, and the invitation can still be accepted.
     let (jane_env, mine) = newcomer(cluster, &file);
     let child = accept(&jane_env, &mine, &[]);
-    let abandoned = wait_for_csr(cluster, &jane);
+    assert_eq!(wait_for_csr(cluster, &jane), name);
     signal(&child, "INT");
     let run = finish(child, "kubectl onboard accept mine.invite (interrupted)").code(130);
+    assert!(!csr_exists(cluster, &name), "withdrawn\n{run}");
     assert!(!jane_env.kubeconfig.exists(), "{run}");
     assert!(!jane_env.home.join(".kube").exists(), "{run}");
 
     // Accepted again, for good; the administrator sees the request matches.
     let child = accept(&jane_env, &mine, &["-v"]);
-    let csr = wait_for_csr_other_than(cluster, &jane, &[&abandoned]);
+    let csr = wait_for_csr(cluster, &jane);
+    assert_eq!(csr, name);
     let pending = admin.onboard(&["pending"]).success();
     let line = pending
         .stdout
@@ -297,12 +296,13 @@ fn approve_keeps_every_request_within_its_invitation() {
         "30s",
     ]);
     let alice_csr = wait_for_csr(cluster, &alice);
-    admin
-        .onboard(&["approve", &alice_csr])
-        .code(1)
-        .error_says(&format!(
-            "it does not match invitation {name}: it asks for user '{alice}', the invitation is for '{bob}'"
-        ));
+    let refused = admin.onboard(&["approve", &alice_csr]).code(1);
+    for says in [
+        format!("it does not match invitation {name}: it is named {alice_csr}"),
+        format!("it asks for user '{alice}', the invitation is for '{bob}'"),
+    ] {
+        assert!(refused.stderr.contains(&says), "{says}\n{refused}");
+    }
     let pending = admin.onboard(&["pending"]).success();
     assert!(
         pending.stderr.contains(&format!(
@@ -353,41 +353,33 @@ fn approve_keeps_every_request_within_its_invitation() {
         .onboard(&["approve", &extra_csr])
         .code(1)
         .error_says("it asks for groups [dev, admins], the invitation grants [dev]");
+    // They may not read the requests they made under other names: they stop at once.
     for child in [wrong_user, greedy, extra] {
-        signal(&child, "INT");
-        let run = finish(child, "kubectl onboard (with the invitation)");
-        assert_eq!(run.code, Some(130), "{run}");
+        let run = finish(child, "kubectl onboard (with the invitation)").code(1);
+        assert!(run.stderr.contains("forbidden"), "{run}");
     }
 
-    // Two accepts at once with one invitation: --invited approves one of them (the newer, to
-    // the second); the other can never be approved: the invitation serves once.
+    // Two accepts at once with one invitation: the second replaces the first's request (whose
+    // own wait then fails), and that one is approved; once used, the invitation serves no more.
     let (first_env, first_file) = newcomer(cluster, &file);
     let first = accept(&first_env, &first_file, &["--timeout", "60s"]);
-    let older = wait_for_csr_other_than(cluster, &bob, &[&greedy_csr, &extra_csr]);
+    wait_until("the first request", || csr_exists(cluster, &name));
     let (second_env, second_file) = newcomer(cluster, &file);
     let second = accept(&second_env, &second_file, &["--timeout", "60s"]);
-    let newer = wait_for_csr_other_than(cluster, &bob, &[&greedy_csr, &extra_csr, &older]);
+    let run = finish(first, "accept (replaced)").code(1);
+    assert!(run.stderr.contains("was deleted while we waited"), "{run}");
+    assert!(!first_env.kubeconfig.exists(), "nothing written\n{run}");
+    wait_until("the second request", || csr_exists(cluster, &name));
     let run = admin.onboard(&["approve", "--invited", "-v"]).success();
-    let approved_first = run.stdout.contains(&format!("Approved {older}"));
-    let approved_second = run.stdout.contains(&format!("Approved {newer}"));
-    assert!(approved_first != approved_second, "one of the two\n{run}");
-    let ((used, winner, _), (refused, loser, loser_env)) = match approved_second {
-        true => ((newer, second, second_env), (older, first, first_env)),
-        false => ((older, first, first_env), (newer, second, second_env)),
-    };
-    let run = finish(winner, "accept (approved)").success();
+    assert!(run.stdout.contains(&format!("Approved {name}")), "{run}");
+    let run = finish(second, "accept (approved)").success();
     assert!(run.stderr.contains("The invitation is used up"), "{run}");
     admin
-        .onboard(&["approve", &refused])
+        .onboard(&["approve", &extra_csr])
         .code(1)
         .error_says(&format!(
-            "invitation {name} was used already (request {used})"
+            "invitation {name} was used already (request {name})"
         ));
-    // Its invitation used up by the other, the one left fails (or is interrupted first).
-    signal(&loser, "INT");
-    let run = finish(loser, "accept (not approved)");
-    assert!(matches!(run.code, Some(1 | 130)), "{run}");
-    assert!(!loser_env.kubeconfig.exists(), "nothing written\n{run}");
 }
 
 #[test]
@@ -403,8 +395,8 @@ fn withdrawn_and_expired_invitations_leave_no_working_token() {
 
     // A request made with it waits; withdrawing denies it too (kubectl certificate approve
     // would still pass it), and the waiting requester hears why.
-    let holder = Env::new(cluster, &withdrawn_file);
-    let waiting = holder.spawn(&[&carol, "--timeout", "60s"]);
+    let (holder, held) = newcomer(cluster, &withdrawn_file);
+    let waiting = accept(&holder, &held, &["--timeout", "60s"]);
     let csr = wait_for_csr(cluster, &carol);
     let run = admin
         .onboard(&["invitations", "--revoke", &withdrawn])

@@ -186,7 +186,9 @@ async fn once(b: &Bench, conn: &Connection, i: usize) -> BTreeMap<&'static str, 
 
     let started = Instant::now();
     let fresh = Connection::open(&loaded, &target).await.unwrap();
-    access::check_requester(&fresh, true, &[]).await.unwrap();
+    access::check_requester(&fresh, true, &[], None)
+        .await
+        .unwrap();
     t.insert("permission check", ms(started));
 
     let started = Instant::now();

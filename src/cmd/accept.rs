@@ -27,7 +27,7 @@ flags! {
         error_code(1, "The invitation is not valid (expired, used, withdrawn), or a write failed."),
         error_code(3, "The request was denied."),
         error_code(4, "--timeout: no certificate in time; nothing was written."),
-        error_code(130, "Interrupted (Ctrl-C); nothing was written, and the invitation can be accepted again (the request stays pending: an invitation may not delete it).")
+        error_code(130, "Interrupted (Ctrl-C); the request was withdrawn, nothing was written, and the invitation can be accepted again.")
     )]
     pub struct Args {
         /// the invitation file

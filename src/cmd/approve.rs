@@ -130,8 +130,8 @@ async fn sort(
 ) -> Result<Sorted> {
     let mut problems = Vec::new();
     let reviewed = match invited {
-        // Newest first: of several requests made with one invitation, the newest is approved
-        // (an older one is likely left by an interrupted `accept`, whose key is gone).
+        // Newest first. An invitation has one request of its own at a time (`accept` replaces
+        // an undecided one), so this only orders what else is pending.
         true => {
             let mut pending = super::pending::pending(conn).await?;
             pending.sort_by(|a, b| b.created.cmp(&a.created).then(b.name.cmp(&a.name)));

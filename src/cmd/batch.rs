@@ -240,6 +240,7 @@ pub async fn run(args: Args) -> Result<()> {
                     .connect(
                         batch.approve,
                         &grants,
+                        None,
                         batch.timeout,
                         &mut signals,
                         &mut progress,

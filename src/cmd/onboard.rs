@@ -204,7 +204,14 @@ async fn connect(
         local.target.check_portable(plan.allow_insecure_cluster)?;
     }
     let session = local
-        .connect(plan.approve, &plan.grants, plan.timeout, signals, progress)
+        .connect(
+            plan.approve,
+            &plan.grants,
+            None,
+            plan.timeout,
+            signals,
+            progress,
+        )
         .await?;
     Ok((Source::Cluster(session), files))
 }
@@ -310,8 +317,9 @@ async fn through(
         loaded: invited.loaded,
         target,
     };
+    let request = Some(invited.invited.name.as_str());
     let session = local
-        .connect(false, &[], plan.timeout, signals, progress)
+        .connect(false, &[], request, plan.timeout, signals, progress)
         .await
         .map_err(|e| match e.to_string().contains("(401 Unauthorized)") {
             true => Error::failed(
@@ -394,9 +402,12 @@ impl Source {
                 Certifier::cluster(session, plan.approve, plan.timeout, plan.keep_csr, record)
             }
             // The invitation may not write the inventory: the approver records.
-            Source::Invited { session, .. } => {
-                Certifier::cluster(session, false, plan.timeout, plan.keep_csr, None)
-            }
+            Source::Invited {
+                session,
+                invitation,
+                ..
+            } => Certifier::cluster(session, false, plan.timeout, plan.keep_csr, None)
+                .invited(invitation),
             Source::Authority { authority, .. } => Certifier::Authority(authority),
         }
     }

@@ -600,7 +600,7 @@ async fn connect(
         let started = Instant::now();
         let attempt = async {
             let conn = Connection::open(&loaded, &own).await?;
-            let checking = access::check_requester(&conn, approve, &[]);
+            let checking = access::check_requester(&conn, approve, &[], None);
             let deadline = tokio::time::Instant::now() + timeout;
             let limit = format!("{} (--timeout)", format_duration(timeout));
             let doing = "checking the user's own permissions";
@@ -647,7 +647,7 @@ async fn connect(
         "Requesting with context {admin}: the user's own credentials cannot ({why_not})"
     ));
     Local { loaded, target }
-        .connect(approve, &[], timeout, signals, progress)
+        .connect(approve, &[], None, timeout, signals, progress)
         .await
 }
 

@@ -122,7 +122,14 @@ pub async fn run(args: Args) -> Result<()> {
     kubeconfig::file::probe(&output)?;
     local.target.check_portable(args.allow_insecure_cluster)?;
     let session = local
-        .connect(args.approve, &grants, timeout, &mut signals, &mut progress)
+        .connect(
+            args.approve,
+            &grants,
+            None,
+            timeout,
+            &mut signals,
+            &mut progress,
+        )
         .await?;
 
     let record = (!args.no_record).then_some(How::Sign);

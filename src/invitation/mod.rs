@@ -292,6 +292,12 @@ pub fn differences(invitation: &Invitation, asked: &Asked<'_>, now: SystemTime) 
         )),
         Stored::Open => {}
     }
+    if asked.request != name {
+        found.push(format!(
+            "it is named {}: only the request kubectl onboard accept makes, {name}, is approved with the invitation",
+            asked.request
+        ));
+    }
     if asked.common_name != Some(invitation.user.as_str()) {
         found.push(format!(
             "it asks for user '{}', the invitation is for '{}'",
@@ -434,7 +440,7 @@ mod tests {
         let invitation = jane(now());
         let groups = ["ops".to_string(), "dev".to_string()];
         let exact = Asked {
-            request: "jane-abc123",
+            request: "jane-x7k2q9",
             common_name: Some("jane"),
             groups: &groups,
             expiration_seconds: Some(90 * 86_400),
@@ -489,7 +495,7 @@ mod tests {
         );
         let used = Invitation {
             stored: Stored::Used {
-                request: "jane-abc123".into(),
+                request: "jane-x7k2q9".into(),
                 at: rfc3339(now()),
             },
             ..invitation
@@ -505,7 +511,10 @@ mod tests {
         };
         assert_eq!(
             differences(&used, &other, now()),
-            ["invitation jane-x7k2q9 was used already (request jane-abc123)"]
+            [
+                "invitation jane-x7k2q9 was used already (request jane-x7k2q9)",
+                "it is named jane-def456: only the request kubectl onboard accept makes, jane-x7k2q9, is approved with the invitation"
+            ]
         );
     }
 

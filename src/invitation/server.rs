@@ -44,7 +44,8 @@ fn metadata(name: &str, user: &str) -> ObjectMeta {
 
 /// What every invitation shares, made once and kept as it must be (server-side apply): the
 /// namespace, and the ClusterRole and ClusterRoleBinding that let its ServiceAccounts create
-/// and read CertificateSigningRequests, and nothing else.
+/// CertificateSigningRequests, and nothing else (each reads and deletes only its own request,
+/// by name: [`create`]).
 pub async fn prepare(conn: &Connection) -> Result<()> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let labels = json!({"app.kubernetes.io/managed-by": "kubectl-onboard", LABEL.0: LABEL.1});
@@ -62,7 +63,7 @@ pub async fn prepare(conn: &Connection) -> Result<()> {
         "rules": [{
             "apiGroups": ["certificates.k8s.io"],
             "resources": ["certificatesigningrequests"],
-            "verbs": ["create", "get", "list", "watch"],
+            "verbs": ["create"],
         }],
     });
     Api::<ClusterRole>::all(conn.client.clone())
@@ -85,9 +86,10 @@ pub async fn prepare(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Creates `invitation`'s record, ServiceAccount, and the Role and RoleBinding that let it
-/// delete itself (owned by it, so that the garbage collector takes them along). On an error,
-/// what was made is deleted again.
+/// Creates `invitation`'s record, ServiceAccount, the Role and RoleBinding that let it delete
+/// itself (owned by it, so that the garbage collector takes them along), and the ClusterRole
+/// and ClusterRoleBinding that let it get, watch and delete the one request it may make,
+/// named like the invitation. On an error, what was made is deleted again.
 pub async fn create(conn: &Connection, invitation: &Invitation) -> Result<()> {
     let made = create_objects(conn, invitation).await;
     if made.is_err() {
@@ -150,7 +152,37 @@ async fn create_objects(conn: &Connection, invitation: &Invitation) -> Result<()
         .create(&pp, &binding)
         .await
         .map_err(|e| conn.api_error("creating the invitation's RoleBinding", e))?;
+    let own = own_request(name);
+    let role: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": own, "labels": labels()},
+        "rules": [{
+            "apiGroups": ["certificates.k8s.io"],
+            "resources": ["certificatesigningrequests"],
+            "verbs": ["get", "watch", "delete"],
+            "resourceNames": [name],
+        }],
+    }))
+    .map_err(|e| Error::failed(format!("building the invitation's ClusterRole: {e}")))?;
+    Api::<ClusterRole>::all(conn.client.clone())
+        .create(&pp, &role)
+        .await
+        .map_err(|e| conn.api_error("creating the invitation's ClusterRole", e))?;
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": own, "labels": labels()},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": own},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}],
+    }))
+    .map_err(|e| Error::failed(format!("building the invitation's ClusterRoleBinding: {e}")))?;
+    Api::<ClusterRoleBinding>::all(conn.client.clone())
+        .create(&pp, &binding)
+        .await
+        .map_err(|e| conn.api_error("creating the invitation's ClusterRoleBinding", e))?;
     Ok(())
+}
+
+/// The ClusterRole and ClusterRoleBinding of invitation `name`'s own request.
+fn own_request(name: &str) -> String {
+    format!("{CLUSTER_ROLE}:{name}")
 }
 
 /// A token for the invitation's ServiceAccount, valid for `lifetime`.
@@ -269,6 +301,17 @@ pub async fn delete_credential(conn: &Connection, name: &str) -> Result<bool> {
     gone(roles.delete(name, &dp).await.map(|_| ()), "Role")?;
     let bindings: Api<RoleBinding> = Api::namespaced(conn.client.clone(), NAMESPACE);
     gone(bindings.delete(name, &dp).await.map(|_| ()), "RoleBinding")?;
+    let own = own_request(name);
+    let cluster_bindings: Api<ClusterRoleBinding> = Api::all(conn.client.clone());
+    gone(
+        cluster_bindings.delete(&own, &dp).await.map(|_| ()),
+        "ClusterRoleBinding",
+    )?;
+    let cluster_roles: Api<ClusterRole> = Api::all(conn.client.clone());
+    gone(
+        cluster_roles.delete(&own, &dp).await.map(|_| ()),
+        "ClusterRole",
+    )?;
     Ok(was_there)
 }
 
@@ -282,18 +325,36 @@ pub async fn delete_own_credential(conn: &Connection, name: &str) -> Result<()> 
     }
 }
 
-/// The names of the invitations whose ServiceAccount is still there.
+/// The names of the invitations whose ServiceAccount, or the ClusterRoleBinding of its own
+/// request (left when `accept` deleted the ServiceAccount), is still there.
 pub async fn with_credential(conn: &Connection) -> Result<Vec<String>> {
     let ours = ListParams::default().labels(&format!("{}={}", LABEL.0, LABEL.1));
-    match accounts(conn).list_metadata(&ours).await {
-        Ok(list) => Ok(list
+    let mut names: Vec<String> = match accounts(conn).list_metadata(&ours).await {
+        Ok(list) => list
             .items
             .into_iter()
             .filter_map(|a| a.metadata.name)
-            .collect()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Vec::new()),
-        Err(e) => Err(conn.api_error("listing the invitations' ServiceAccounts", e)),
+            .collect(),
+        Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
+        Err(e) => return Err(conn.api_error("listing the invitations' ServiceAccounts", e)),
+    };
+    let prefix = own_request("");
+    let bindings = Api::<ClusterRoleBinding>::all(conn.client.clone())
+        .list_metadata(&ours)
+        .await
+        .map_err(|e| conn.api_error("listing the invitations' ClusterRoleBindings", e))?;
+    for binding in bindings.items {
+        if let Some(name) = binding
+            .metadata
+            .name
+            .as_deref()
+            .and_then(|n| n.strip_prefix(&prefix))
+            && !names.iter().any(|n| n == name)
+        {
+            names.push(name.to_string());
+        }
     }
+    Ok(names)
 }
 
 /// What any invitation command tidies at `now`: the credentials of used (after the grace),

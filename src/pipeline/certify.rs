@@ -70,9 +70,21 @@ impl<'a> Certifier<'a> {
                 approve,
                 timeout,
                 keep_csr,
+                name: None,
+                keep_issued: false,
             },
             record,
         }
+    }
+
+    /// The same, for an invitation's request: of this fixed name, left once issued for the
+    /// approver to record.
+    pub fn invited(mut self, fixed: &str) -> Certifier<'a> {
+        if let Certifier::Cluster { options, .. } = &mut self {
+            options.name = Some(fixed.to_string());
+            options.keep_issued = true;
+        }
+        self
     }
 
     /// A checked certificate for `subject`, lasting `duration` (`None`: the signer's default).
