@@ -96,17 +96,18 @@ pub async fn run(args: Args) -> Result<()> {
         progress.detail(&format!("approved {}", r.name));
         text += &format!("Approved {}\n", describe(r));
     }
-    if to_approve
-        .iter()
-        .any(|(_, invitation)| invitation.is_some())
-    {
-        super::invite::tidy(&conn, &mut progress).await;
-    }
     if args.no_record || to_approve.is_empty() {
         // Nothing to record.
     } else {
         let approved: Vec<String> = to_approve.iter().map(|(r, _)| r.name.clone()).collect();
         record_when_issued(&conn, &approved, &mut progress).await;
+    }
+    // After the signer (recording waits for it): the credentials of finished invitations go.
+    if to_approve
+        .iter()
+        .any(|(_, invitation)| invitation.is_some())
+    {
+        super::invite::tidy(&conn, &mut progress).await;
     }
     let now = Timestamp::now();
     let value = || {
