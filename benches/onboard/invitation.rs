@@ -96,7 +96,7 @@ pub fn approval_to_kubeconfig(b: &Bench) -> Section {
         stats::of(&approving).ms()
     ));
     s.verdict(
-        "invitation: approval → kubeconfig written",
+        "invitation: approval → the new user's kubeconfig written",
         "none (the issue asks for the figure)",
         format!("{:.1} ms", st.median),
         None,

@@ -195,7 +195,12 @@ async fn main() {
     }
 
     report.finish(started.elapsed());
-    fs::write(&args.out, report.render()).unwrap();
+    // One item on its own goes in place of its own rows and section; the others stay.
+    let text = match (&args.only, fs::read_to_string(&args.out)) {
+        (Some(_), Ok(existing)) if existing.contains("## Summary") => report.merge_into(&existing),
+        _ => report.render(),
+    };
+    fs::write(&args.out, text).unwrap();
     println!(
         "bench: wrote {} ({:.0?} in all)",
         args.out.display(),

@@ -55,6 +55,30 @@ impl Section {
     }
 }
 
+/// An item's rows of the summary table.
+fn summary_rows(n: u32, s: &Section) -> Vec<String> {
+    s.verdicts
+        .iter()
+        .map(|v| {
+            format!(
+                "| {n} | {} | {} | {} | {} |",
+                v.figure,
+                v.target,
+                v.measured,
+                mark(v.met)
+            )
+        })
+        .collect()
+}
+
+/// An item's section, from its heading.
+fn section_md(n: u32, s: &Section) -> String {
+    format!(
+        "## {n}. {}\n\n_Load average (1/5/15 min) before: {}; after: {}._\n\n{}",
+        s.title, s.load_before, s.load_after, s.body
+    )
+}
+
 fn mark(met: Option<bool>) -> &'static str {
     match met {
         Some(true) => "met",
@@ -216,26 +240,55 @@ impl Report {
             "\n## Summary\n\n| # | figure | target | measured | |\n| --- | --- | --- | --- | --- |"
         );
         for (n, s) in &self.items {
-            for v in &s.verdicts {
-                let _ = writeln!(
-                    w,
-                    "| {n} | {} | {} | {} | {} |",
-                    v.figure,
-                    v.target,
-                    v.measured,
-                    mark(v.met)
-                );
+            for row in summary_rows(*n, s) {
+                let _ = writeln!(w, "{row}");
             }
         }
         for (n, s) in &self.items {
-            let _ = writeln!(w, "\n## {n}. {}\n", s.title);
-            let _ = writeln!(
-                w,
-                "_Load average (1/5/15 min) before: {}; after: {}._\n",
-                s.load_before, s.load_after
-            );
-            let _ = write!(w, "{}", s.body);
+            let _ = write!(w, "\n{}", section_md(*n, s));
         }
         md
+    }
+
+    /// `existing` (a RESULTS.md of every item) with this run's items put in place of theirs:
+    /// their summary rows and sections, each section saying when and where it was measured
+    /// on its own. What `--only` writes, so that one item does not wipe out the others.
+    pub fn merge_into(&self, existing: &str) -> String {
+        let mut out = existing.to_string();
+        let cpu = self.machine.first().map(|(_, v)| v.as_str()).unwrap_or("");
+        for (n, s) in &self.items {
+            let rows = summary_rows(*n, s).join("\n");
+            let prefix = format!("| {n} | ");
+            let mut lines: Vec<String> = out.lines().map(String::from).collect();
+            let first = lines.iter().position(|l| l.starts_with(&prefix));
+            lines.retain(|l| !l.starts_with(&prefix));
+            let at = first.unwrap_or_else(|| {
+                let summary = lines.iter().position(|l| l == "## Summary").unwrap_or(0);
+                lines[summary..]
+                    .iter()
+                    .skip(4)
+                    .position(|l| !l.starts_with('|'))
+                    .map_or(lines.len(), |i| summary + 4 + i)
+            });
+            lines.insert(at, rows);
+            out = lines.join("\n") + "\n";
+
+            let note = format!(
+                "\nMeasured on its own (`make bench BENCH_ARGS=\"--only {n}\"`) on {}, on {cpu}.\n",
+                self.date
+            );
+            let section = section_md(*n, s) + &note;
+            let heading = format!("\n## {n}. ");
+            match out.find(&heading) {
+                Some(start) => {
+                    let end = out[start + 1..]
+                        .find("\n## ")
+                        .map_or(out.len(), |i| start + 1 + i);
+                    out.replace_range(start + 1..end, &section);
+                }
+                None => out = format!("{}\n\n{section}", out.trim_end()),
+            }
+        }
+        out
     }
 }
