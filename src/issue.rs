@@ -64,6 +64,7 @@ pub async fn issue(
         name: &name,
         options,
         sent: Cell::new(Sent::No),
+        uid: std::cell::RefCell::new(None),
     };
     let outcome = signals
         .interruptible(object.obtain(request, groups, public_key_der, progress))
@@ -92,6 +93,8 @@ struct Object<'a> {
     name: &'a str,
     options: &'a Options,
     sent: Cell<Sent>,
+    /// The created object's uid: cleanup deletes that object only.
+    uid: std::cell::RefCell<Option<String>>,
 }
 
 impl Object<'_> {
@@ -201,6 +204,7 @@ impl Object<'_> {
         };
         let created = self.before(deadline, "creating it", creating).await?;
         self.sent.set(Sent::Created);
+        *self.uid.borrow_mut() = created.metadata.uid.clone();
         Ok(created)
     }
 
@@ -229,7 +233,8 @@ impl Object<'_> {
                     "deleting the earlier CertificateSigningRequest {}",
                     self.name
                 );
-                submit::delete(conn, self.name)
+                let uid = earlier.metadata.uid.as_deref();
+                submit::delete(conn, self.name, uid)
                     .await
                     .map_err(|e| conn.api_error(&doing, e))
             }
@@ -276,7 +281,8 @@ impl Object<'_> {
             }
             return Withdrawn::NotAllowed(name);
         }
-        let deleting = submit::delete(&self.session.conn, self.name);
+        let uid = self.uid.borrow().clone();
+        let deleting = submit::delete(&self.session.conn, self.name, uid.as_deref());
         let deleted = match tokio::time::timeout(CLEANUP_WAIT, deleting).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),

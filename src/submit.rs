@@ -247,11 +247,26 @@ async fn decide(conn: &Connection, name: &str, decision: Decision<'_>) -> Result
 }
 
 /// Deletes our request object; gone already is fine.
-pub async fn delete(conn: &Connection, name: &str) -> std::result::Result<(), kube::Error> {
+/// Deletes request `name`; with `uid`, only that object (a request of a fixed name may have
+/// been replaced by another attempt meanwhile: that one is not ours to delete). Gone already,
+/// or replaced, is fine.
+pub async fn delete(
+    conn: &Connection,
+    name: &str,
+    uid: Option<&str>,
+) -> std::result::Result<(), kube::Error> {
     let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
-    match api.delete(name, &DeleteParams::default()).await {
+    let params = DeleteParams {
+        preconditions: uid.map(|uid| kube::api::Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &params).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 && uid.is_some() => Ok(()),
         Err(e) => Err(e),
     }
 }

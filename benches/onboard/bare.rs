@@ -246,7 +246,7 @@ async fn once(b: &Bench, conn: &Connection, i: usize) -> BTreeMap<&'static str, 
     t.insert("selfsubjectreview", ms(started));
 
     let started = Instant::now();
-    submit::delete(conn, &name).await.unwrap();
+    submit::delete(conn, &name, None).await.unwrap();
     t.insert("csr cleanup", ms(started));
 
     let entries = Entries {
