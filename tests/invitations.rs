@@ -208,6 +208,11 @@ fn invite_accept_approve_gives_the_new_user_exactly_what_was_invited() {
     );
     assert!(run.stderr.contains("CA sha256 "), "{run}");
     assert!(
+        run.stdout
+            .contains(&format!("Switched to context \"{jane}@")),
+        "it says the new context is current\n{run}"
+    );
+    assert!(
         run.stderr
             .contains("The invitation is used up: its token no longer works."),
         "{run}"

@@ -46,10 +46,8 @@ fn eventually(what: &str, mut check: impl FnMut() -> Option<String>) {
     }
 }
 
-#[test]
-fn a_revoked_certificate_may_read_but_not_write_and_unrevoke_undoes_it() {
-    let cluster = Cluster::shared();
-    let env = Env::admin(cluster);
+/// A new ClusterRole that may read and create ConfigMaps; its name.
+fn configmap_writer(cluster: &Cluster) -> String {
     let role = unique("cm-writer");
     cluster.admin(&[
         "create",
@@ -58,6 +56,14 @@ fn a_revoked_certificate_may_read_but_not_write_and_unrevoke_undoes_it() {
         "--verb=get,list,create",
         "--resource=configmaps",
     ]);
+    role
+}
+
+#[test]
+fn a_revoked_certificate_may_read_but_not_write_and_unrevoke_undoes_it() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let role = configmap_writer(cluster);
     let (jane, bob) = (unique("rv-jane"), unique("rv-bob"));
     for user in [&jane, &bob] {
         env.onboard(&[
@@ -237,14 +243,7 @@ fn message_key(listed: &Value, user: &str) -> String {
 fn offboard_revoke_names_what_remains_and_refuses_the_writes() {
     let cluster = Cluster::shared();
     let env = Env::admin(cluster);
-    let role = unique("cm-writer");
-    cluster.admin(&[
-        "create",
-        "clusterrole",
-        &role,
-        "--verb=get,list,create",
-        "--resource=configmaps",
-    ]);
+    let role = configmap_writer(cluster);
     let group = unique("writers");
     let via_group = unique("writers-binding");
     cluster.admin(&[

@@ -99,9 +99,8 @@ fn plan_of(args: &Args, opened: &Opened) -> Result<Plan> {
         record: false,
         embed: true,
         force: args.force,
-        // On a machine with no current context (the usual case: no kubeconfig yet), the new
-        // one becomes current, so that kubectl works at once.
-        use_context: args.use_context || no_current_context(args),
+        // Also when there is no current context: `Source::destination` in onboard.rs.
+        use_context: args.use_context,
         output_kubeconfig: args.output_kubeconfig.clone(),
         namespace: None,
         grants: Vec::new(),
@@ -115,13 +114,6 @@ fn plan_of(args: &Args, opened: &Opened) -> Result<Plan> {
         verbose: args.verbose,
         timings: args.timings,
     })
-}
-
-/// Whether the kubeconfig to merge into has no current context (or there is none).
-fn no_current_context(args: &Args) -> bool {
-    args.output_kubeconfig.is_none()
-        && crate::kubeconfig::load(args.kubeconfig.as_deref())
-            .is_ok_and(|loaded| loaded.merged.current_context().is_none())
 }
 
 /// An invitation past its expiry is refused here: its token no longer works.

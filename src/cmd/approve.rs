@@ -176,8 +176,8 @@ impl Sorted {
     ) -> Result<()> {
         let name = &reviewed.name;
         match &reviewed.state {
-            State::Issued(_) | State::Approved if !invited => self.done_already.push(reviewed),
-            State::Issued(_) | State::Approved => {}
+            // (With `invited` every request here is pending.)
+            State::Issued(_) | State::Approved => self.done_already.push(reviewed),
             State::Denied { reason, message } => problems.push(format!(
                 "{name} was denied ({}), so it cannot be approved: the requester must ask again",
                 because(reason, message)

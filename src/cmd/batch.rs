@@ -455,7 +455,8 @@ fn read_roster(batch: &Batch) -> Result<Vec<Member>> {
 }
 
 /// The output directory, created 0700 (it will hold private keys).
-fn make_dir(dir: &Path) -> Result<()> {
+/// `--output-dir`, made 0700 if it is not there.
+pub fn make_dir(dir: &Path) -> Result<()> {
     match std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

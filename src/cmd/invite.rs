@@ -108,7 +108,7 @@ pub async fn run(args: Args) -> Result<()> {
     tidy(&conn, &mut progress).await;
     warn_missing_roles(&conn, &wanted, &mut progress).await;
     if let Some(dir) = &args.output_dir {
-        make_dir(dir)?;
+        super::batch::make_dir(dir)?;
     }
     let invited_by = inventory::caller(&conn).await;
     let mut made: Vec<(Invitation, PathBuf)> = Vec::new();
@@ -267,28 +267,10 @@ async fn warn_missing_roles(conn: &Connection, wanted: &[Wanted], progress: &mut
         if crate::rbac::role_exists(conn, grant).await == Some(false) {
             progress.warn(&format!(
                 "{} does not exist (yet): the binding made at approval grants nothing until it does (and approval fails while its namespace does not exist)",
-                match grant {
-                    Grant::ClusterRole(role) => format!("ClusterRole {role}"),
-                    Grant::Role { role, namespace } => format!("Role {role} in namespace {namespace}"),
-                }
+                invitation::grant_text(grant)
             ));
         }
     }
-}
-
-fn make_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| {
-            Error::failed(format!(
-                "cannot create {}: {}",
-                dir.display(),
-                io_reason(&e)
-            ))
-        })
 }
 
 fn said(invitation: &Invitation, path: &Path) -> String {

@@ -104,7 +104,8 @@ async fn onboard(plan: Plan, invitation: Option<invitation::file::Opened>) -> Re
     let context = format!("{}@{}", plan.user, target.cluster_name);
     let started = Instant::now();
     let (files, cert) = (files.as_ref(), &verified.pem);
-    let (written, replaced) = write(&plan, &source, &context, files, cert, &key, &mut progress)?;
+    let (written, replaced, switched) =
+        write(&plan, &source, &context, files, cert, &key, &mut progress)?;
     progress.phase("kubeconfig write", started);
     progress.detail(&format!("wrote {}", display_paths(&written)));
     if let Source::Invited {
@@ -128,7 +129,7 @@ async fn onboard(plan: Plan, invitation: Option<invitation::file::Opened>) -> Re
         certificate: verified.info,
         key_algorithm: key.algorithm(),
         identity,
-        switched: plan.use_context,
+        switched,
         replaced,
     };
     print!("{}", summary.render(plan.output)?);
@@ -136,8 +137,8 @@ async fn onboard(plan: Plan, invitation: Option<invitation::file::Opened>) -> Re
 }
 
 /// The new user and context, with the certificate and key embedded or (`--embed=false`) in
-/// `files`, where `plan` says: all of it, or on an error nothing. Returns the files written and
-/// what `--force` replaced.
+/// `files`, where `plan` says: all of it, or on an error nothing. Returns the files written,
+/// what `--force` replaced, and whether the new context became the current one.
 fn write(
     plan: &Plan,
     source: &Source,
@@ -146,7 +147,7 @@ fn write(
     cert_pem: &str,
     key: &PrivateKey,
     progress: &mut Progress,
-) -> Result<(Vec<PathBuf>, Replaced)> {
+) -> Result<(Vec<PathBuf>, Replaced, bool)> {
     let key_pem = key.to_pem();
     let credentials = match files {
         Some(f) => Credentials::Files(f),
@@ -170,7 +171,14 @@ fn write(
     };
     let files = files.map(|f| (f, cert_pem, key_pem.as_str()));
     let written = destination.write(&entries, files, plan.force)?;
-    Ok((written, replaced))
+    let switched = matches!(
+        destination,
+        Destination::Merge {
+            use_context: true,
+            ..
+        }
+    );
+    Ok((written, replaced, switched))
 }
 
 /// Online: the kubeconfig and the cluster of the context in use, the names checked to be free
@@ -449,10 +457,14 @@ impl Source {
                 (loaded, cluster)
             }
         };
+        // An invited newcomer usually has no current context yet: the new one becomes it, so
+        // that kubectl works at once.
+        let invited_first =
+            matches!(self, Source::Invited { .. }) && loaded.merged.current_context().is_none();
         Ok(Destination::Merge {
             loaded,
             cluster,
-            use_context: plan.use_context,
+            use_context: plan.use_context || invited_first,
         })
     }
 }

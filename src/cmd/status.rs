@@ -21,7 +21,7 @@ use crate::plan::parse_duration;
 use crate::progress::Progress;
 use crate::report::Output;
 use crate::revocation;
-use crate::session::{Local, display_paths};
+use crate::session::display_paths;
 use crate::verify::{self, rfc3339};
 use x509_cert::der::Encode;
 
@@ -111,7 +111,7 @@ pub async fn run(args: Args) -> Result<()> {
     ));
     let mut rows = read_rows(&loaded.merged);
     if rows.iter().any(|r| r.certificate.is_ok()) {
-        mark_revoked(&mut rows, &args, &mut progress).await;
+        mark_revoked(&mut rows, &loaded, args.context.as_deref(), &mut progress).await;
     }
     let now = SystemTime::now();
     output.print(|| to_value(&rows, now, warn), &table(&rows, now, warn))?;
@@ -136,14 +136,15 @@ const REVOCATION_WAIT: Duration = Duration::from_secs(3);
 
 /// Marks the rows whose certificate is on the revocation list of the context's cluster. A
 /// list that cannot be read (no cluster, no permission, no answer) marks nothing, said with -v.
-async fn mark_revoked(rows: &mut [Row], args: &Args, progress: &mut Progress) {
+async fn mark_revoked(
+    rows: &mut [Row],
+    loaded: &kubeconfig::Loaded,
+    context: Option<&str>,
+    progress: &mut Progress,
+) {
     let reading = async {
-        let local = Local::load(
-            args.kubeconfig.as_deref(),
-            args.context.as_deref(),
-            progress,
-        )?;
-        let conn = Connection::open(&local.loaded, &local.target).await?;
+        let target = loaded.read_target(context)?;
+        let conn = Connection::open(loaded, &target).await?;
         revocation::list(&conn).await
     };
     let deadline = tokio::time::Instant::now() + REVOCATION_WAIT;

@@ -210,7 +210,8 @@ impl Invitation {
     }
 }
 
-fn grant_text(grant: &Grant) -> String {
+/// `ClusterRole view`, `Role edit in team`.
+pub fn grant_text(grant: &Grant) -> String {
     match grant {
         Grant::ClusterRole(role) => format!("ClusterRole {role}"),
         Grant::Role { role, namespace } => format!("Role {role} in {namespace}"),
