@@ -198,22 +198,74 @@ pub fn fingerprint(der: &[u8]) -> String {
         .collect()
 }
 
-/// Writes `record` into the inventory (creating the namespace the first time). Already there
-/// is fine. `Err` says, in a line for the user, why it could not be recorded.
+/// Who writes a record, and so what happens when one is there already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    /// The command that issued the certificate: it knows how, by whom and for whom, so its
+    /// facts replace whatever a sweep guessed first (compare-and-swap on the object's version).
+    Issuer,
+    /// A sweep of issued requests: it guesses from the request, and leaves a record there as it is.
+    Sweep,
+}
+
+/// Writes `record` into the inventory (creating the namespace the first time). `Err` says, in
+/// a line for the user, why it could not be recorded.
 pub async fn record(
     conn: &Connection,
     record: &Record,
     pem: &str,
+    writer: Writer,
 ) -> std::result::Result<(), String> {
+    let map = config_map(record, pem);
+    let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), NAMESPACE);
+    let pp = PostParams::default();
+    let mut namespace_made = false;
+    // A few rounds: each conflict means another writer changed the record meanwhile.
+    for _ in 0..5 {
+        match maps.create(&pp, &map).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 && !namespace_made => {
+                ensure_namespace(conn).await.map_err(why_not)?;
+                namespace_made = true;
+                continue;
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 && writer == Writer::Sweep => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(why_not(e)),
+        }
+        // There already: the issuer's facts win over what is there, unless it says the same.
+        let Some(mut there) = maps.get_opt(&record.object_name()).await.map_err(why_not)? else {
+            continue;
+        };
+        if there.metadata.annotations.as_ref() == map.metadata.annotations.as_ref()
+            && there.data == map.data
+        {
+            return Ok(());
+        }
+        // The version read is the precondition: a write made meanwhile makes this one fail.
+        there.metadata.annotations = map.metadata.annotations.clone();
+        there.metadata.labels = map.metadata.labels.clone();
+        there.data = map.data.clone();
+        match maps.replace(&record.object_name(), &pp, &there).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => continue,
+            Err(e) => return Err(why_not(e)),
+        }
+    }
+    Err("it kept changing under us (5 conflicts)".to_string())
+}
+
+/// The inventory object of `record`, its certificate `pem` as data.
+fn config_map(record: &Record, pem: &str) -> ConfigMap {
     let labels = BTreeMap::from([
         (LABEL.0.to_string(), LABEL.1.to_string()),
         (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
     ]);
-    let map = ConfigMap {
+    ConfigMap {
         metadata: ObjectMeta {
             name: Some(record.object_name()),
             namespace: Some(NAMESPACE.to_string()),
-            labels: Some(labels.clone()),
+            labels: Some(labels),
             annotations: Some(record.annotations()),
             ..Default::default()
         },
@@ -222,20 +274,6 @@ pub async fn record(
             pem.to_string(),
         )])),
         ..Default::default()
-    };
-    let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), NAMESPACE);
-    let pp = PostParams::default();
-    match maps.create(&pp, &map).await {
-        Ok(_) => return Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => return Err(why_not(e)),
-    }
-    ensure_namespace(conn).await.map_err(why_not)?;
-    match maps.create(&pp, &map).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(why_not(e)),
     }
 }
 
@@ -297,18 +335,28 @@ pub async fn list(conn: &Connection) -> Result<Vec<Record>> {
     }
 }
 
+/// What a sweep did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// How many records it added.
+    pub added: usize,
+    /// Issued requests whose certificate is not for what the request asked (another key, user
+    /// or groups), each in a line: not recorded, and worth an administrator's look.
+    pub mismatched: Vec<String>,
+}
+
 /// Records what the inventory lacks of the certificates still in issued requests to
 /// kubernetes.io/kube-apiserver-client (the cleaner deletes them an hour after issuing): those
 /// approved with plain kubectl, or for a requester who could not record them; the approver is
-/// the one kubectl onboard named in the Approved condition. `only`: just these requests;
+/// the one kubectl onboard named in the Approved condition. A certificate is recorded only when
+/// it is for exactly what its request asked. `only`: just the requests with these uids;
 /// `known`: the fingerprints the caller already listed (`None`: write each, an existing record
-/// is left as it is). Returns how many it added; `Err` says in a line why it could not look or
-/// record.
+/// is left as it is). `Err` says in a line why it could not look or record.
 pub async fn sweep(
     conn: &Connection,
     only: Option<&[String]>,
     known: Option<&HashSet<String>>,
-) -> std::result::Result<usize, String> {
+) -> std::result::Result<Swept, String> {
     let requests: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
     let ours = ListParams::default().fields(&format!("spec.signerName={}", crate::submit::SIGNER));
     let list = requests.list(&ours).await.map_err(|e| match e {
@@ -317,43 +365,69 @@ pub async fn sweep(
         }
         e => why_not(e),
     })?;
-    let mut added = 0;
+    let mut swept = Swept::default();
     for csr in &list.items {
         let name = csr.metadata.name.as_deref().unwrap_or_default();
-        if only.is_some_and(|names| !names.iter().any(|n| n == name)) {
+        let uid = csr.metadata.uid.as_deref().unwrap_or_default();
+        if only.is_some_and(|uids| !uids.iter().any(|u| u == uid)) {
             continue;
         }
         let Some(issued) = csr.status.as_ref().and_then(|s| s.certificate.as_ref()) else {
             continue;
         };
         let pem = String::from_utf8_lossy(&issued.0);
-        let made_by_us = csr
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(MANAGED_BY.0))
-            .is_some_and(|v| v == MANAGED_BY.1);
         let requester = csr.spec.username.as_deref();
-        let invited = requester
-            .and_then(crate::invitation::of_requester)
-            .is_some();
-        let how = match (invited, made_by_us) {
-            (true, _) => How::Invitation.as_str(),
-            (false, true) => How::SelfService.as_str(),
-            (false, false) => "kubectl",
-        };
         let approver = crate::submit::approver_of(csr);
+        let how = guessed_how(csr);
         let Some(found) = Record::from_pem(&pem, how, Some(name), requester, approver.as_deref())
         else {
             continue;
         };
+        if let Err(why) = issued_as_asked(csr, &pem) {
+            swept.mismatched.push(format!(
+                "the certificate issued for request {name} is not what it asked for: {why}; not recorded"
+            ));
+            continue;
+        }
         if known.is_some_and(|k| k.contains(&found.fingerprint)) {
             continue;
         }
-        record(conn, &found, &pem).await?;
-        added += 1;
+        record(conn, &found, &pem, Writer::Sweep).await?;
+        swept.added += 1;
     }
-    Ok(added)
+    Ok(swept)
+}
+
+/// How a request came to be, as far as the request itself says (the issuing command, when it
+/// records, knows better and replaces this).
+fn guessed_how(csr: &CertificateSigningRequest) -> &'static str {
+    let made_by_us = csr
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(MANAGED_BY.0))
+        .is_some_and(|v| v == MANAGED_BY.1);
+    let invited = csr
+        .spec
+        .username
+        .as_deref()
+        .and_then(crate::invitation::of_requester)
+        .is_some();
+    match (invited, made_by_us) {
+        (true, _) => How::Invitation.as_str(),
+        (false, true) => How::SelfService.as_str(),
+        (false, false) => "kubectl",
+    }
+}
+
+/// Whether the certificate in `pem` is for exactly what `csr`'s PKCS#10 request asked.
+fn issued_as_asked(csr: &CertificateSigningRequest, pem: &str) -> std::result::Result<(), String> {
+    let asked = crate::review::read_request(&csr.spec.request.0)?;
+    let der = verify::first_certificate_der(pem.as_bytes()).map_err(|e| e.to_string())?;
+    let certificate =
+        x509_cert::Certificate::from_der(&der).map_err(|_| "it cannot be read".to_string())?;
+    let info = verify::inspect(&certificate).map_err(|e| e.to_string())?;
+    asked.issued_as_asked(&info)
 }
 
 /// How long a record is kept after its certificate expired: long enough to answer "who could

@@ -125,7 +125,7 @@ impl Object<'_> {
             let started = Instant::now();
             // We created it: the server's spec.username is us.
             let us = created.spec.username.as_deref();
-            let approving = submit::approve(conn, self.name, us);
+            let approving = submit::approve(conn, &created, us);
             self.before(deadline, "approving it", approving).await?;
             progress.phase("approve", started);
             progress.step(&format!("Approved {}", self.name));

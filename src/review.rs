@@ -11,7 +11,7 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::jiff::Timestamp;
 use x509_cert::der::asn1::UintRef;
 use x509_cert::der::oid::ObjectIdentifier;
-use x509_cert::der::{Decode, Tagged};
+use x509_cert::der::{Decode, Encode, Tagged};
 use x509_cert::request::CertReq;
 
 use crate::csr;
@@ -19,6 +19,7 @@ use crate::pki::{oid, text};
 use crate::policy::{self, Refused};
 use crate::submit::{MANAGED_BY, SIGNER};
 use crate::terminal;
+use crate::verify::CertInfo;
 use crate::wait::{self, State};
 
 /// `client auth` is required; these are the only other usages the signer accepts.
@@ -38,6 +39,8 @@ pub struct Asked {
     pub signature: Result<(), String>,
     /// Subject alternative names asked for (`None`: its extensions cannot be read).
     pub alt_names: Option<usize>,
+    /// The DER SubjectPublicKeyInfo of the key the request carries.
+    pub public_key_der: Vec<u8>,
 }
 
 impl Asked {
@@ -46,6 +49,29 @@ impl Asked {
             [one] => Some(one),
             _ => None,
         }
+    }
+
+    /// Whether the certificate `issued` is for exactly what was asked: the same common names,
+    /// groups and public key. `Err` says what differs.
+    pub fn issued_as_asked(&self, issued: &CertInfo) -> Result<(), String> {
+        if issued.public_key_der != self.public_key_der {
+            return Err("it is for another public key than the request's".into());
+        }
+        if issued.common_names != self.common_names {
+            return Err(format!(
+                "it names user(s) [{}] where the request asked for [{}]",
+                issued.common_names.join(", "),
+                self.common_names.join(", ")
+            ));
+        }
+        if issued.organizations != self.groups {
+            return Err(format!(
+                "it has groups [{}] where the request asked for [{}]",
+                issued.organizations.join(", "),
+                self.groups.join(", ")
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -64,6 +90,9 @@ pub struct Reviewed {
     pub state: State,
     /// `Err(why)`: spec.request is not a readable PKCS#10 request.
     pub asked: Result<Asked, String>,
+    /// The object as it was read: an approval is made of exactly this object (its uid and
+    /// resourceVersion), never of whatever holds the name later.
+    pub checked: CertificateSigningRequest,
 }
 
 impl Reviewed {
@@ -80,6 +109,7 @@ impl Reviewed {
                 == Some(MANAGED_BY.1),
             state: wait::state(csr),
             asked: read_request(&csr.spec.request.0),
+            checked: csr.clone(),
         }
     }
 
@@ -224,6 +254,11 @@ pub fn read_request(pem: &[u8]) -> Result<Asked, String> {
         common_names: texts(oid::CN)?,
         groups: texts(oid::O)?,
         key: key_name(&request),
+        public_key_der: request
+            .info
+            .public_key
+            .to_der()
+            .map_err(|e| format!("its public key cannot be encoded: {e}"))?,
         signature,
     })
 }

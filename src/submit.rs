@@ -139,15 +139,33 @@ pub async fn create(
         })
 }
 
-/// Adds the Approved condition through the approval subresource, as `kubectl certificate
-/// approve` does: read the object, append, PUT, and again on a conflict. Already approved is
+/// Adds the Approved condition to `checked`, the very object the caller read and checked,
+/// through the approval subresource as `kubectl certificate approve` does. The update carries
+/// the object's uid and resourceVersion, so the API server refuses it if the request was
+/// replaced (deleted and made again under its name, perhaps asking for more) after the check.
+/// On a conflict the request is read again and approved only if it is still the same object
+/// (same uid: its spec is immutable, so it asks for what was checked). Already approved is
 /// fine; a denied request cannot be approved any more.
-pub async fn approve(conn: &Connection, name: &str, approver: Option<&str>) -> Result<()> {
+pub async fn approve(
+    conn: &Connection,
+    checked: &CertificateSigningRequest,
+    approver: Option<&str>,
+) -> Result<()> {
     let message = match approver {
         Some(who) => format!("{}{who}{}", APPROVED_BY.0, APPROVED_BY.1),
         None => "Approved with kubectl onboard.".to_string(),
     };
-    decide(conn, name, Decision::Approve(&message)).await
+    let name = checked.metadata.name.as_deref().unwrap_or_default();
+    let Some(uid) = checked.metadata.uid.as_deref() else {
+        return Err(Error::failed(format!(
+            "CertificateSigningRequest {name} was read without a uid, so it cannot be approved exactly as checked; nothing was approved"
+        )));
+    };
+    let pinned = Pinned {
+        uid: uid.to_string(),
+        first: checked.clone(),
+    };
+    decide(conn, name, Some(pinned), Decision::Approve(&message)).await
 }
 
 /// Who approved `csr` with kubectl onboard, as its Approved condition says.
@@ -168,7 +186,14 @@ pub fn approver_of(csr: &CertificateSigningRequest) -> Option<String> {
 /// requester reads where they wait. Already denied is fine; an approved request cannot be
 /// denied any more.
 pub async fn deny(conn: &Connection, name: &str, message: &str) -> Result<()> {
-    decide(conn, name, Decision::Deny(message)).await
+    decide(conn, name, None, Decision::Deny(message)).await
+}
+
+/// The object a decision is bound to: its uid, and the object as it was checked (the first
+/// update is made from it, never from a fresh read).
+struct Pinned {
+    uid: String,
+    first: CertificateSigningRequest,
 }
 
 enum Decision<'a> {
@@ -179,7 +204,12 @@ enum Decision<'a> {
 
 // Reads the object itself rather than through the approval subresource: that would need a
 // permission (get on certificatesigningrequests/approval) the documented approver rules lack.
-async fn decide(conn: &Connection, name: &str, decision: Decision<'_>) -> Result<()> {
+async fn decide(
+    conn: &Connection,
+    name: &str,
+    pinned: Option<Pinned>,
+    decision: Decision<'_>,
+) -> Result<()> {
     let (kind, opposite, reason, message, verb, gerund) = match decision {
         Decision::Approve(message) => (
             "Approved",
@@ -200,8 +230,24 @@ async fn decide(conn: &Connection, name: &str, decision: Decision<'_>) -> Result
     };
     let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
     let doing = format!("{gerund} CertificateSigningRequest {name}");
+    let (uid, mut first) = match pinned {
+        Some(p) => (Some(p.uid), Some(p.first)),
+        None => (None, None),
+    };
     for _ in 0..5 {
-        let mut csr = api.get(name).await.map_err(|e| conn.api_error(&doing, e))?;
+        let mut csr = match first.take() {
+            Some(checked) => checked,
+            None => match api.get(name).await {
+                Ok(csr) => csr,
+                Err(kube::Error::Api(s)) if s.code == 404 && uid.is_some() => {
+                    return Err(replaced(name));
+                }
+                Err(e) => return Err(conn.api_error(&doing, e)),
+            },
+        };
+        if uid.is_some() && csr.metadata.uid != uid {
+            return Err(replaced(name));
+        }
         let conditions = csr
             .status
             .get_or_insert_with(Default::default)
@@ -232,12 +278,17 @@ async fn decide(conn: &Connection, name: &str, decision: Decision<'_>) -> Result
             last_update_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
             ..Default::default()
         });
+        // The body carries the uid and resourceVersion it was read with: the API server
+        // refuses the update (409) if the object is no longer that one, or has changed.
         match api
             .replace_subresource("approval", name, &PostParams::default(), &csr)
             .await
         {
             Ok(_) => return Ok(()),
             Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(kube::Error::Api(s)) if s.code == 404 && uid.is_some() => {
+                return Err(replaced(name));
+            }
             Err(e) => return Err(conn.api_error(&doing, e)),
         }
     }
@@ -246,7 +297,13 @@ async fn decide(conn: &Connection, name: &str, decision: Decision<'_>) -> Result
     )))
 }
 
-/// Deletes our request object; gone already is fine.
+/// The request checked is gone, or another object now holds its name.
+fn replaced(name: &str) -> Error {
+    Error::failed(format!(
+        "CertificateSigningRequest {name} was deleted or replaced by another request of the same name after it was checked, so it was not approved: run again to check the one there now"
+    ))
+}
+
 /// Deletes request `name`; with `uid`, only that object (a request of a fixed name may have
 /// been replaced by another attempt meanwhile: that one is not ours to delete). Gone already,
 /// or replaced, is fine.

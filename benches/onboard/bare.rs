@@ -209,11 +209,11 @@ async fn once(b: &Bench, conn: &Connection, i: usize) -> BTreeMap<&'static str, 
         key_algorithm: &algorithm,
     };
     let started = Instant::now();
-    submit::create(conn, &name, &request).await.unwrap();
+    let created = submit::create(conn, &name, &request).await.unwrap();
     t.insert("create", ms(started));
 
     let started = Instant::now();
-    submit::approve(conn, &name, None).await.unwrap();
+    submit::approve(conn, &created, None).await.unwrap();
     let approved = Instant::now();
     t.insert("approve", ms(started));
     let (issued, cert) = b

@@ -92,14 +92,14 @@ pub async fn run(args: Args) -> Result<()> {
         if let Some((invitation, version)) = invitation {
             text += &use_invitation(&conn, r, invitation, version).await?;
         }
-        submit::approve(&conn, &r.name, approver.as_deref()).await?;
+        submit::approve(&conn, &r.checked, approver.as_deref()).await?;
         progress.detail(&format!("approved {}", r.name));
         text += &format!("Approved {}\n", describe(r));
     }
     if args.no_record || to_approve.is_empty() {
         // Nothing to record.
     } else {
-        let approved: Vec<String> = to_approve.iter().map(|(r, _)| r.name.clone()).collect();
+        let approved: Vec<&Reviewed> = to_approve.iter().map(|(r, _)| r).collect();
         record_when_issued(&conn, &approved, &mut progress).await;
     }
     // After the signer (recording waits for it): the credentials of finished invitations go.
@@ -254,7 +254,8 @@ async fn use_invitation(
     version: &str,
 ) -> Result<String> {
     let name = &invitation.name;
-    if !invitation::server::mark_used(conn, name, version, &request.name).await? {
+    let uid = request.checked.metadata.uid.as_deref().unwrap_or_default();
+    if !invitation::server::mark_used(conn, name, version, &request.name, uid).await? {
         return Err(Error::failed(format!(
             "invitation {name} changed while {} was being approved (approved or withdrawn by someone else?); {} was not approved: run again to see",
             request.name, request.name
@@ -269,26 +270,46 @@ async fn use_invitation(
 }
 
 /// Records the approved requests' certificates once the signer has issued them, with us as
-/// approver. The signer takes about a second; after [`ISSUE_WAIT`] the rest is left to any later
-/// `kubectl onboard certificates` (within the hour the cleaner leaves them).
-async fn record_when_issued(conn: &Connection, names: &[String], progress: &mut Progress) {
+/// approver, if each is for exactly what was approved. The signer takes about a second; after
+/// [`ISSUE_WAIT`] the rest is left to any later `kubectl onboard certificates` (within the hour
+/// the cleaner leaves them). A request deleted as soon as it was issued is said loudly: its
+/// certificate is then in nobody's record.
+async fn record_when_issued(conn: &Connection, approved: &[&Reviewed], progress: &mut Progress) {
     let deadline = tokio::time::Instant::now() + ISSUE_WAIT;
+    let uid = |r: &Reviewed| r.checked.metadata.uid.clone().unwrap_or_default();
+    let mut gone = Vec::new();
     loop {
         let mut issued = 0;
-        for name in names {
-            if let Ok(Some(csr)) = fetch(conn, name).await
-                && matches!(crate::wait::state(&csr), State::Issued(_))
-            {
-                issued += 1;
+        gone.clear();
+        for r in approved {
+            match fetch(conn, &r.name).await {
+                Ok(Some(csr)) if csr.metadata.uid.as_deref() == Some(uid(r).as_str()) => {
+                    if matches!(crate::wait::state(&csr), State::Issued(_)) {
+                        issued += 1;
+                    }
+                }
+                Ok(_) => gone.push(r.name.as_str()),
+                Err(_) => {}
             }
         }
-        if issued == names.len() || tokio::time::Instant::now() >= deadline {
+        if issued + gone.len() == approved.len() || tokio::time::Instant::now() >= deadline {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    match inventory::sweep(conn, Some(names), None).await {
-        Ok(n) => progress.detail(&format!("inventory: recorded {n} certificates")),
+    for name in &gone {
+        progress.warn(&format!(
+            "request {name} was deleted (by its requester?) before its certificate could be recorded: that certificate is in no inventory record, so certificates, revoke and offboard cannot see it; if you did not expect this, take the user's access away with kubectl onboard offboard USER --revoke"
+        ));
+    }
+    let uids: Vec<String> = approved.iter().map(|r| uid(r)).collect();
+    match inventory::sweep(conn, Some(&uids), None).await {
+        Ok(swept) => {
+            for line in &swept.mismatched {
+                progress.warn(line);
+            }
+            progress.detail(&format!("inventory: recorded {} certificates", swept.added));
+        }
         Err(why) => progress.step(&format!(
             "Not recorded in the cluster's certificate inventory: {why} (--no-record skips it)"
         )),

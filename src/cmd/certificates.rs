@@ -84,12 +84,17 @@ pub async fn run(args: Args) -> Result<()> {
     let mut all = inventory::list(&conn).await?;
     let known: HashSet<String> = all.iter().map(|r| r.fingerprint.clone()).collect();
     match inventory::sweep(&conn, None, Some(&known)).await {
-        Ok(0) => {}
-        Ok(n) => {
-            progress.detail(&format!(
-                "inventory: recorded {n} certificates of issued requests it lacked"
-            ));
-            all = inventory::list(&conn).await?;
+        Ok(swept) => {
+            for line in &swept.mismatched {
+                progress.warn(line);
+            }
+            if swept.added > 0 {
+                progress.detail(&format!(
+                    "inventory: recorded {} certificates of issued requests it lacked",
+                    swept.added
+                ));
+                all = inventory::list(&conn).await?;
+            }
         }
         Err(why) => progress.detail(&format!("inventory: issued requests not looked at: {why}")),
     }

@@ -127,7 +127,7 @@ pub fn invitation_value(i: &Invitation, state: State) -> Value {
         "invitedBy": i.invited_by,
         "state": state.as_str(),
     });
-    if let Stored::Used { request, at } = &i.stored {
+    if let Stored::Used { request, at, .. } = &i.stored {
         v["request"] = json!(request);
         v["usedAt"] = json!(at);
     }

@@ -68,6 +68,7 @@ pub async fn verdict(conn: &Connection, request: &Reviewed, now: SystemTime) -> 
         Ok(asked) => {
             let asked = Asked {
                 request: &request.name,
+                uid: request.checked.metadata.uid.as_deref().unwrap_or_default(),
                 common_name: asked.common_name(),
                 groups: &asked.groups,
                 expiration_seconds: request.expiration_seconds,

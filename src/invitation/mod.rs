@@ -47,9 +47,11 @@ pub const RETENTION: Duration = Duration::from_secs(30 * 86_400);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stored {
     Open,
-    /// Approved through request `request`, at `at` (RFC 3339).
+    /// Approved through request `request`, the object with uid `uid` (a request made again
+    /// under the same name is another object), at `at` (RFC 3339).
     Used {
         request: String,
+        uid: String,
         at: String,
     },
     Withdrawn,
@@ -153,8 +155,9 @@ impl Invitation {
         }
         let state = match &self.stored {
             Stored::Open => "open",
-            Stored::Used { request, at } => {
+            Stored::Used { request, uid, at } => {
                 data.insert("request".into(), request.clone());
+                data.insert("requestUID".into(), uid.clone());
                 data.insert("usedAt".into(), at.clone());
                 "used"
             }
@@ -171,6 +174,7 @@ impl Invitation {
             Some("open") => Stored::Open,
             Some("used") => Stored::Used {
                 request: get("request").unwrap_or_default(),
+                uid: get("requestUID").unwrap_or_default(),
                 at: get("usedAt").unwrap_or_default(),
             },
             Some("withdrawn") => Stored::Withdrawn,
@@ -267,9 +271,11 @@ fn grants_from_json(text: &str) -> Option<Vec<Grant>> {
 /// What a request asks for, as `approve` compares it with its invitation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Asked<'a> {
-    /// The request's name: the one that used the invitation may be approved again (an
-    /// approval that failed after marking it used resumes).
+    /// The request's name and uid: the very object that used the invitation may be approved
+    /// again (an approval that failed after marking it used resumes); another object made under
+    /// its name may not.
     pub request: &'a str,
+    pub uid: &'a str,
     pub common_name: Option<&'a str>,
     pub groups: &'a [String],
     /// `spec.expirationSeconds`.
@@ -282,7 +288,12 @@ pub fn differences(invitation: &Invitation, asked: &Asked<'_>, now: SystemTime) 
     let mut found = Vec::new();
     let name = &invitation.name;
     match &invitation.stored {
-        Stored::Used { request, .. } if request == asked.request => {}
+        Stored::Used { request, uid, .. }
+            if request == asked.request && !uid.is_empty() && uid == asked.uid => {}
+        Stored::Used { request, uid, .. } if request == asked.request => found.push(format!(
+            "invitation {name} was used already, by an earlier request {request} (uid {uid}) that has since been deleted; this one (uid {}) was made again under its name",
+            asked.uid
+        )),
         Stored::Used { request, .. } => found.push(format!(
             "invitation {name} was used already (request {request})"
         )),
@@ -397,6 +408,7 @@ mod tests {
             Stored::Open,
             Stored::Used {
                 request: "jane-abc123".into(),
+                uid: "u-1".into(),
                 at: rfc3339(now()),
             },
             Stored::Withdrawn,
@@ -425,6 +437,7 @@ mod tests {
         let used = Invitation {
             stored: Stored::Used {
                 request: "r".into(),
+                uid: "u-1".into(),
                 at: rfc3339(now()),
             },
             ..invitation.clone()
@@ -442,6 +455,7 @@ mod tests {
         let groups = ["ops".to_string(), "dev".to_string()];
         let exact = Asked {
             request: "jane-x7k2q9",
+            uid: "u-1",
             common_name: Some("jane"),
             groups: &groups,
             expiration_seconds: Some(90 * 86_400),
@@ -497,6 +511,7 @@ mod tests {
         let used = Invitation {
             stored: Stored::Used {
                 request: "jane-x7k2q9".into(),
+                uid: "u-1".into(),
                 at: rfc3339(now()),
             },
             ..invitation
@@ -517,6 +532,14 @@ mod tests {
                 "it is named jane-def456: only the request kubectl onboard accept makes, jane-x7k2q9, is approved with the invitation"
             ]
         );
+        // Deleted and made again under the same name: another object, and the invitation is spent.
+        let remade = Asked {
+            uid: "u-2",
+            ..exact.clone()
+        };
+        let found = differences(&used, &remade, now());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("made again under its name"), "{found:?}");
     }
 
     #[test]

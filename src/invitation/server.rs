@@ -246,8 +246,9 @@ pub async fn set(
     let mut data = serde_json::Map::new();
     match stored {
         Stored::Open => data.insert("state".into(), json!("open")),
-        Stored::Used { request, at } => {
+        Stored::Used { request, uid, at } => {
             data.insert("request".into(), json!(request));
+            data.insert("requestUID".into(), json!(uid));
             data.insert("usedAt".into(), json!(at));
             data.insert("state".into(), json!("used"))
         }
@@ -267,12 +268,14 @@ pub async fn set(
     }
 }
 
-/// Marks invitation `name` used by `request`, unless it changed since `version`.
+/// Marks invitation `name` used by `request` (the object with uid `uid`), unless it changed
+/// since `version`.
 pub async fn mark_used(
     conn: &Connection,
     name: &str,
     version: &str,
     request: &str,
+    uid: &str,
 ) -> Result<bool> {
     if version.is_empty() {
         // No version, no compare-and-swap: refuse rather than risk a second use.
@@ -280,6 +283,7 @@ pub async fn mark_used(
     }
     let used = Stored::Used {
         request: request.to_string(),
+        uid: uid.to_string(),
         at: rfc3339(SystemTime::now()),
     };
     set(conn, name, Some(version), &used).await
