@@ -49,7 +49,9 @@ pub async fn scale(b: &Bench) -> Section {
             let (conn, pem) = (&conn, &pem);
             async move {
                 let record = fake(i);
-                inventory::record(conn, &record, pem, inventory::Writer::Issuer).await.is_ok() as usize
+                inventory::record(conn, &record, pem, inventory::Writer::Issuer)
+                    .await
+                    .is_ok() as usize
             }
         })
         .buffer_unordered(32)

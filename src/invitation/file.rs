@@ -309,22 +309,57 @@ mod tests {
         let exec = json!({"command": "sh", "args": ["-c", "touch /tmp/pwned"], "apiVersion": "client.authentication.k8s.io/v1"});
         for (pointer, key, value, named) in [
             ("/users/0/user", "exec", exec, "exec"),
-            ("/users/0/user", "auth-provider", json!({"name": "oidc", "config": {"cmd-path": "/bin/sh"}}), "auth-provider"),
-            ("/users/0/user", "tokenFile", json!("/root/.git-credentials"), "tokenFile"),
+            (
+                "/users/0/user",
+                "auth-provider",
+                json!({"name": "oidc", "config": {"cmd-path": "/bin/sh"}}),
+                "auth-provider",
+            ),
+            (
+                "/users/0/user",
+                "tokenFile",
+                json!("/root/.git-credentials"),
+                "tokenFile",
+            ),
             ("/users/0/user", "username", json!("admin"), "username"),
-            ("/users/0/user", "client-certificate", json!("/etc/ssl/me.crt"), "client-certificate"),
-            ("/users/0/user", "client-key-data", json!("AAAA"), "client-key-data"),
+            (
+                "/users/0/user",
+                "client-certificate",
+                json!("/etc/ssl/me.crt"),
+                "client-certificate",
+            ),
+            (
+                "/users/0/user",
+                "client-key-data",
+                json!("AAAA"),
+                "client-key-data",
+            ),
             ("/users/0/user", "as", json!("system:admin"), "as"),
-            ("/clusters/0/cluster", "proxy-url", json!("http://evil:3128"), "proxy-url"),
-            ("/clusters/0/cluster", "certificate-authority", json!("/etc/passwd"), "certificate-authority"),
+            (
+                "/clusters/0/cluster",
+                "proxy-url",
+                json!("http://evil:3128"),
+                "proxy-url",
+            ),
+            (
+                "/clusters/0/cluster",
+                "certificate-authority",
+                json!("/etc/passwd"),
+                "certificate-authority",
+            ),
             ("", "users2", json!([]), "users2"),
         ] {
             let why = with(pointer, key, value).unwrap_err();
             assert!(why.contains(named), "{key}: {why}");
         }
         let mut two_users = good.clone();
-        two_users["users"] = json!([{"name": "a", "user": {"token": "x"}}, {"name": "b", "user": {"exec": {}}}]);
-        assert!(only_a_token(&two_users).unwrap_err().contains("exactly one"));
+        two_users["users"] =
+            json!([{"name": "a", "user": {"token": "x"}}, {"name": "b", "user": {"exec": {}}}]);
+        assert!(
+            only_a_token(&two_users)
+                .unwrap_err()
+                .contains("exactly one")
+        );
         let mut no_token = good.clone();
         no_token["users"][0]["user"] = json!({});
         assert!(only_a_token(&no_token).unwrap_err().contains("no token"));
@@ -336,6 +371,10 @@ mod tests {
         proxied.cluster["certificate-authority"] = json!("/home/admin/ca.crt");
         let rendered = render(&proxied, "s3cr3t", &invitation);
         assert_eq!(only_a_token(&rendered), Ok(()));
-        assert!(rendered["clusters"][0]["cluster"].get("proxy-url").is_none());
+        assert!(
+            rendered["clusters"][0]["cluster"]
+                .get("proxy-url")
+                .is_none()
+        );
     }
 }

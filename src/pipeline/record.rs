@@ -24,7 +24,12 @@ pub fn not_recorded(why: &str) -> String {
 /// Writes `made` (its certificate `pem`) through `conn`, bounded by [`INVENTORY_WAIT`].
 pub async fn write(conn: &Connection, made: &Record, pem: &str, progress: &mut Progress) {
     let started = Instant::now();
-    match tokio::time::timeout(INVENTORY_WAIT, inventory::record(conn, made, pem, inventory::Writer::Issuer)).await {
+    match tokio::time::timeout(
+        INVENTORY_WAIT,
+        inventory::record(conn, made, pem, inventory::Writer::Issuer),
+    )
+    .await
+    {
         Ok(Ok(())) => progress.detail(&format!(
             "inventory: recorded as {}/{}",
             inventory::NAMESPACE,
