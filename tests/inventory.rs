@@ -325,3 +325,54 @@ fn approve_records_the_certificates_it_approved() {
     assert_eq!(records[0]["requester"], "onboarder");
     assert_eq!(records[0]["groups"], serde_json::json!(["dev"]));
 }
+
+#[test]
+fn the_issuing_command_has_the_last_word_over_a_sweep() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let sweeper = Env::admin(cluster);
+    // A colleague runs `certificates` (which records the issued requests it finds) over and
+    // over while the administrator onboards: the sweep sees each request first, and guesses.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sweeping = {
+        let stop = stop.clone();
+        let (home, kubeconfig) = (sweeper.home.clone(), sweeper.kubeconfig.clone());
+        std::thread::spawn(move || {
+            let mut sweeps = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let out = Command::new(support::onboard::BIN)
+                    .args(["certificates", "-o", "json"])
+                    .env("HOME", &home)
+                    .env("KUBECONFIG", &kubeconfig)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+                sweeps += 1;
+            }
+            sweeps
+        })
+    };
+    let users: Vec<String> = (0..4).map(|i| unique(&format!("sweep{i}"))).collect();
+    for user in &users {
+        env.onboard(&[
+            user,
+            "--group",
+            "dev",
+            "--approve",
+            "--key-algorithm",
+            "ecdsa-p256",
+        ])
+        .success();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let sweeps = sweeping.join().unwrap();
+    assert!(sweeps > 0);
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let records = listed(&env, &[], &names);
+    assert_eq!(records.len(), users.len(), "{records:?}");
+    for record in &records {
+        assert_eq!(record["how"], "admin", "{record}");
+        assert_eq!(record["requester"], "admin", "{record}");
+        assert_eq!(record["approver"], "admin", "{record}");
+    }
+}

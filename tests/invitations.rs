@@ -546,3 +546,284 @@ fn signal(child: &Child, name: &str) {
         .unwrap();
     assert!(status.success());
 }
+
+/// A PKCS#10 request (PEM) for `/CN=user/O=group`, made with openssl in `dir`.
+fn openssl_request(dir: &Path, user: &str, group: &str) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-keyout"])
+        .arg(dir.join(format!("{group}.key")))
+        .args(["-subj", &format!("/CN={user}/O={group}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    out.stdout
+}
+
+/// The subjects of every certificate the signer issued to requests named `name`, as a watch
+/// sees them (an object deleted right after it was issued is seen too), until `stop`.
+fn issued_subjects(
+    kubeconfig: PathBuf,
+    name: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    use futures::StreamExt;
+    use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+    use kube::api::{Api, WatchEvent, WatchParams};
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let api: Api<CertificateSigningRequest> = Api::all(client_of(&kubeconfig).await);
+            let params = WatchParams::default()
+                .fields(&format!("metadata.name={name}"))
+                .timeout(120);
+            let mut events = api.watch(&params, "0").await.unwrap().boxed();
+            let mut subjects = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let next = tokio::time::timeout(Duration::from_millis(200), events.next()).await;
+                let Ok(Some(Ok(WatchEvent::Modified(csr) | WatchEvent::Deleted(csr)))) = next
+                else {
+                    continue;
+                };
+                if let Some(cert) = csr.status.and_then(|s| s.certificate) {
+                    let subject = subject_of(&cert.0);
+                    if !subjects.contains(&subject) {
+                        subjects.push(subject);
+                    }
+                }
+            }
+            subjects
+        })
+    })
+}
+
+async fn client_of(kubeconfig: &Path) -> kube::Client {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(kubeconfig).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+/// `CN=mal,O=dev`, as openssl prints a certificate's subject.
+fn subject_of(pem: &[u8]) -> String {
+    let mut child = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-subject", "-nameopt", "RFC2253"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), pem).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches("subject=")
+        .to_string()
+}
+
+/// The invitee's side of the swap: with the invitation's token, delete its request and make it
+/// again, one subject and then the other, as fast as the API server allows; it stops when it
+/// finds its request approved, or at `stop`. Returns how many requests it made.
+fn swap_requests(
+    invitation: PathBuf,
+    name: String,
+    requests: [Vec<u8>; 2],
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::certificates::v1::{
+        CertificateSigningRequest, CertificateSigningRequestSpec,
+    };
+    use kube::api::{Api, DeleteParams, PostParams};
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let api: Api<CertificateSigningRequest> = Api::all(client_of(&invitation).await);
+            let object = |pem: &[u8]| CertificateSigningRequest {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                },
+                spec: CertificateSigningRequestSpec {
+                    request: ByteString(pem.to_vec()),
+                    signer_name: "kubernetes.io/kube-apiserver-client".into(),
+                    usages: Some(vec!["client auth".into()]),
+                    expiration_seconds: Some(3600),
+                    ..Default::default()
+                },
+                status: None,
+            };
+            let mut made = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(csr) = api.get(&name).await {
+                    let conditions = csr.status.and_then(|s| s.conditions).unwrap_or_default();
+                    if conditions.iter().any(|c| c.type_ == "Approved") {
+                        break;
+                    }
+                }
+                let _ = api.delete(&name, &DeleteParams::default()).await;
+                if api
+                    .create(&PostParams::default(), &object(&requests[made % 2]))
+                    .await
+                    .is_ok()
+                {
+                    made += 1;
+                }
+            }
+            made
+        })
+    })
+}
+
+#[test]
+fn a_request_swapped_between_check_and_approval_is_never_approved() {
+    let _turn = one_at_a_time();
+    let cluster = Cluster::shared();
+    let admin = Env::admin(cluster);
+    let mal = unique("inv-mal");
+    let (name, file, _) = invite(&admin, &mal, &["--group", "dev", "--duration", "1h"]);
+    // What was invited, and a group that would give the invitee more.
+    let requests = [
+        openssl_request(&admin.home, &mal, "dev"),
+        openssl_request(&admin.home, &mal, "platform-admins"),
+    ];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = issued_subjects(cluster.admin_kubeconfig.clone(), name.clone(), stop.clone());
+    let swapper = swap_requests(file.clone(), name.clone(), requests, stop.clone());
+    wait_until("the first swapped request", || csr_exists(cluster, &name));
+
+    // The administrator approves what matches, again and again, while the invitee swaps.
+    let mut approvals = Vec::new();
+    for _ in 0..40 {
+        let run = admin.onboard(&["approve", "--invited"]);
+        assert!(matches!(run.code, Some(0) | Some(1)), "{run}");
+        if run.code == Some(0) && run.stdout.contains(&format!("Approved {name}")) {
+            assert!(
+                run.stdout.contains(&format!("user {mal}, groups dev,")),
+                "{run}"
+            );
+            approvals.push(run);
+        }
+        if swapper.is_finished() {
+            break;
+        }
+    }
+    // Time for the signer to issue what was approved, then both sides stop.
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let made = swapper.join().unwrap();
+    let subjects = watch.join().unwrap();
+    assert!(made > 2, "the invitee made {made} requests");
+    assert!(
+        subjects.iter().all(|s| !s.contains("platform-admins")),
+        "a swapped request was approved: issued {subjects:?} after {made} swaps"
+    );
+    assert!(
+        approvals.len() <= 1,
+        "the invitation served more than once: {}",
+        approvals
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    if let [approved] = approvals.as_slice() {
+        assert!(
+            subjects.iter().all(|s| s.contains("O=dev") || s.is_empty()),
+            "{subjects:?}\n{approved}"
+        );
+    }
+    let _ = cluster.admin(&["delete", "csr", &name, "--ignore-not-found"]);
+}
+
+#[test]
+fn a_crafted_invitation_runs_nothing_reads_nothing_and_sends_nothing() {
+    let cluster = Cluster::shared();
+    let admin = Env::admin(cluster);
+    let eve = unique("inv-eve");
+    let (name, file, _) = invite(&admin, &eve, &["--group", "dev"]);
+    let (env, _) = newcomer(cluster, &file);
+    // Where a crafted file would send what it gets: a listener that must hear nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let server = format!("https://{}", listener.local_addr().unwrap());
+    let marker = env.home.join("ran");
+    let secret = env.home.join(".git-credentials");
+    fs::write(&secret, "https://me:hunter2@example.com\n").unwrap();
+    let exec = serde_json::json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": "sh",
+        "args": ["-c", format!("touch {}", marker.display())],
+        "interactiveMode": "Never",
+    });
+    let users = [
+        serde_json::json!({"exec": exec}),
+        serde_json::json!({"token": "t", "exec": exec}),
+        serde_json::json!({"auth-provider": {"name": "gcp", "config": {"cmd-path": "sh", "cmd-args": format!("-c 'touch {}'", marker.display())}}}),
+        serde_json::json!({"tokenFile": secret.to_str().unwrap()}),
+        serde_json::json!({"tokenFile": ".git-credentials"}),
+        serde_json::json!({"username": "me", "password": "hunter2"}),
+        serde_json::json!({"token": "t", "client-key": secret.to_str().unwrap()}),
+    ];
+    let token = token_of(&file);
+    let clusters = [
+        serde_json::json!({"server": server, "certificate-authority-data": base64_of(cluster.ca_pem().as_bytes())}),
+        serde_json::json!({"server": server, "certificate-authority": secret.to_str().unwrap()}),
+        serde_json::json!({"server": server, "proxy-url": format!("http://{}", listener.local_addr().unwrap())}),
+    ];
+    let mut crafted = Vec::new();
+    for user in &users {
+        crafted.push((clusters[0].clone(), user.clone()));
+    }
+    for cluster_entry in &clusters[1..] {
+        crafted.push((cluster_entry.clone(), serde_json::json!({"token": token})));
+    }
+    for (i, (cluster_entry, user)) in crafted.iter().enumerate() {
+        let path = env.home.join(format!("crafted-{i}.invite"));
+        let document = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": cluster_entry}],
+            "users": [{"name": "invitation", "user": user}],
+            "contexts": [{"name": "invitation", "context": {"cluster": "c", "user": "invitation"}}],
+            "current-context": "invitation",
+            "extensions": [{"name": "kubectl-onboard/invitation", "extension": {
+                "name": name, "user": eve, "groups": ["dev"], "expires": "2999-01-01T00:00:00Z"
+            }}],
+        });
+        fs::write(&path, document.to_string()).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let run = env
+            .onboard(&["accept", path.to_str().unwrap(), "--timeout", "10s"])
+            .code(1)
+            .error_says("is not a kubectl onboard invitation");
+        assert!(run.stderr.contains("nothing was run or sent"), "{run}");
+        assert!(!marker.exists(), "the file's command ran\n{run}");
+        match listener.accept() {
+            Ok((_, from)) => panic!("the crafted file made us connect ({from})\n{run}"),
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}"),
+        }
+        assert!(!env.kubeconfig.exists(), "{run}");
+    }
+    // The real file is still accepted as far as the check goes (withdrawn here, not used).
+    admin.onboard(&["invitations", "--revoke", &name]).success();
+}
+
+fn base64_of(data: &[u8]) -> String {
+    support::cluster::base64(data)
+}
