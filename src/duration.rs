@@ -40,8 +40,17 @@ pub fn parse_duration(flag: &str, text: &str) -> Result<Duration> {
             .ok_or_else(invalid)?;
         rest = &rest[digits + unit.len_utf8()..];
     }
+    if total > MAX_SECONDS {
+        return Err(Error::usage(format!(
+            "{flag} '{text}' is longer than 100y, the longest duration kubectl onboard takes"
+        )));
+    }
     Ok(Duration::from_secs(total))
 }
+
+/// 100 years: longer than any certificate or wait, and far from where adding it to a date
+/// could overflow.
+const MAX_SECONDS: u64 = 100 * 365 * 86_400;
 
 /// `3600s` → `1h`, `7776000s` → `90d`: the largest exact unit, for messages.
 pub fn format_duration(d: Duration) -> String {
@@ -51,11 +60,40 @@ pub fn format_duration(d: Duration) -> String {
             return format!("{}{unit}", s / size);
         }
     }
-    if s >= 86_400 {
-        return format!("{}d{}h", s / 86_400, s % 86_400 / 3600);
+    if s < 3600 {
+        return format!("{s}s");
     }
-    if s >= 3600 {
-        return format!("{}h{}m", s / 3600, s % 3600 / 60);
+    // Exact, so that a limit and a value just over it never read the same (3601s: 1h1s).
+    let (mut out, mut rest) = (String::new(), s);
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if rest >= size {
+            out += &format!("{}{unit}", rest / size);
+            rest %= size;
+        }
     }
-    format!("{s}s")
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_exactly_and_within_range() {
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(format_duration(Duration::from_secs(3601)), "1h1s");
+        assert_eq!(format_duration(Duration::from_secs(90_061)), "1d1h1m1s");
+        assert_eq!(format_duration(Duration::from_secs(45)), "45s");
+        for text in ["1h1s", "1d1h1m1s", "100y"] {
+            let d = parse_duration("--x", text).unwrap();
+            assert_eq!(parse_duration("--x", &format_duration(d)).unwrap(), d);
+        }
+        let err = parse_duration("--warn", "101y").unwrap_err().to_string();
+        assert!(err.contains("longer than 100y"), "{err}");
+        let err = parse_duration("--warn", "99999999999999y")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a duration"), "{err}");
+    }
 }

@@ -321,8 +321,21 @@ pub fn grants(
 ) -> Result<Vec<Grant>> {
     let mut grants = Vec::new();
     for role in cluster_roles.iter().chain(roles) {
-        if role.is_empty() || role.contains(['/', '%']) || role == "." || role == ".." {
-            return Err(Error::usage(format!("'{role}' is not a role name")));
+        if role.is_empty()
+            || role.contains(['/', '%'])
+            || role == "."
+            || role == ".."
+            || role.len() > MAX_OBJECT_NAME
+            || role
+                .chars()
+                .any(|c| c.is_control() || terminal::is_unsafe(c))
+        {
+            let shown: String = role.chars().take(60).collect();
+            return Err(Error::usage(format!(
+                "'{}{}' is not a role name: a Role or ClusterRole name has 1 to {MAX_OBJECT_NAME} characters, none of them '/', '%' or a control character",
+                shown.escape_default(),
+                if role.chars().count() > 60 { "…" } else { "" }
+            )));
         }
     }
     grants.extend(cluster_roles.iter().map(|r| Grant::ClusterRole(r.clone())));
@@ -340,6 +353,9 @@ pub fn grants(
     grants.dedup();
     Ok(grants)
 }
+
+/// The longest object name the API server stores (a DNS subdomain's limit).
+const MAX_OBJECT_NAME: usize = 253;
 
 /// `--cluster-name`: anything printable.
 pub fn validate_cluster_name(name: &str) -> Result<()> {
@@ -390,6 +406,17 @@ pub fn lifetime(what: &str, text: &str) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_names_kubernetes_would_refuse_are_refused() {
+        assert!(grants(&["view".into()], &[], None).is_ok());
+        let huge = "r".repeat(100_000);
+        let err = grants(&[huge], &[], None).unwrap_err().to_string();
+        assert!(err.contains("1 to 253 characters"), "{err}");
+        assert!(err.len() < 400, "{}", err.len());
+        assert!(grants(&["a\nb".into()], &[], None).is_err());
+        assert!(grants(&["a/b".into()], &[], None).is_err());
+    }
     use crate::error::Kind;
 
     fn args(user: &str) -> Args {

@@ -183,26 +183,39 @@ impl Summary {
     }
 }
 
+/// The most characters a table cell shows; the rest is summarised (`-o json` has it all).
+const MAX_CELL: usize = 80;
+
+/// A cell as the table shows it: printable, and at most [`MAX_CELL`] characters.
+fn cell_text(cell: &str) -> String {
+    let text = printable(cell);
+    let count = text.chars().count();
+    if count <= MAX_CELL {
+        return text.into_owned();
+    }
+    let kept: String = text.chars().take(MAX_CELL - 20).collect();
+    format!("{kept}…({} more chars)", count - (MAX_CELL - 20))
+}
+
 /// Rows of cells as a kubectl-style table: columns left-aligned, three spaces apart.
 pub fn table<R: AsRef<[String]>>(rows: &[R]) -> String {
-    let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let shown: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.as_ref().iter().map(|c| cell_text(c)).collect())
+        .collect();
+    let columns = shown.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {
-            let cell = |r: &R| {
-                r.as_ref()
-                    .get(i)
-                    .map_or(0, |c| printable(c).chars().count())
-            };
-            rows.iter().map(cell).max().unwrap_or(0)
+            let width = |r: &Vec<String>| r.get(i).map_or(0, |c| c.chars().count());
+            shown.iter().map(width).max().unwrap_or(0)
         })
         .collect();
     let mut out = String::new();
-    for row in rows {
+    for row in &shown {
         let cells: Vec<String> = row
-            .as_ref()
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{:<w$}", printable(c)))
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
             .collect();
         out += cells.join("   ").trim_end();
         out += "\n";
@@ -219,6 +232,17 @@ mod tests {
             vec!["jane-4kx9q2".to_string(), "3s".to_string()],
         ];
         assert_eq!(super::table(&rows), "NAME          AGE\njane-4kx9q2   3s\n");
+    }
+
+    #[test]
+    fn a_huge_cell_is_summarised_not_panicked_on() {
+        let rows = vec![
+            vec!["NAME".to_string(), "GROUPS".to_string()],
+            vec!["x".to_string(), "g".repeat(70_000)],
+        ];
+        let out = super::table(&rows);
+        assert!(out.len() < 300, "{}", out.len());
+        assert!(out.contains("…(69940 more chars)"), "{out}");
     }
 
     #[test]
