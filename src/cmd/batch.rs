@@ -407,13 +407,7 @@ fn finish(
 
 /// The roster, checked; every problem on its own line of stderr, then one error.
 fn read_roster(batch: &Batch) -> Result<Vec<Member>> {
-    let text = std::fs::read_to_string(&batch.file).map_err(|e| {
-        Error::usage(format!(
-            "cannot read {}: {}",
-            batch.file.display(),
-            crate::kubeconfig::file::io_reason(&e)
-        ))
-    })?;
+    let text = roster::read(&batch.file)?;
     let mut problems = match roster::parse(&text) {
         Ok(entries) => {
             if batch.offline.is_none() {

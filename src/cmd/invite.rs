@@ -17,7 +17,7 @@ use crate::cluster::Connection;
 use crate::error::{Error, Result};
 use crate::inventory;
 use crate::invitation::{self, DEFAULT_EXPIRY, Invitation, MAX_EXPIRY, MIN_EXPIRY, file, server};
-use crate::kubeconfig::{Target, file::io_reason};
+use crate::kubeconfig::Target;
 use crate::plan::{self, format_duration};
 use crate::progress::Progress;
 use crate::rbac::Grant;
@@ -148,15 +148,17 @@ fn wanted(args: &Args) -> Result<Vec<Wanted>> {
                 ));
             }
             plan::validate_user(user)?;
+            let path = args
+                .output
+                .clone()
+                .unwrap_or_else(|| file::default_path(None, user));
+            file::check_directory(&path)?;
             Ok(vec![Wanted {
                 user: user.clone(),
                 groups: plan::validate_groups(args.group.clone(), false)?,
                 grants,
                 duration,
-                path: args
-                    .output
-                    .clone()
-                    .unwrap_or_else(|| file::default_path(None, user)),
+                path,
             }])
         }
         (None, Some(from)) => {
@@ -181,8 +183,7 @@ fn wanted(args: &Args) -> Result<Vec<Wanted>> {
 }
 
 fn from_file(from: &Path, dir: &Path, duration: Option<Duration>) -> Result<Vec<Wanted>> {
-    let text = std::fs::read_to_string(from)
-        .map_err(|e| Error::usage(format!("cannot read {}: {}", from.display(), io_reason(&e))))?;
+    let text = roster::read(from)?;
     let members = roster::parse(&text).map_err(|problems| {
         let each: Vec<String> = problems
             .iter()

@@ -133,6 +133,18 @@ pub fn only_a_token(document: &Value) -> std::result::Result<(), String> {
     }
 }
 
+/// Refuses a path whose directory does not exist, before anything is created: an invitation
+/// holds a credential, and directories made for it on the way would be nobody's choice.
+pub fn check_directory(path: &Path) -> Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(Error::usage(format!(
+            "directory {} does not exist: create it first, or choose another --output",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses to overwrite `path` unless `force`, before anything is created.
 pub fn check_free(path: &Path, force: bool) -> Result<()> {
     if force || !path.exists() {

@@ -113,9 +113,29 @@ pub fn wait_for_writer(config: &Path) {
     }
 }
 
+/// The most a kubeconfig may hold: far beyond any real one, far below what exhausts memory.
+const MAX_KUBECONFIG: u64 = 64 * 1024 * 1024;
+
+/// Reads at most `limit` bytes of `path`; a larger file (or an endless one, such as a device)
+/// is an error of kind `FileTooLarge`, read no further.
+pub fn read_capped(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            ErrorKind::FileTooLarge,
+            format!("it is larger than {} KiB", limit / 1024),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// The file's text, or `None` when it does not exist.
 pub fn read(path: &Path) -> Result<Option<String>> {
-    match fs::read(path) {
+    match read_capped(path, MAX_KUBECONFIG) {
         Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
             Error::failed(format!(
                 "kubeconfig {} is not UTF-8 text; check that it is a kubeconfig",

@@ -42,6 +42,18 @@ pub struct Problem {
 
 const KEYS: &str = "name, groups, duration, clusterRoles, roles";
 
+/// A batch file is a few kilobytes per hundred users: one larger than this is not one.
+const MAX_ROSTER: u64 = 4 * 1024 * 1024;
+
+/// The text of the batch file at `path`, read no further than [`MAX_ROSTER`].
+pub fn read(path: &std::path::Path) -> crate::error::Result<String> {
+    let cannot =
+        |why: String| crate::error::Error::usage(format!("cannot read {}: {why}", path.display()));
+    let bytes = crate::kubeconfig::file::read_capped(path, MAX_ROSTER)
+        .map_err(|e| cannot(crate::kubeconfig::file::io_reason(&e)))?;
+    String::from_utf8(bytes).map_err(|_| cannot("it is not UTF-8 text".into()))
+}
+
 /// The entries of `text`, or every problem found in it.
 pub fn parse(text: &str) -> Result<Vec<Member>, Vec<Problem>> {
     // YAML 1.2 booleans: a user called `y` or `no` stays a name.
