@@ -69,6 +69,22 @@ pub async fn supported(conn: &Connection) -> std::result::Result<(), String> {
     }
 }
 
+/// The fingerprint of the certificate the caller is using, as the API server names it (its
+/// credential id); `None` when the caller uses no certificate, or the server does not say.
+pub async fn own_fingerprint(conn: &Connection) -> Option<String> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let review = Api::<SelfSubjectReview>::all(conn.client.clone())
+        .create(&Default::default(), &SelfSubjectReview::default())
+        .await
+        .ok()?;
+    let extra = review.status?.user_info?.extra?;
+    extra
+        .get(CREDENTIAL_ID)?
+        .iter()
+        .find_map(|id| id.strip_prefix(PREFIX))
+        .map(str::to_lowercase)
+}
+
 /// The revocation list: fingerprint → message.
 pub async fn list(conn: &Connection) -> Result<BTreeMap<String, String>> {
     let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), NAMESPACE);
@@ -148,10 +164,25 @@ async fn policy(conn: &Connection) -> Result<()> {
         "spec": {
             "failurePolicy": "Ignore",
             "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
-            "matchConstraints": {"resourceRules": [{
-                "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"],
-                "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"],
-            }]},
+            "matchConstraints": {
+                "resourceRules": [{
+                    "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"],
+                    "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"],
+                }],
+                // The revocation machinery itself is never blocked: whoever may manage it
+                // can always undo a revocation, even one made with their own certificate.
+                "excludeResourceRules": [
+                    {
+                        "apiGroups": [""], "apiVersions": ["*"], "resources": ["configmaps"],
+                        "resourceNames": [LIST], "operations": ["*"],
+                    },
+                    {
+                        "apiGroups": ["admissionregistration.k8s.io"], "apiVersions": ["*"],
+                        "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
+                        "resourceNames": [POLICY], "operations": ["*"],
+                    },
+                ],
+            },
             // Only requests made with a certificate's credential id are looked at.
             "matchConditions": [{
                 "name": "has-credential-id",

@@ -295,3 +295,54 @@ fn offboard_revoke_names_what_remains_and_refuses_the_writes() {
         "reads stay, as the group's binding grants them"
     );
 }
+
+#[test]
+fn an_administrator_cannot_revoke_the_certificate_they_are_using() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let whoami: Value =
+        serde_json::from_str(&env.kubectl_ok(&["auth", "whoami", "-o", "json"])).unwrap();
+    let id = whoami["status"]["userInfo"]["extra"]["authentication.kubernetes.io/credential-id"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fingerprint = id.strip_prefix("X509SHA256=").unwrap();
+    let run = env
+        .onboard(&["revoke", "--fingerprint", fingerprint])
+        .code(1)
+        .error_says("is the certificate you are using now");
+    assert!(run.stderr.contains("nothing was revoked"), "{run}");
+    let after = env.onboard(&["revoke", "--list", "-o", "json"]).success();
+    // (Other tests revoke beside this one: only our entry is ours to assert on.)
+    assert!(!after.stdout.contains(fingerprint), "{after}");
+    assert!(
+        create_configmap(cluster, &cluster.admin_kubeconfig, "admin@local")
+            .status
+            .success(),
+        "the administrator still writes"
+    );
+
+    // Another administrator, revoked by the first, may still undo it: the revocation
+    // machinery's own objects are never blocked.
+    let other = unique("rv-admin");
+    env.onboard(&[&other, "--clusterrole", "cluster-admin", "--approve"])
+        .success();
+    let ctx = format!("{other}@{}", cluster.name);
+    env.onboard(&["revoke", &other]).success();
+    eventually("the other administrator's writes refused", || {
+        let out = create_configmap(cluster, &env.kubeconfig, &ctx);
+        match out.status.success() {
+            false => None,
+            true => Some("still writes".into()),
+        }
+    });
+    env.onboard(&["unrevoke", &other, "--context", &ctx])
+        .success();
+    eventually("the other administrator writes again", || {
+        let out = create_configmap(cluster, &env.kubeconfig, &ctx);
+        match out.status.success() {
+            true => None,
+            false => Some(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
+    });
+}

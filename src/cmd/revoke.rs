@@ -142,6 +142,14 @@ pub async fn run(args: Args) -> Result<()> {
             "cannot revoke on this cluster: {why}; nothing was blocked"
         ))
     })?;
+    if let Some(own) = revocation::own_fingerprint(&conn).await
+        && targets.iter().any(|t| t.fingerprint() == own)
+    {
+        return Err(Error::failed(format!(
+            "{} is the certificate you are using now: revoking it would refuse every write you make with it; nothing was revoked: revoke it with another administrator's credentials (--context)",
+            credential_id(&own)
+        )));
+    }
 
     put_on_list(&conn, &targets, args.reason.as_deref()).await?;
 
