@@ -23,6 +23,8 @@ use crate::cluster::Connection;
 use crate::error::{Error, Result};
 use crate::inventory::NAMESPACE;
 
+pub mod enforcement;
+
 /// The policy and its binding.
 pub const POLICY: &str = "kubectl-onboard-revocations";
 /// The revocation list: a ConfigMap in [`NAMESPACE`].
@@ -150,17 +152,29 @@ pub async fn update(
     ))
 }
 
-/// The policy and its binding, as they must be (server-side apply).
+/// The policy and its binding, as they must be (server-side apply, which also repairs them).
 async fn policy(conn: &Connection) -> Result<()> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let labels = json!({"app.kubernetes.io/managed-by": "kubectl-onboard"});
+    Api::<ValidatingAdmissionPolicy>::all(conn.client.clone())
+        .patch(POLICY, &params, &Patch::Apply(&desired_policy()))
+        .await
+        .map_err(|e| conn.api_error("writing the revocation policy", e))?;
+    Api::<ValidatingAdmissionPolicyBinding>::all(conn.client.clone())
+        .patch(POLICY, &params, &Patch::Apply(&desired_binding()))
+        .await
+        .map_err(|e| conn.api_error("binding the revocation policy", e))?;
+    Ok(())
+}
+
+/// The policy as `revoke` makes it.
+fn desired_policy() -> serde_json::Value {
     let ids = format!(
         "request.userInfo.extra['{CREDENTIAL_ID}'].filter(c, c.startsWith('{PREFIX}')).map(c, c.substring({}))",
         PREFIX.len()
     );
-    let policy = json!({
+    json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": POLICY, "labels": labels},
+        "metadata": {"name": POLICY, "labels": {"app.kubernetes.io/managed-by": "kubectl-onboard"}},
         "spec": {
             "failurePolicy": "Ignore",
             "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
@@ -197,25 +211,20 @@ async fn policy(conn: &Connection) -> Result<()> {
                 "reason": "Forbidden",
             }],
         },
-    });
-    Api::<ValidatingAdmissionPolicy>::all(conn.client.clone())
-        .patch(POLICY, &params, &Patch::Apply(&policy))
-        .await
-        .map_err(|e| conn.api_error("writing the revocation policy", e))?;
-    let binding = json!({
+    })
+}
+
+/// The binding as `revoke` makes it.
+fn desired_binding() -> serde_json::Value {
+    json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": POLICY, "labels": labels},
+        "metadata": {"name": POLICY, "labels": {"app.kubernetes.io/managed-by": "kubectl-onboard"}},
         "spec": {
             "policyName": POLICY,
             "validationActions": ["Deny"],
             "paramRef": {"name": LIST, "namespace": NAMESPACE, "parameterNotFoundAction": "Allow"},
         },
-    });
-    Api::<ValidatingAdmissionPolicyBinding>::all(conn.client.clone())
-        .patch(POLICY, &params, &Patch::Apply(&binding))
-        .await
-        .map_err(|e| conn.api_error("binding the revocation policy", e))?;
-    Ok(())
+    })
 }
 
 /// The message a revoked certificate's holder sees, with the reason given (if any).

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::Cluster;
+use support::cluster::Options;
 use support::onboard::{Env, unique};
 
 /// `kubectl --kubeconfig K --context C create configmap NAME -n default`.
@@ -345,4 +346,124 @@ fn an_administrator_cannot_revoke_the_certificate_they_are_using() {
             false => Some(String::from_utf8_lossy(&out.stderr).into_owned()),
         }
     });
+}
+
+#[test]
+fn a_policy_taken_apart_is_said_wherever_revocations_show_and_repair_puts_it_back() {
+    // A control plane of its own: without its binding, an API server freezes the policy's
+    // parameters until it restarts (kubernetes/kubernetes#130887), which would upset the
+    // other tests' revocations.
+    let cluster = &Cluster::start(Options::default());
+    let env = Env::admin(cluster);
+    let role = configmap_writer(cluster);
+    let jane = unique("rv-broken");
+    env.onboard(&[&jane, "--clusterrole", &role, "--approve"])
+        .success();
+    let ctx = format!("{jane}@{}", cluster.name);
+    let writes = || {
+        create_configmap(cluster, &env.kubeconfig, &ctx)
+            .status
+            .success()
+    };
+    // revoke checks, by a dry run as the certificate, that the API server refuses it.
+    let run = env.onboard(&["revoke", &jane, "-v"]).success();
+    assert!(
+        run.stderr
+            .contains("the API server does what the revocation list says"),
+        "{run}"
+    );
+    assert!(!writes(), "refused as soon as revoke returns");
+    let listed = env.onboard(&["revoke", "--list"]).success();
+    let row = listed
+        .stdout
+        .lines()
+        .find(|l| l.contains(&jane))
+        .unwrap()
+        .to_string();
+    assert!(row.contains("   yes   "), "{listed}");
+
+    // Someone with rights on admission objects deletes the binding: revocation is off, and
+    // every command that shows revocations says so.
+    cluster.admin(&[
+        "delete",
+        "validatingadmissionpolicybinding",
+        "kubectl-onboard-revocations",
+    ]);
+    eventually("jane writes again without the binding", || match writes() {
+        true => None,
+        false => Some("still refused".into()),
+    });
+    let missing = "the revocation binding (ValidatingAdmissionPolicyBinding kubectl-onboard-revocations) is missing";
+    let listed = env.onboard(&["revoke", "--list"]).success();
+    assert!(listed.stderr.contains(missing), "{listed}");
+    assert!(
+        listed.stderr.contains("kubectl onboard revoke --repair"),
+        "{listed}"
+    );
+    let row = listed
+        .stdout
+        .lines()
+        .find(|l| l.contains(&jane))
+        .unwrap()
+        .to_string();
+    assert!(row.contains("   NO   "), "{listed}");
+    let json: Value = serde_json::from_str(
+        &env.onboard(&["revoke", "--list", "-o", "json"])
+            .success()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        json["notEnforced"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|id| json["revoked"][id.as_str().unwrap()]
+                .as_str()
+                .unwrap()
+                .contains(&jane)),
+        "{json}"
+    );
+    let shown = env.onboard(&["certificates", &jane]).success();
+    assert!(shown.stderr.contains(missing), "{shown}");
+    let status = env.onboard(&["status"]).success();
+    assert!(status.stderr.contains(missing), "{status}");
+
+    // --repair puts them back and checks; what it says is what the API server does.
+    let repaired = env.onboard(&["revoke", "--repair"]);
+    match repaired.code {
+        Some(0) => assert!(!writes(), "repaired, so refused\n{repaired}"),
+        _ => {
+            let repaired = repaired
+                .code(1)
+                .error_says("the API server still accepts writes");
+            assert!(writes(), "said not enforced, so accepted\n{repaired}");
+        }
+    }
+    let listed = env.onboard(&["revoke", "--list"]).success();
+    assert!(!listed.stderr.contains(missing), "{listed}");
+    // The API server now enforces a frozen copy of the list (the bug above): unrevoke says so,
+    // and what it says is what the API server does.
+    let unrevoked = env.onboard(&["unrevoke", &jane]);
+    match unrevoked.code {
+        Some(0) => assert!(writes(), "unrevoked, so accepted\n{unrevoked}"),
+        _ => {
+            let unrevoked = unrevoked
+                .code(1)
+                .error_says("the API server still refuses writes");
+            assert!(
+                unrevoked.stderr.contains("kubernetes/kubernetes#130887"),
+                "{unrevoked}"
+            );
+            assert!(!writes(), "said still refused, so refused\n{unrevoked}");
+            // As the advice says: a restarted API server reads the list afresh.
+            cluster.restart_apiserver();
+            eventually("accepted after the restart", || match writes() {
+                true => None,
+                false => Some("still refused".into()),
+            });
+            let listed = env.onboard(&["revoke", "--list", "-o", "json"]).success();
+            assert!(!listed.stdout.contains(&jane), "{listed}");
+        }
+    }
 }

@@ -120,7 +120,11 @@ pub async fn run(args: Args) -> Result<()> {
     let shown = select(all, args.user.as_deref(), args.all, now);
     // Revoked ones are marked (a list we may not read marks none).
     let revoked: HashSet<String> = match revocation::list(&conn).await {
-        Ok(list) => list.into_keys().collect(),
+        Ok(list) => {
+            let marked = shown.iter().filter(|r| list.contains_key(&r.fingerprint));
+            revocation::enforcement::warn_if_broken(&conn, marked.count(), &mut progress).await;
+            list.into_keys().collect()
+        }
         Err(e) => {
             progress.detail(&format!("revocation list not read: {e}"));
             HashSet::new()

@@ -175,6 +175,11 @@ async fn account(
             .map(|r| Target::Recorded(Box::new(r.clone())))
             .collect();
         revoke::put_on_list(conn, &targets, Some(&format!("{user} was offboarded"))).await?;
+        let fingerprints: Vec<String> = targets
+            .iter()
+            .map(|t| t.fingerprint().to_string())
+            .collect();
+        revoke::check_enforced(conn, &fingerprints, true, progress).await?;
         done.revoked = true;
     }
     let mut groups: Vec<String> = done

@@ -14,6 +14,7 @@ use crate::cmd::certificates::{State, state};
 use crate::error::{Error, Result};
 use crate::inventory::{self, Record};
 use crate::report::Output;
+use crate::revocation::enforcement::{self, Probe};
 use crate::revocation::{self, credential_id};
 use crate::{rbac, session};
 
@@ -35,9 +36,12 @@ flags! {
         /// why, shown to the certificate's holder when a write is refused
         #[argh(option)]
         pub reason: Option<String>,
-        /// print the revocation list instead
+        /// print the revocation list instead, with whether the API server enforces each entry
         #[argh(switch)]
         pub list: bool,
+        /// put the policy and its binding back as revoke makes them, and check every entry
+        #[argh(switch)]
+        pub repair: bool,
     }
     with connection, output
 }
@@ -111,7 +115,16 @@ pub fn check_named(user: Option<&str>, fingerprint: Option<&str>, verb: &str) ->
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    if !args.list {
+    if args.list && args.repair {
+        return Err(Error::usage("--list or --repair, not both"));
+    }
+    if args.list || args.repair {
+        if args.user.is_some() || args.fingerprint.is_some() {
+            return Err(Error::usage(
+                "--list and --repair take the whole list: name no user or --fingerprint with them",
+            ));
+        }
+    } else {
         check_named(args.user.as_deref(), args.fingerprint.as_deref(), "revoke")?;
     }
     check_reason(args.reason.as_deref())?;
@@ -121,14 +134,35 @@ pub async fn run(args: Args) -> Result<()> {
     let conn = session::connection(kubeconfig, context, &mut progress).await?;
     if args.list {
         let entries = revocation::list(&conn).await?;
+        enforcement::warn_if_broken(&conn, entries.len(), &mut progress).await;
+        let enforced = enforced(&conn, &entries).await;
         let value = || {
             let ids: BTreeMap<String, &String> = entries
                 .iter()
                 .map(|(hex, m)| (credential_id(hex), m))
                 .collect();
-            json!({ "revoked": ids })
+            let not: Vec<String> = enforced
+                .iter()
+                .filter(|(_, e)| **e == Probe::Allowed)
+                .map(|(hex, _)| credential_id(hex))
+                .collect();
+            json!({ "revoked": ids, "notEnforced": not })
         };
-        return output.print(value, &list_text(&entries));
+        return output.print(value, &list_text(&entries, &enforced));
+    }
+    if args.repair {
+        revocation::update(&conn, &BTreeMap::new(), &[]).await?;
+        let entries = revocation::list(&conn).await?;
+        let fingerprints: Vec<String> = entries.keys().cloned().collect();
+        check_enforced(&conn, &fingerprints, true, &mut progress).await?;
+        let text = format!(
+            "The revocation policy and binding are as revoke makes them; {} revoked certificate(s) are refused.\n",
+            entries.len()
+        );
+        return output.print(
+            || json!({"repaired": true, "revoked": entries.len()}),
+            &text,
+        );
     }
     let targets = targets(
         &conn,
@@ -152,6 +186,11 @@ pub async fn run(args: Args) -> Result<()> {
     }
 
     put_on_list(&conn, &targets, args.reason.as_deref()).await?;
+    let fingerprints: Vec<String> = targets
+        .iter()
+        .map(|t| t.fingerprint().to_string())
+        .collect();
+    check_enforced(&conn, &fingerprints, true, &mut progress).await?;
 
     let (text, still) = report(&conn, &targets).await?;
     let value = || {
@@ -258,16 +297,89 @@ pub fn expired_entries(entries: &BTreeMap<String, String>, records: &[Record]) -
         .collect()
 }
 
-fn list_text(entries: &BTreeMap<String, String>) -> String {
+/// The most entries `revoke --list` asks the API server about (one dry run each).
+const MAX_PROBES: usize = 50;
+
+/// What the API server does with each listed certificate's writes (the first [`MAX_PROBES`]).
+async fn enforced(
+    conn: &crate::cluster::Connection,
+    entries: &BTreeMap<String, String>,
+) -> BTreeMap<String, Probe> {
+    let mut seen = BTreeMap::new();
+    for hex in entries.keys().take(MAX_PROBES) {
+        let probe = enforcement::probe(conn, hex).await;
+        let unknown = matches!(probe, Probe::Unknown(_));
+        seen.insert(hex.clone(), probe);
+        if unknown {
+            break; // the same reason for every other entry
+        }
+    }
+    seen
+}
+
+/// Checks, for at most [`enforcement::SETTLE`], that the API server refuses (`revoked`) or
+/// accepts the writes of `fingerprints`, as the list now says. A mismatch is an error that says
+/// what to do; when it cannot be checked, that is said.
+pub async fn check_enforced(
+    conn: &crate::cluster::Connection,
+    fingerprints: &[String],
+    revoked: bool,
+    progress: &mut crate::progress::Progress,
+) -> Result<()> {
+    if fingerprints.is_empty() {
+        return Ok(());
+    }
+    match enforcement::settle(conn, fingerprints, revoked).await {
+        Ok(left) if left.is_empty() => {
+            progress.detail("checked: the API server does what the revocation list says");
+            Ok(())
+        }
+        Ok(left) => {
+            let ids: Vec<String> = left.iter().map(|hex| credential_id(hex)).collect();
+            Err(Error::failed(format!(
+                "the revocation list was changed, but {} later the API server still {} writes made with {}: {}",
+                crate::duration::format_duration(enforcement::SETTLE),
+                if revoked { "accepts" } else { "refuses" },
+                ids.join(", "),
+                enforcement::ADVICE
+            )))
+        }
+        Err(why) => {
+            progress.step(&format!(
+                "Not checked that the API server does what the revocation list says: {why}"
+            ));
+            Ok(())
+        }
+    }
+}
+
+fn list_text(entries: &BTreeMap<String, String>, enforced: &BTreeMap<String, Probe>) -> String {
     if entries.is_empty() {
         return "No certificate is revoked.\n".to_string();
     }
-    let mut lines = vec![vec!["CREDENTIAL ID".to_string(), "MESSAGE".to_string()]];
+    let mut lines = vec![vec![
+        "CREDENTIAL ID".to_string(),
+        "ENFORCED".to_string(),
+        "MESSAGE".to_string(),
+    ]];
     for (id, message) in entries {
+        let state = match enforced.get(id) {
+            Some(Probe::Refused) => "yes",
+            Some(Probe::Allowed) => "NO",
+            _ => "unknown",
+        };
         lines.push(vec![
             credential_id(id),
+            state.to_string(),
             crate::terminal::printable(message).into_owned(),
         ]);
     }
-    crate::report::table(&lines)
+    let mut text = crate::report::table(&lines);
+    if enforced.values().any(|p| *p == Probe::Allowed) {
+        text += &format!(
+            "NO: the API server accepts its writes: {}\n",
+            enforcement::ADVICE
+        );
+    }
+    text
 }

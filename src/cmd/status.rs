@@ -145,16 +145,30 @@ async fn mark_revoked(
     let reading = async {
         let target = loaded.read_target(context)?;
         let conn = Connection::open(loaded, &target).await?;
-        revocation::list(&conn).await
+        let list = revocation::list(&conn).await?;
+        let problems = match list.is_empty() {
+            true => Ok(Vec::new()),
+            false => revocation::enforcement::problems(&conn).await,
+        };
+        Ok((list, problems))
     };
     let deadline = tokio::time::Instant::now() + REVOCATION_WAIT;
     let doing = "reading the revocation list";
     match cluster::within(deadline, "3s", doing, reading).await {
-        Ok(list) => {
+        Ok((list, problems)) => {
             for row in rows.iter_mut() {
                 if let Ok(cert) = &row.certificate {
                     row.revoked = list.get(&cert.fingerprint).cloned();
                 }
+            }
+            let marked = rows.iter().filter(|r| r.revoked.is_some()).count();
+            match problems {
+                Ok(found) if marked > 0 && !found.is_empty() => progress.warn(&format!(
+                    "a certificate shown as revoked may not be refused: {}; an administrator can run kubectl onboard revoke --repair",
+                    found.join("; ")
+                )),
+                Ok(_) => {}
+                Err(why) => progress.detail(&format!("revocation policy not checked: {why}")),
             }
         }
         Err(e) => progress.detail(&format!("revocations not checked: {e}")),

@@ -60,6 +60,12 @@ pub async fn run(args: Args) -> Result<()> {
     }
     if !remove.is_empty() {
         revocation::update(&conn, &Default::default(), &remove).await?;
+        let taken: Vec<String> = targets
+            .iter()
+            .map(|t| t.fingerprint().to_string())
+            .filter(|hex| remove.contains(hex))
+            .collect();
+        super::revoke::check_enforced(&conn, &taken, false, &mut progress).await?;
     }
     if let [Target::Recorded(r), ..] = targets.as_slice() {
         progress.detail(&format!(
