@@ -28,6 +28,18 @@ impl Connection {
         Self::with_config(config, &target.server)
     }
 
+    /// As [`Connection::open`], for a shell's completion, which must never wait on a person: an
+    /// exec plugin gets no terminal (it may not prompt: `interactiveMode: Never`), and an
+    /// auth-provider's command is not run (its user goes unauthenticated).
+    pub async fn open_non_interactive(loaded: &Loaded, target: &Target) -> Result<Connection> {
+        let mut config = Self::config(loaded, target).await?;
+        if let Some(exec) = config.auth_info.exec.as_mut() {
+            exec.interactive_mode = Some(kube::config::ExecInteractiveMode::Never);
+        }
+        config.auth_info.auth_provider = None;
+        Self::with_config(config, &target.server)
+    }
+
     /// The cluster of `target` without credentials: to prove new ones with
     /// [`Connection::as_certificate`] when the context's user holds no key yet (import).
     pub async fn open_unauthenticated(loaded: &Loaded, target: &Target) -> Result<Connection> {

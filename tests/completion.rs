@@ -248,3 +248,45 @@ fn a_server_that_does_not_answer_gives_no_candidates_and_no_hang() {
     drop(listener);
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A user whose exec plugin prompts and then sleeps: completion shows no prompt, runs nothing
+/// interactively and gives up within its limit (it held the shell for as long as the plugin
+/// ran).
+#[test]
+fn an_exec_plugin_that_prompts_or_sleeps_holds_nothing_up() {
+    let dir = std::env::temp_dir().join(format!("onboard-exec-{}", random_hex(6)));
+    fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("config");
+    let marker = dir.join("read-from-terminal");
+    fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster:\n    server: https://127.0.0.1:9\n    insecure-skip-tls-verify: true\ncontexts:\n- name: s\n  context: {{cluster: s, user: u}}\ncurrent-context: s\nusers:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh\n      args: [\"-c\", \"echo 'Password: ' >&2; read answer && touch {}; sleep 30\"]\n      interactiveMode: IfAvailable\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["__complete", "approve", ""])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdin(Stdio::piped());
+    let started = Instant::now();
+    let out = output_within(cmd, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(0));
+    // The flags (from argh), and nothing from the cluster.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.last(), Some(&":36"), "{stdout}");
+    assert!(
+        lines[..lines.len() - 1].iter().all(|l| l.starts_with("--")),
+        "{stdout}"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "the plugin's prompt reached the terminal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!marker.exists(), "the plugin read from our stdin");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let _ = fs::remove_dir_all(&dir);
+}

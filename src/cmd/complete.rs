@@ -38,7 +38,7 @@ pub mod directive {
 }
 
 /// Where the candidates for the word come from.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// These values, with descriptions.
     Fixed(Vec<(String, String)>),
@@ -330,19 +330,38 @@ async fn candidates(source: &Source, wanted: &Wanted) -> Vec<(String, String)> {
         Source::PendingRequests
         | Source::Invitations
         | Source::ClusterRoles
-        | Source::Namespaces => {
-            let Some(loaded) = loaded() else {
-                return vec![];
-            };
-            let asked = from_cluster(source, &loaded, wanted.context.as_deref());
-            tokio::time::timeout(CLUSTER_WAIT, asked)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        }
+        | Source::Namespaces => ask_cluster(source, wanted),
         Source::Files | Source::Directories | Source::Nothing => vec![],
     }
+}
+
+/// The cluster's candidates, or none after [`CLUSTER_WAIT`] whatever holds them up. The asking
+/// runs on a thread of its own: an exec plugin is run synchronously inside the client, where no
+/// timer can interrupt it, so only leaving it behind bounds the wait.
+fn ask_cluster(source: &Source, wanted: &Wanted) -> Vec<(String, String)> {
+    let (source, path, context) = (
+        source.clone(),
+        wanted.kubeconfig.clone(),
+        wanted.context.clone(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        let found = runtime.block_on(async {
+            let loaded = kubeconfig::load(path.as_deref().map(std::path::Path::new)).ok()?;
+            from_cluster(&source, &loaded, context.as_deref()).await
+        });
+        let _ = tx.send(found);
+    });
+    rx.recv_timeout(CLUSTER_WAIT)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 async fn from_cluster(
@@ -351,7 +370,9 @@ async fn from_cluster(
     context: Option<&str>,
 ) -> Option<Vec<(String, String)>> {
     let target = loaded.read_target(context).ok()?;
-    let conn = Connection::open(loaded, &target).await.ok()?;
+    let conn = Connection::open_non_interactive(loaded, &target)
+        .await
+        .ok()?;
     let names = |list: Vec<Option<String>>| list.into_iter().flatten().map(|n| (n, String::new()));
     Some(match source {
         Source::PendingRequests => super::pending::pending(&conn)
