@@ -149,9 +149,12 @@ fn introduction(opened: &Opened) -> String {
         true => String::new(),
         false => format!(" (groups: {})", invited.groups.join(", ")),
     };
+    // The file's words: quoted and escaped, so that a name cannot fake the rest of the line.
     format!(
-        "Cluster \"{}\" at {} ({ca}) invites you as {}{groups}.",
-        target.cluster_name, target.server, invited.user
+        "Cluster {:?} at {} ({ca}) invites you as {}{groups}.",
+        target.cluster_name,
+        crate::terminal::printable(&target.server),
+        crate::terminal::printable(&invited.user)
     )
 }
 

@@ -29,12 +29,11 @@ pub struct Invited {
 
 /// The only keys an invitation's cluster may have: where the server is and how to trust it.
 /// Anything else (a CA or proxy named by path or URL) would make `accept` read a file or send
-/// traffic where the sender of the file chose.
-const CLUSTER_KEYS: [&str; 5] = [
+/// traffic where the sender of the file chose; `invite` never writes `insecure-skip-tls-verify`.
+const CLUSTER_KEYS: [&str; 4] = [
     "server",
     "certificate-authority-data",
     "tls-server-name",
-    "insecure-skip-tls-verify",
     "disable-compression",
 ];
 const CONTEXT_KEYS: [&str; 3] = ["cluster", "user", "namespace"];
@@ -125,6 +124,25 @@ pub fn only_a_token(document: &Value) -> std::result::Result<(), String> {
                 return Err(why);
             }
         }
+    }
+    let cluster = &entries("clusters")?[0]["cluster"];
+    let server = cluster.get("server").and_then(Value::as_str).unwrap_or("");
+    let authority = server
+        .strip_prefix("https://")
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+    match authority {
+        None => return Err("its server is not an https:// address".into()),
+        Some(a) if a.is_empty() || a.contains('@') => {
+            return Err("its server address is not a plain https://host:port".into());
+        }
+        Some(_) => {}
+    }
+    if cluster
+        .get("certificate-authority-data")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err("it carries no CA to check the server with".into());
     }
     let user = &entries("users")?[0]["user"];
     match user.get("token").and_then(Value::as_str) {
