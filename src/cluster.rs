@@ -119,6 +119,16 @@ impl Connection {
                 401 => Error::failed(format!(
                     "the API server at {server} rejected your credentials (401 Unauthorized) while {doing}; log in again: a token or certificate may have expired"
                 )),
+                // Refused by admission, not by RBAC: no permission would help. (A revoked
+                // certificate's refusal says so in its message.)
+                403 if status.message.contains("ValidatingAdmissionPolicy")
+                    || status.message.contains("admission webhook") =>
+                {
+                    Error::failed(format!(
+                        "refused by an admission policy of the cluster while {doing}: {}; a revoked certificate needs a new one from an administrator, any other refusal is for the cluster's administrators to explain",
+                        crate::terminal::printable(&status.message)
+                    ))
+                }
                 403 => Error::failed(format!(
                     "forbidden while {doing}: {}; ask an administrator for the permission",
                     status.message

@@ -357,6 +357,29 @@ pub fn grants(
 /// The longest object name the API server stores (a DNS subdomain's limit).
 const MAX_OBJECT_NAME: usize = 253;
 
+/// A name given on the command line to look up (a user, a request, an invitation): not empty,
+/// at most 253 characters, nothing a terminal would act on. `what` says what it names.
+pub fn validate_name(what: &str, name: &str) -> Result<()> {
+    let shown: String = name.chars().take(60).collect();
+    let why = if name.trim().is_empty() {
+        "is empty"
+    } else if name.chars().count() > MAX_OBJECT_NAME {
+        "is longer than 253 characters, more than Kubernetes takes"
+    } else if name
+        .chars()
+        .any(|c| c.is_control() || terminal::is_unsafe(c))
+    {
+        "holds a control character"
+    } else {
+        return Ok(());
+    };
+    Err(Error::usage(format!(
+        "the {what} '{}{}' {why}: give the name as kubectl onboard lists it",
+        shown.escape_default(),
+        if name.chars().count() > 60 { "…" } else { "" }
+    )))
+}
+
 /// `--cluster-name`: anything printable.
 pub fn validate_cluster_name(name: &str) -> Result<()> {
     if name.trim().is_empty() || name.chars().any(char::is_control) {
@@ -406,6 +429,23 @@ pub fn lifetime(what: &str, text: &str) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_to_look_up_are_bounded() {
+        assert!(validate_name("user", "jane@example.com").is_ok());
+        for bad in ["", "  ", "a\u{7}b", "x\u{202e}y"] {
+            assert_eq!(
+                validate_name("user", bad).unwrap_err().kind,
+                Kind::Usage,
+                "{bad:?}"
+            );
+        }
+        let err = validate_name("user", &"n".repeat(100_000))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("longer than 253"), "{err}");
+        assert!(err.len() < 300, "{}", err.len());
+    }
 
     #[test]
     fn role_names_kubernetes_would_refuse_are_refused() {

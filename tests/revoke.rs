@@ -131,6 +131,39 @@ fn a_revoked_certificate_may_read_but_not_write_and_unrevoke_undoes_it() {
             .success(),
         "the administrator is not touched"
     );
+    // A revoked user who may request certificates is told why the request is refused.
+    let requester = unique("csr-maker");
+    cluster.admin(&[
+        "create",
+        "clusterrole",
+        &requester,
+        "--verb=create,get,list,watch,delete",
+        "--resource=certificatesigningrequests.certificates.k8s.io",
+    ]);
+    cluster.admin(&[
+        "create",
+        "clusterrolebinding",
+        &requester,
+        &format!("--clusterrole={requester}"),
+        &format!("--user={jane}"),
+    ]);
+    let again = env
+        .onboard(&[
+            &unique("rv-again"),
+            "--context",
+            &ctx(&jane),
+            "--timeout",
+            "20s",
+        ])
+        .code(1)
+        .error_says("refused by an admission policy");
+    assert!(again.stderr.contains("left the team"), "{again}");
+    assert!(
+        !again
+            .stderr
+            .contains("ask an administrator for the permission"),
+        "{again}"
+    );
 
     let states: Value = serde_json::from_str(
         &env.onboard(&["certificates", &jane, "-o", "json"])

@@ -328,12 +328,13 @@ pub fn names(given: &[String], verb: &str) -> Result<Vec<String>> {
     }
     let mut names: Vec<String> = Vec::with_capacity(given.len());
     for name in given {
-        if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
+        if name.contains('/') {
             return Err(Error::usage(format!(
                 "'{}' is not a CertificateSigningRequest name; kubectl onboard pending lists them",
                 name.escape_default()
             )));
         }
+        crate::plan::validate_name("CertificateSigningRequest", name)?;
         if !names.contains(name) {
             names.push(name.clone());
         }

@@ -69,6 +69,9 @@ pub fn state(record: &Record, now: SystemTime, warn: Option<Duration>) -> State 
 }
 
 pub async fn run(args: Args) -> Result<()> {
+    if let Some(user) = &args.user {
+        crate::plan::validate_name("user", user)?;
+    }
     let warn = warn_window(args.warn.as_deref())?;
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);

@@ -33,6 +33,9 @@ flags! {
 }
 
 pub async fn run(args: Args) -> Result<()> {
+    if let Some(name) = &args.revoke {
+        crate::plan::validate_name("invitation", name)?;
+    }
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());

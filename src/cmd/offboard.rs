@@ -75,11 +75,12 @@ struct Offboarded {
 
 pub async fn run(args: Args) -> Result<()> {
     let user = args.user.as_str();
-    if user.trim().is_empty() || user.chars().any(char::is_control) {
+    if user.trim().is_empty() {
         return Err(Error::usage(
             "name the user to offboard: kubectl onboard offboard USER",
         ));
     }
+    crate::plan::validate_name("user", user)?;
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut signals = Signals::install()?;
     let mut progress = output.progress(false);

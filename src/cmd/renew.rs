@@ -154,6 +154,9 @@ impl TryFrom<&Args> for Options {
 }
 
 pub async fn run(args: Args) -> Result<()> {
+    if let Some(user) = &args.user {
+        crate::plan::validate_name("user", user)?;
+    }
     let options = Options::try_from(&args)?;
     let mut progress = options.output.progress(args.timings);
     let loaded = kubeconfig::load(args.kubeconfig.as_deref())?;

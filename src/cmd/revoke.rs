@@ -111,6 +111,9 @@ pub fn check_named(user: Option<&str>, fingerprint: Option<&str>, verb: &str) ->
     if let Some(given) = fingerprint {
         revocation::fingerprint_arg(given)?;
     }
+    if let Some(user) = user {
+        crate::plan::validate_name("user", user)?;
+    }
     Ok(())
 }
 
