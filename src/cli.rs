@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// An argh struct with the flag families it shares with other commands appended to its own
 /// fields, declared (and documented) once here: argh cannot flatten one struct into another
 /// (google/argh#15). Families: `connection` (--kubeconfig, --context), `kubeconfig`
-/// (--kubeconfig alone), `output` (-o, -q, -v), `request` (--approve, --timeout, --keep-csr, --no-record),
+/// (--kubeconfig alone), `limit` (--request-timeout), `output` (-o, -q, -v), `request` (--approve, --timeout, --keep-csr, --no-record),
 /// `key` (--key-algorithm, --key), `grants` (-n, --clusterrole, --role), `offline` (--ca-cert,
 /// --ca-key, --server, --cluster-name), `timings` (--timings). The struct's own fields must end with a comma.
 macro_rules! flags {
@@ -26,6 +26,13 @@ macro_rules! flags {
             /// the kubeconfig context whose cluster and credentials to use
             #[argh(option)]
             pub context: Option<String>,
+        ] [$($rest)*]);
+    };
+    (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [limit $($rest:ident)*]) => {
+        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+            /// how long to wait for each answer of the API server before giving up (default 30s)
+            #[argh(option)]
+            pub request_timeout: Option<String>,
         ] [$($rest)*]);
     };
     (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [kubeconfig $($rest:ident)*]) => {

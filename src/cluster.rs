@@ -28,6 +28,21 @@ impl Connection {
         Self::with_config(config, &target.server)
     }
 
+    /// As [`Connection::open`], every answer of the API server awaited at most `limit` (connect,
+    /// TLS handshake, and each read): for the commands that make a few calls and must end when
+    /// the server stops answering. Not for watches, which wait for events by design.
+    pub async fn open_bounded(
+        loaded: &Loaded,
+        target: &Target,
+        limit: std::time::Duration,
+    ) -> Result<Connection> {
+        let mut config = Self::config(loaded, target).await?;
+        config.connect_timeout = Some(limit);
+        config.read_timeout = Some(limit);
+        config.write_timeout = Some(limit);
+        Self::with_config(config, &target.server)
+    }
+
     /// As [`Connection::open`], for a shell's completion, which must never wait on a person: an
     /// exec plugin gets no terminal (it may not prompt: `interactiveMode: Never`), and an
     /// auth-provider's command is not run (its user goes unauthenticated).
@@ -148,6 +163,15 @@ impl Connection {
                 "cannot get credentials for the context while {doing}: {}; check the kubeconfig's user (exec plugin, token file)",
                 credential_failure(&e, &self.config)
             )),
+            other if timed_out(&other) => Error::new(
+                Kind::Timeout,
+                format!(
+                    "the API server at {server} did not answer within {} while {doing}: it stalled, or the network between is down; check the cluster, or allow more with --request-timeout",
+                    self.config
+                        .read_timeout
+                        .map_or("its limit".to_string(), crate::duration::format_duration)
+                ),
+            ),
             other => Error::failed(format!(
                 "cannot reach the API server at {server} while {doing}: {}; check that the cluster is up and the kubeconfig's server URL and CA",
                 chain(&other)
@@ -347,6 +371,23 @@ fn top_message(e: &dyn std::error::Error) -> String {
 }
 
 /// "a: b: c" for an error and its sources, without repeats (connection errors nest deeply).
+/// Whether `e` is an answer that did not come in time (a read or connect timeout).
+fn timed_out(e: &kube::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        if s.to_string().contains("timed out") {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 fn chain(e: &kube::Error) -> String {
     let mut parts: Vec<String> = vec![e.to_string()];
     let mut source = e.source();

@@ -91,14 +91,34 @@ impl Local {
 }
 
 /// A connection to the cluster of `context` (or of the current one), for the commands that
-/// read and decide about objects there; each checks its own permissions.
+/// read and decide about objects there; each checks its own permissions. Every answer is
+/// awaited at most `request_timeout` (--request-timeout, [`REQUEST_TIMEOUT`] by default).
 pub async fn connection(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
+    request_timeout: Option<&str>,
     progress: &mut Progress,
 ) -> Result<Connection> {
+    let limit = request_timeout_flag(request_timeout)?;
     let local = Local::load(kubeconfig, context, progress)?;
-    Connection::open(&local.loaded, &local.target).await
+    Connection::open_bounded(&local.loaded, &local.target, limit).await
+}
+
+/// How long a command waits for each answer of the API server, unless --request-timeout says.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `--request-timeout`: more than zero; [`REQUEST_TIMEOUT`] by default.
+pub fn request_timeout_flag(text: Option<&str>) -> Result<Duration> {
+    let limit = match text {
+        Some(t) => crate::duration::parse_duration("--request-timeout", t)?,
+        None => return Ok(REQUEST_TIMEOUT),
+    };
+    if limit.is_zero() {
+        return Err(crate::error::Error::usage(
+            "--request-timeout must be more than 0s, e.g. 10s or 1m",
+        ));
+    }
+    Ok(limit)
 }
 
 pub struct Session {

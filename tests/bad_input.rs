@@ -764,3 +764,63 @@ fn an_insecure_cluster_is_said_once_and_not_handed_on() {
             .contains("insecure-skip-tls-verify: true")
     );
 }
+
+/// A server that accepts connections and never answers: every command that talks to it ends
+/// within --request-timeout and says so (revoke, certificates, invitations, pending, approve
+/// --invited, invite and offboard --revoke never ended).
+#[test]
+fn every_command_gives_up_on_a_server_that_never_answers() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!(
+        "onboard-silent-{}",
+        support::cluster::random_hex(6)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority-data: {}\ncontexts:\n- name: s\n  context: {{cluster: s, user: u}}\ncurrent-context: s\nusers:\n- name: u\n  user: {{token: t}}\n",
+            support::cluster::base64(Cluster::shared().ca_pem().as_bytes())),
+    )
+    .unwrap();
+    let invitation = dir.join("x.invite");
+    let invitation = invitation.to_str().unwrap();
+    for args in [
+        &["revoke", "--list"][..],
+        &["revoke", "jane"],
+        &["unrevoke", "jane"],
+        &["certificates"],
+        &["invitations"],
+        &["pending"],
+        &["approve", "--invited"],
+        &["deny", "jane-abc123"],
+        &["invite", "jane", "--output", invitation],
+        &["offboard", "jane", "--revoke"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--request-timeout", "2s"]);
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(support::onboard::BIN)
+            .args(&all)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("HOME", &dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{all:?}: {stderr}");
+        assert!(
+            stderr.contains("did not answer within 2s"),
+            "{all:?} ({:?}): {stderr}",
+            started.elapsed()
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{all:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    drop(listener);
+    let _ = std::fs::remove_dir_all(&dir);
+}

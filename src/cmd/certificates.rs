@@ -37,7 +37,7 @@ flags! {
         #[argh(option)]
         pub warn: Option<String>,
     }
-    with connection, output
+    with connection, limit, output
 }
 
 /// Where a certificate stands.
@@ -78,6 +78,7 @@ pub async fn run(args: Args) -> Result<()> {
     let conn = session::connection(
         args.kubeconfig.as_deref(),
         args.context.as_deref(),
+        args.request_timeout.as_deref(),
         &mut progress,
     )
     .await?;

@@ -32,7 +32,7 @@ flags! {
         #[argh(option)]
         pub reason: Option<String>,
     }
-    with connection, output
+    with connection, limit, output
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -49,7 +49,13 @@ pub async fn run(args: Args) -> Result<()> {
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
-    let conn = session::connection(kubeconfig, context, &mut progress).await?;
+    let conn = session::connection(
+        kubeconfig,
+        context,
+        args.request_timeout.as_deref(),
+        &mut progress,
+    )
+    .await?;
     access::check_reviewer(&conn, "deny").await?;
 
     let mut to_deny = Vec::new();

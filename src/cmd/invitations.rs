@@ -29,7 +29,7 @@ flags! {
         #[argh(option)]
         pub revoke: Option<String>,
     }
-    with connection, output
+    with connection, limit, output
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -39,7 +39,13 @@ pub async fn run(args: Args) -> Result<()> {
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
-    let conn = session::connection(kubeconfig, context, &mut progress).await?;
+    let conn = session::connection(
+        kubeconfig,
+        context,
+        args.request_timeout.as_deref(),
+        &mut progress,
+    )
+    .await?;
     if let Some(name) = &args.revoke {
         let text = withdraw(&conn, name).await?;
         super::invite::tidy(&conn, &mut progress).await;

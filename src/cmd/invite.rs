@@ -74,7 +74,7 @@ flags! {
         #[argh(switch, short = 'v')]
         pub verbose: bool,
     }
-    with connection, grants
+    with connection, limit, grants
 }
 
 /// One invitation to make.
@@ -90,6 +90,7 @@ struct Wanted {
 pub async fn run(args: Args) -> Result<()> {
     let wanted = wanted(&args)?;
     let expires = expiry(args.expires.as_deref())?;
+    let limit = crate::session::request_timeout_flag(args.request_timeout.as_deref())?;
     for w in &wanted {
         file::check_free(&w.path, args.force)?;
     }
@@ -98,7 +99,7 @@ pub async fn run(args: Args) -> Result<()> {
     let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
     let local = Local::load(kubeconfig, context, &mut progress)?;
     local.target.check_portable(false)?;
-    let conn = Connection::open(&local.loaded, &local.target).await?;
+    let conn = Connection::open_bounded(&local.loaded, &local.target, limit).await?;
     access::check_inviter(&conn).await?;
     let grants: Vec<Grant> = wanted.iter().flat_map(|w| w.grants.clone()).collect();
     access::check_grants(&conn, &grants).await.map_err(|e| {

@@ -54,7 +54,7 @@ flags! {
         #[argh(switch)]
         pub revoke: bool,
     }
-    with connection, output
+    with connection, limit, output
 }
 
 /// What offboarding did, for the text and `-o json|yaml`.
@@ -81,6 +81,7 @@ pub async fn run(args: Args) -> Result<()> {
         ));
     }
     crate::plan::validate_name("user", user)?;
+    let limit = crate::session::request_timeout_flag(args.request_timeout.as_deref())?;
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut signals = Signals::install()?;
     let mut progress = output.progress(false);
@@ -103,7 +104,11 @@ pub async fn run(args: Args) -> Result<()> {
         ..Offboarded::default()
     };
     let conn = signals
-        .interruptible(Connection::open(&local.loaded, &local.target))
+        .interruptible(Connection::open_bounded(
+            &local.loaded,
+            &local.target,
+            limit,
+        ))
         .await?;
     done.bindings_deleted = unbind(&conn, user, &mut signals, &mut progress).await?;
     if signals.interruptible(access::may_list_csrs(&conn)).await? {

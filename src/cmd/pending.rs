@@ -34,14 +34,20 @@ flags! {
     )]
     pub struct Args {
     }
-    with connection, output
+    with connection, limit, output
 }
 
 pub async fn run(args: Args) -> Result<()> {
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
-    let conn = session::connection(kubeconfig, context, &mut progress).await?;
+    let conn = session::connection(
+        kubeconfig,
+        context,
+        args.request_timeout.as_deref(),
+        &mut progress,
+    )
+    .await?;
     access::check_lister(&conn).await?;
     let mut pending = pending(&conn).await?;
     pending.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));

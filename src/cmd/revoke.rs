@@ -43,7 +43,7 @@ flags! {
         #[argh(switch)]
         pub repair: bool,
     }
-    with connection, output
+    with connection, limit, output
 }
 
 /// The certificates a command names: a user's still-valid ones from the inventory, or one by
@@ -134,7 +134,13 @@ pub async fn run(args: Args) -> Result<()> {
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
-    let conn = session::connection(kubeconfig, context, &mut progress).await?;
+    let conn = session::connection(
+        kubeconfig,
+        context,
+        args.request_timeout.as_deref(),
+        &mut progress,
+    )
+    .await?;
     if args.list {
         let entries = revocation::list(&conn).await?;
         enforcement::warn_if_broken(&conn, entries.len(), &mut progress).await;

@@ -24,7 +24,7 @@ flags! {
         #[argh(option)]
         pub fingerprint: Option<String>,
     }
-    with connection, output
+    with connection, limit, output
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -36,7 +36,13 @@ pub async fn run(args: Args) -> Result<()> {
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
     let (kubeconfig, context) = (args.kubeconfig.as_deref(), args.context.as_deref());
-    let conn = session::connection(kubeconfig, context, &mut progress).await?;
+    let conn = session::connection(
+        kubeconfig,
+        context,
+        args.request_timeout.as_deref(),
+        &mut progress,
+    )
+    .await?;
     let targets = targets(
         &conn,
         args.user.as_deref(),
