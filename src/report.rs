@@ -184,7 +184,7 @@ impl Summary {
 }
 
 /// The most characters a table cell shows; the rest is summarised (`-o json` has it all).
-const MAX_CELL: usize = 80;
+const MAX_CELL: usize = 256;
 
 /// A cell as the table shows it: printable, and at most [`MAX_CELL`] characters.
 fn cell_text(cell: &str) -> String {
@@ -241,8 +241,8 @@ mod tests {
             vec!["x".to_string(), "g".repeat(70_000)],
         ];
         let out = super::table(&rows);
-        assert!(out.len() < 300, "{}", out.len());
-        assert!(out.contains("…(69940 more chars)"), "{out}");
+        assert!(out.len() < 400, "{}", out.len());
+        assert!(out.contains("…(69764 more chars)"), "{out}");
     }
 
     #[test]
