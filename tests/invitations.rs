@@ -403,14 +403,55 @@ fn withdrawn_and_expired_invitations_leave_no_working_token() {
     let (holder, held) = newcomer(cluster, &withdrawn_file);
     let waiting = accept(&holder, &held, &["--timeout", "60s"]);
     let csr = wait_for_csr(cluster, &carol);
-    let run = admin
-        .onboard(&["invitations", "--revoke", &withdrawn])
-        .success();
-    assert!(run.stdout.contains("its token no longer works"), "{run}");
+    // Meanwhile the token keeps asking (the API server takes it for seconds after the
+    // withdrawal): every request it gets in is denied too.
+    let revoking = admin.spawn(&["invitations", "--revoke", &withdrawn]);
+    let request = openssl_request(&admin.home, &carol, "dev");
+    let manifest = format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  generateName: {carol}-late-\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [\"client auth\"]\n",
+        support::cluster::base64(&request)
+    );
+    let mut late = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(8) {
+        let out = support::cluster::run_with_stdin(
+            cluster
+                .kubectl_command(&withdrawn_file)
+                .args(["create", "-f", "-", "-o", "name"]),
+            &manifest,
+        );
+        if out.status.success() {
+            let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            late.push(
+                name.trim_start_matches("certificatesigningrequest.certificates.k8s.io/")
+                    .to_string(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let run = finish(revoking, "invitations --revoke").success();
+    assert!(
+        run.stdout
+            .contains("its token stops working within seconds"),
+        "{run}"
+    );
     assert!(
         run.stdout.contains(&format!("Denied {csr}, made with it.")),
         "{run}"
     );
+    for name in &late {
+        let conditions = cluster.admin(&[
+            "get",
+            "csr",
+            name,
+            "-o",
+            "jsonpath={.status.conditions[*].type}",
+        ]);
+        assert_eq!(
+            conditions, "Denied",
+            "{name}, made after the withdrawal\n{run}"
+        );
+    }
     let denied = finish(waiting, "kubectl onboard (with the withdrawn invitation)").code(3);
     assert!(
         denied
@@ -826,4 +867,63 @@ fn a_crafted_invitation_runs_nothing_reads_nothing_and_sends_nothing() {
 
 fn base64_of(data: &[u8]) -> String {
     support::cluster::base64(data)
+}
+
+#[test]
+fn a_flood_of_requests_from_one_invitation_is_summarised_and_withdrawn() {
+    let _turn = one_at_a_time();
+    let cluster = Cluster::shared();
+    let admin = Env::admin(cluster);
+    let flo = unique("inv-flo");
+    let (name, file, _) = invite(&admin, &flo, &["--group", "dev"]);
+    let request = openssl_request(&admin.home, &flo, "dev");
+    let manifest = format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  generateName: {flo}-flood-\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [\"client auth\"]\n",
+        support::cluster::base64(&request)
+    );
+    let mut made = Vec::new();
+    for _ in 0..15 {
+        let out = support::cluster::run_with_stdin(
+            cluster
+                .kubectl_command(&file)
+                .args(["create", "-f", "-", "-o", "name"]),
+            &manifest,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        made.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    let listed = admin.onboard(&["pending"]).success();
+    let rows: Vec<&str> = listed
+        .stdout
+        .lines()
+        .filter(|l| l.contains(&format!("invite {name}")))
+        .collect();
+    assert_eq!(rows.len(), 4, "three rows and a summary\n{listed}");
+    assert!(rows[3].starts_with("… 12 more"), "{listed}");
+    let warned: Vec<&str> = listed
+        .stderr
+        .lines()
+        .filter(|l| l.contains(&name))
+        .collect();
+    assert_eq!(warned.len(), 1, "one warning for the flood\n{listed}");
+    assert!(warned[0].contains("has 15 requests waiting"), "{listed}");
+    assert!(
+        warned[0].contains(&format!("kubectl onboard invitations --revoke {name}")),
+        "{listed}"
+    );
+    let json: Value =
+        serde_json::from_str(&admin.onboard(&["pending", "-o", "json"]).success().stdout).unwrap();
+    let all = json["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["requester"].as_str().unwrap_or_default().ends_with(&name))
+        .count();
+    assert_eq!(all, 15, "-o json has every one");
+    let run = admin.onboard(&["approve", "--invited"]).success();
+    assert!(run.stderr.contains("has 15 requests waiting"), "{run}");
+    assert!(!run.stdout.contains(&flo), "none is its own request\n{run}");
+    admin.onboard(&["invitations", "--revoke", &name]).success();
+    let listed = admin.onboard(&["pending"]).success();
+    assert!(!listed.stdout.contains(&name), "all denied\n{listed}");
 }

@@ -142,6 +142,11 @@ async fn sort(
         true => {
             let mut pending = super::pending::pending(conn).await?;
             pending.sort_by(|a, b| b.created.cmp(&a.created).then(b.name.cmp(&a.name)));
+            // A flood from one invitation is said, whatever is approved of it (only its own
+            // request can match).
+            for (requester, count) in super::pending::floods(&pending) {
+                progress.warn(&super::pending::flood_warning(&requester, count));
+            }
             pending
         }
         false => review_all(conn, names, &mut problems).await?,

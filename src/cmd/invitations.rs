@@ -3,7 +3,7 @@
 //! first deletes the credentials of finished invitations.
 
 use std::collections::HashSet;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::invitation::{Invitation, State, Stored, server};
 use crate::report::Output;
 use crate::session;
-use crate::submit;
 
 flags! {
     /// List the invitations made with kubectl onboard invite, or withdraw one.
@@ -99,20 +98,32 @@ async fn withdraw(conn: &Connection, name: &str) -> Result<String> {
     }
     server::delete_credential(conn, name).await?;
     let mut text = format!(
-        "Withdrew invitation {name} for {}: its token no longer works.\n",
-        invitation.identity()
+        "Withdrew invitation {name} for {}: its token stops working within seconds (the API server caches it for about {}s), and every request made with it meanwhile is denied.\n",
+        invitation.identity(),
+        TOKEN_CACHE.as_secs()
     );
-    // Requests made with it would still pass a plain kubectl certificate approve.
-    let requester = invitation.requester();
-    for request in super::pending::pending(conn).await.unwrap_or_default() {
-        if request.requester.as_deref() == Some(requester.as_str()) {
-            let why = format!("invitation {name} was withdrawn");
-            submit::deny(conn, &request.name, &why).await?;
-            text += &format!("Denied {}, made with it.\n", request.name);
+    // Requests made with it would still pass a plain kubectl certificate approve; and until
+    // the API server forgets the token, it can still make new ones.
+    let withdrawn = Invitation {
+        stored: Stored::Withdrawn,
+        ..invitation
+    };
+    let until = tokio::time::Instant::now() + TOKEN_CACHE;
+    loop {
+        for line in server::deny_made_with(conn, &[&withdrawn], SystemTime::now()).await? {
+            text += &line;
+            text += "\n";
         }
+        if tokio::time::Instant::now() >= until {
+            return Ok(text);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    Ok(text)
 }
+
+/// How long the API server may go on taking a deleted ServiceAccount's token (FACTS: about
+/// 10 s on our control plane, its token review cache), with a margin.
+const TOKEN_CACHE: Duration = Duration::from_secs(12);
 
 /// The requesters of the requests that wait for a decision (empty if they cannot be listed:
 /// then nothing shows as requested).

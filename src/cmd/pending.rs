@@ -67,7 +67,14 @@ pub async fn run(args: Args) -> Result<()> {
             "No CertificateSigningRequests for {SIGNER} are waiting for a decision."
         ));
     }
+    let floods = floods(&pending);
+    for (requester, count) in &floods {
+        progress.warn(&flood_warning(requester, *count));
+    }
     for (r, verdict) in pending.iter().zip(&verdicts) {
+        if floods.contains_key(r.requester.as_deref().unwrap_or_default()) {
+            continue; // said once, above
+        }
         match verdict {
             Verdict::Differs { name, why } => progress.warn(&format!(
                 "{}: kubectl onboard approve will refuse it: it does not match invitation {name}: {}",
@@ -200,7 +207,23 @@ fn table(pending: &[Reviewed], verdicts: &[Verdict], now: Timestamp) -> String {
         .map(String::from)
         .to_vec(),
     ];
+    let floods = floods(pending);
+    let mut shown: std::collections::BTreeMap<String, usize> = Default::default();
     for (r, verdict) in pending.iter().zip(verdicts) {
+        let who = r.requester.clone().unwrap_or_default();
+        if let Some(count) = floods.get(&who) {
+            let seen = shown.entry(who).or_default();
+            *seen += 1;
+            if *seen > FLOOD_SHOWN {
+                if *seen == FLOOD_SHOWN + 1 {
+                    lines.push(vec![
+                        format!("… {} more", count - FLOOD_SHOWN),
+                        requester(r),
+                    ]);
+                }
+                continue;
+            }
+        }
         let (cn, groups, key) = match &r.asked {
             Ok(a) => (
                 match a.common_names.as_slice() {
@@ -229,6 +252,35 @@ fn table(pending: &[Reviewed], verdicts: &[Verdict], now: Timestamp) -> String {
         ]);
     }
     crate::report::table(&lines)
+}
+
+/// More requests than this waiting from one requester is a flood: summarised, not listed.
+pub const FLOOD: usize = 10;
+/// How many of a flood's requests the table still shows.
+const FLOOD_SHOWN: usize = 3;
+
+/// The requesters with more than [`FLOOD`] requests waiting, and how many each has.
+pub fn floods(pending: &[Reviewed]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in pending {
+        *counts
+            .entry(r.requester.clone().unwrap_or_default())
+            .or_default() += 1;
+    }
+    counts.retain(|_, n| *n > FLOOD);
+    counts
+}
+
+/// What to say of a flood of `count` requests from `requester`.
+pub fn flood_warning(requester: &str, count: usize) -> String {
+    match invitation::of_requester(requester) {
+        Some(name) => format!(
+            "invitation {name} has {count} requests waiting, more than anyone needs: its token is being misused? Withdraw it (kubectl onboard invitations --revoke {name}), which denies them all"
+        ),
+        None => format!(
+            "{requester} has {count} requests waiting, more than anyone needs: look into it, and deny them (kubectl onboard deny NAME…)"
+        ),
+    }
 }
 
 /// kubectl's AGE: apimachinery's `duration.HumanDuration`.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -17,7 +18,8 @@ use super::{CLUSTER_ROLE, Invitation, LABEL, NAMESPACE, Stored};
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
 use crate::rbac::USER_ANNOTATION;
-use crate::submit::MANAGED_BY;
+use crate::review::Reviewed;
+use crate::submit::{self, MANAGED_BY, SIGNER};
 use crate::verify::rfc3339;
 
 const FIELD_MANAGER: &str = "kubectl-onboard";
@@ -361,16 +363,68 @@ pub async fn with_credential(conn: &Connection) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Denies every pending request made with one of `ended` (withdrawn or expired invitations:
+/// their token may still work for seconds, as the API server caches it), saying why. Returns
+/// what it did, a line each.
+pub async fn deny_made_with(
+    conn: &Connection,
+    ended: &[&Invitation],
+    now: SystemTime,
+) -> Result<Vec<String>> {
+    if ended.is_empty() {
+        return Ok(Vec::new());
+    }
+    let requests: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
+    let ours = ListParams::default().fields(&format!("spec.signerName={SIGNER}"));
+    let list = requests
+        .list(&ours)
+        .await
+        .map_err(|e| conn.api_error("listing CertificateSigningRequests", e))?;
+    let mut done = Vec::new();
+    for csr in list.items {
+        let reviewed = Reviewed::of(&csr);
+        let Some(invitation) = ended
+            .iter()
+            .find(|i| reviewed.requester.as_deref() == Some(i.requester().as_str()))
+        else {
+            continue;
+        };
+        if !reviewed.is_pending() {
+            continue;
+        }
+        let why = match invitation.stored {
+            Stored::Withdrawn => format!("invitation {} was withdrawn", invitation.name),
+            _ if invitation.expired(now) => format!(
+                "invitation {} expired at {}",
+                invitation.name, invitation.expires
+            ),
+            _ => format!("invitation {} was used already", invitation.name),
+        };
+        submit::deny(conn, &reviewed.name, &why).await?;
+        done.push(format!("Denied {}, made with it.", reviewed.name));
+    }
+    Ok(done)
+}
+
 /// What any invitation command tidies at `now`: the credentials of used (after the grace),
-/// withdrawn and expired invitations, and the records of those past retention. Returns what
-/// it did, a line each.
+/// withdrawn and expired invitations, the requests made with withdrawn and expired ones, and
+/// the records of those past retention. Returns what it did, a line each.
 pub async fn tidy(
     conn: &Connection,
     invitations: &[Invitation],
     now: SystemTime,
 ) -> Result<Vec<String>> {
     let credentials = with_credential(conn).await?;
-    let mut done = Vec::new();
+    let ended: Vec<&Invitation> = invitations
+        .iter()
+        .filter(|i| !i.stale(now))
+        .filter(|i| match i.stored {
+            Stored::Withdrawn => true,
+            Stored::Open => i.expired(now),
+            Stored::Used { .. } => false,
+        })
+        .collect();
+    let mut done = deny_made_with(conn, &ended, now).await?;
     for name in &credentials {
         // A credential whose record was not in the list may be one `invite` is making right
         // now (it writes the record first): it is left alone.
