@@ -16,13 +16,14 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
 use kube::api::{ListParams, ObjectMeta, PostParams};
-use kube::core::PartialObjectMeta;
 use sha2::{Digest, Sha256};
 use x509_cert::der::Decode;
 
 use crate::cluster::Connection;
 use crate::error::Result;
 use crate::verify::{self, Verified};
+
+pub mod check;
 
 pub const NAMESPACE: &str = "kubectl-onboard";
 /// The label every inventory ConfigMap carries (and the selector that lists them).
@@ -310,29 +311,72 @@ fn why_not(e: kube::Error) -> String {
     }
 }
 
-/// Every recorded certificate (metadata only: the certificates themselves are not fetched).
-pub async fn list(conn: &Connection) -> Result<Vec<Record>> {
+/// A record, and why it cannot be trusted (`None`: it holds together, [`check::problem`]).
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub record: Record,
+    pub problem: Option<String>,
+}
+
+/// Every recorded certificate with its certificate, each checked against itself and, when
+/// the cluster publishes it and we may read it, the cluster's client CA. The second value says
+/// why the issuer was not checked, if it was not.
+pub async fn list_checked(conn: &Connection) -> Result<(Vec<Checked>, Option<String>)> {
+    let (cas, unchecked) = match client_cas(conn).await {
+        Ok(cas) => (cas, None),
+        Err(why) => (Vec::new(), Some(why)),
+    };
     let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), NAMESPACE);
     let selector = format!("{}={}", LABEL.0, LABEL.1);
-    let mut records = Vec::new();
-    let mut params = ListParams::default().labels(&selector).limit(5000);
+    let mut checked = Vec::new();
+    let mut params = ListParams::default().labels(&selector).limit(1000);
     loop {
-        let page = match maps.list_metadata(&params).await {
+        let page = match maps.list(&params).await {
             Ok(page) => page,
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(records),
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok((checked, unchecked)),
             Err(e) => return Err(conn.api_error("listing the certificate inventory", e)),
         };
-        records.extend(
-            page.items
-                .iter()
-                .filter_map(annotations_of)
-                .filter_map(Record::from_annotations),
-        );
+        for map in &page.items {
+            let Some(record) = map
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(Record::from_annotations)
+            else {
+                continue;
+            };
+            let name = map.metadata.name.as_deref().unwrap_or_default();
+            let pem = map.data.as_ref().and_then(|d| d.get("certificate"));
+            let problem = check::problem(name, &record, pem.map(String::as_str), &cas);
+            checked.push(Checked { record, problem });
+        }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params = params.continue_token(&token),
-            None => return Ok(records),
+            None => return Ok((checked, unchecked)),
         }
     }
+}
+
+/// The CAs the API server trusts for client certificates, as it publishes them
+/// (`kube-system/extension-apiserver-authentication`, `client-ca-file`); `Err` says why not.
+async fn client_cas(conn: &Connection) -> std::result::Result<Vec<x509_cert::Certificate>, String> {
+    let maps: Api<ConfigMap> = Api::namespaced(conn.client.clone(), "kube-system");
+    let map = maps
+        .get_opt("extension-apiserver-authentication")
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(s) if s.code == 403 => {
+                "you may not read kube-system/extension-apiserver-authentication".to_string()
+            }
+            e => why_not(e),
+        })?
+        .ok_or("the cluster does not publish its client CA")?;
+    let pem = map
+        .data
+        .and_then(|d| d.get("client-ca-file").cloned())
+        .ok_or("the cluster does not publish its client CA")?;
+    crate::pki::pem::certificates(pem.as_bytes())
+        .map_err(|_| "the cluster's client CA cannot be read".to_string())
 }
 
 /// What a sweep did.
@@ -472,10 +516,6 @@ pub async fn caller(conn: &Connection) -> Option<String> {
         .await
         .ok()?;
     review.status?.user_info?.username
-}
-
-fn annotations_of(item: &PartialObjectMeta<ConfigMap>) -> Option<&BTreeMap<String, String>> {
-    item.metadata.annotations.as_ref()
 }
 
 #[cfg(test)]

@@ -230,7 +230,7 @@ fn unparsable() -> Error {
 
 /// Whether `cert` (whose DER is `cert_der`) carries a valid signature by one of the CAs in
 /// `ca_pem`.
-fn signed_by_any(cert: &Certificate, cert_der: &[u8], cas: &[Certificate]) -> bool {
+pub fn signed_by_any(cert: &Certificate, cert_der: &[u8], cas: &[Certificate]) -> bool {
     cas.iter().any(|ca| {
         ca.tbs_certificate().subject() == cert.tbs_certificate().issuer()
             && verify_signature(cert_der, ca).is_ok()

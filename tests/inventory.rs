@@ -376,3 +376,86 @@ fn the_issuing_command_has_the_last_word_over_a_sweep() {
         assert_eq!(record["approver"], "admin", "{record}");
     }
 }
+
+#[test]
+fn a_forged_record_is_shown_as_untrusted_and_never_revoked_from() {
+    let cluster = Cluster::shared();
+    let env = Env::admin(cluster);
+    let (jane, victim) = (unique("forge-jane"), unique("forge-victim"));
+    env.onboard(&[&jane, "--group", "dev", "--approve"])
+        .success();
+    let whoami: Value =
+        serde_json::from_str(&env.kubectl_ok(&["auth", "whoami", "-o", "json"])).unwrap();
+    let admin_fingerprint =
+        whoami["status"]["userInfo"]["extra"]["authentication.kubernetes.io/credential-id"][0]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("X509SHA256=")
+            .to_string();
+    // Someone who may create ConfigMaps in the inventory's namespace writes a record that
+    // names a user of their choice with the administrator's fingerprint, over jane's
+    // certificate.
+    let pem = Base64::decode_vec(
+        env.user_entry(&jane)["client-certificate-data"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let forged = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {
+            "name": format!("x509sha256-{admin_fingerprint}"),
+            "namespace": "kubectl-onboard",
+            "labels": {"kubectl-onboard/inventory": "certificate"},
+            "annotations": {
+                "kubectl-onboard/user": victim,
+                "kubectl-onboard/groups": "dev",
+                "kubectl-onboard/fingerprint": admin_fingerprint,
+                "kubectl-onboard/not-after": "2099-01-01T00:00:00Z",
+                "kubectl-onboard/how": "admin",
+                "kubectl-onboard/approver": "admin",
+            },
+        },
+        "data": {"certificate": String::from_utf8(pem).unwrap()},
+    });
+    support::cluster::run_with_stdin(
+        cluster
+            .kubectl_command(&cluster.admin_kubeconfig)
+            .args(["create", "-f", "-"]),
+        &forged.to_string(),
+    );
+    let shown = env
+        .onboard(&["certificates", &victim, "-o", "json"])
+        .success();
+    let v: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(v["certificates"][0]["state"], "untrusted", "{shown}");
+    assert!(
+        v["certificates"][0]["untrusted"]
+            .as_str()
+            .unwrap()
+            .contains("not its certificate's"),
+        "{shown}"
+    );
+    assert!(shown.stderr.contains("it may be forged"), "{shown}");
+    // jane's own record holds together.
+    let mine = listed(&env, &[], &[&jane]);
+    assert_eq!(mine[0]["state"], "valid", "{mine:?}");
+
+    let refused = env
+        .onboard(&["revoke", &victim])
+        .code(1)
+        .error_says("that can be trusted");
+    assert!(
+        refused.stderr.contains("not taking the record"),
+        "{refused}"
+    );
+    let list = env.onboard(&["revoke", "--list", "-o", "json"]).success();
+    assert!(!list.stdout.contains(&admin_fingerprint), "{list}");
+    let _ = cluster.admin(&[
+        "delete",
+        "configmap",
+        "-n",
+        "kubectl-onboard",
+        &format!("x509sha256-{admin_fingerprint}"),
+    ]);
+}

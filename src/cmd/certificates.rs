@@ -2,7 +2,7 @@
 //! cluster's inventory (`inventory.rs`), which outlives the CertificateSigningRequests: who holds
 //! one, in which groups, until when, and how it was made. `--warn 30d` makes it a check.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use argh::{ArgsInfo, FromArgs};
@@ -85,8 +85,12 @@ pub async fn run(args: Args) -> Result<()> {
     // Issued requests the inventory lacks (approved with plain kubectl, or for a requester who
     // could not record them) are recorded first, while the cluster still has them.
     let now = SystemTime::now();
-    let mut all = inventory::list(&conn).await?;
-    let known: HashSet<String> = all.iter().map(|r| r.fingerprint.clone()).collect();
+    let mut checked = list_checked(&conn, &mut progress).await?;
+    let known: HashSet<String> = checked
+        .iter()
+        .filter(|c| c.problem.is_none())
+        .map(|c| c.record.fingerprint.clone())
+        .collect();
     match inventory::sweep(&conn, None, Some(&known)).await {
         Ok(swept) => {
             for line in &swept.mismatched {
@@ -97,11 +101,17 @@ pub async fn run(args: Args) -> Result<()> {
                     "inventory: recorded {} certificates of issued requests it lacked",
                     swept.added
                 ));
-                all = inventory::list(&conn).await?;
+                checked = list_checked(&conn, &mut progress).await?;
             }
         }
         Err(why) => progress.detail(&format!("inventory: issued requests not looked at: {why}")),
     }
+    // Records that do not hold together are shown as such, never as certificates that work.
+    let untrusted: HashMap<String, String> = checked
+        .iter()
+        .filter_map(|c| Some((c.record.fingerprint.clone(), c.problem.clone()?)))
+        .collect();
+    let mut all: Vec<Record> = checked.into_iter().map(|c| c.record).collect();
     let stale = inventory::stale(&all, now);
     if !stale.is_empty() {
         match inventory::prune(&conn, &stale).await {
@@ -122,6 +132,18 @@ pub async fn run(args: Args) -> Result<()> {
         inventory::NAMESPACE
     ));
     let shown = select(all, args.user.as_deref(), args.all, now);
+    for r in &shown {
+        if let Some(why) = untrusted.get(&r.fingerprint) {
+            progress.warn(&format!(
+                "the record {}/{} names {} but cannot be trusted: {why}; it may be forged: look at it, and delete it (kubectl -n {} delete configmap {})",
+                inventory::NAMESPACE,
+                r.object_name(),
+                crate::terminal::printable(&r.user),
+                inventory::NAMESPACE,
+                r.object_name()
+            ));
+        }
+    }
     // Revoked ones are marked (a list we may not read marks none).
     let revoked: HashSet<String> = match revocation::list(&conn).await {
         Ok(list) => {
@@ -134,22 +156,44 @@ pub async fn run(args: Args) -> Result<()> {
             HashSet::new()
         }
     };
-    let label = |r: &Record| label(r, now, warn, &revoked);
+    // Expired first (it works for nobody), then untrusted (never shown as working).
+    let label = |r: &Record| match label(r, now, warn, &revoked) {
+        "expired" => "expired",
+        _ if untrusted.contains_key(&r.fingerprint) => "untrusted",
+        other => other,
+    };
     output.print(
-        || to_value(&shown, now, &label),
+        || to_value(&shown, now, &label, &untrusted),
         &table(&shown, now, &label),
     )?;
     if let Some(window) = warn {
         let due: Vec<&str> = shown
             .iter()
             .filter(|r| {
-                state(r, now, Some(window)) != State::Valid && !revoked.contains(&r.fingerprint)
+                state(r, now, Some(window)) != State::Valid
+                    && !revoked.contains(&r.fingerprint)
+                    && !untrusted.contains_key(&r.fingerprint)
             })
             .map(|r| r.user.as_str())
             .collect();
         check_due(&due, shown.len(), args.warn.as_deref().unwrap_or_default())?;
     }
     Ok(())
+}
+
+/// The inventory, each record checked ([`inventory::check`]); why the issuer was not checked
+/// is said with -v.
+async fn list_checked(
+    conn: &crate::cluster::Connection,
+    progress: &mut crate::progress::Progress,
+) -> Result<Vec<inventory::Checked>> {
+    let (checked, unchecked) = inventory::list_checked(conn).await?;
+    if let Some(why) = unchecked {
+        progress.detail(&format!(
+            "inventory: records checked against themselves, not against the cluster's client CA: {why}"
+        ));
+    }
+    Ok(checked)
 }
 
 /// The records to show, by user and then by end: `user`'s only, if given; expired ones only with
@@ -179,11 +223,17 @@ fn label(
     }
 }
 
-fn to_value(records: &[Record], now: SystemTime, label: &dyn Fn(&Record) -> &'static str) -> Value {
+fn to_value(
+    records: &[Record],
+    now: SystemTime,
+    label: &dyn Fn(&Record) -> &'static str,
+    untrusted: &HashMap<String, String>,
+) -> Value {
     let items: Vec<Value> = records
         .iter()
         .map(|r| {
             json!({
+                "untrusted": untrusted.get(&r.fingerprint),
                 "user": r.user,
                 "groups": r.groups,
                 "serial": r.serial,

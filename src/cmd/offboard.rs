@@ -148,12 +148,23 @@ async fn account(
     progress: &mut Progress,
 ) -> Result<()> {
     let now = SystemTime::now();
-    match inventory::list(conn).await {
-        Ok(records) => {
-            done.recorded = records
-                .into_iter()
-                .filter(|r| r.user == user && state(r, now, None) != CertState::Expired)
-                .collect();
+    match inventory::list_checked(conn).await {
+        Ok((checked, _)) => {
+            for c in checked {
+                let r = c.record;
+                if r.user != user || state(&r, now, None) == CertState::Expired {
+                    continue;
+                }
+                match c.problem {
+                    None => done.recorded.push(r),
+                    // A forged record could name anyone's certificate: never revoked from.
+                    Some(why) => progress.warn(&format!(
+                        "not taking the record {}/{}: it cannot be trusted: {why}",
+                        inventory::NAMESPACE,
+                        r.object_name()
+                    )),
+                }
+            }
         }
         Err(e) if revoke => return Err(e),
         Err(e) => progress.detail(&format!("inventory not read: {e}")),

@@ -47,15 +47,36 @@ flags! {
 }
 
 /// The certificates a command names: a user's still-valid ones from the inventory, or one by
-/// fingerprint (from the inventory when recorded there).
+/// fingerprint (from the inventory when recorded there). Only records that hold together
+/// ([`inventory::check`]) are taken: anyone who may record can forge one naming any user and
+/// fingerprint. Those left out are said in `progress`.
 pub async fn targets(
     conn: &crate::cluster::Connection,
     user: Option<&str>,
     fingerprint: Option<&str>,
     verb: &str,
+    progress: &mut crate::progress::Progress,
 ) -> Result<Vec<Target>> {
     let now = SystemTime::now();
-    let records = inventory::list(conn).await?;
+    let (checked, unchecked) = inventory::list_checked(conn).await?;
+    if let Some(why) = unchecked {
+        progress.detail(&format!(
+            "inventory: records checked against themselves, not against the cluster's client CA: {why}"
+        ));
+    }
+    let mut records = Vec::with_capacity(checked.len());
+    for c in checked {
+        match &c.problem {
+            None => records.push(c.record),
+            Some(why) if user.is_none_or(|u| c.record.user == u) => progress.warn(&format!(
+                "not taking the record {}/{} (it names {}): it cannot be trusted: {why}",
+                inventory::NAMESPACE,
+                c.record.object_name(),
+                crate::terminal::printable(&c.record.user)
+            )),
+            Some(_) => {}
+        }
+    }
     match (user, fingerprint) {
         (Some(user), None) => {
             let found: Vec<Target> = records
@@ -65,7 +86,7 @@ pub async fn targets(
                 .collect();
             if found.is_empty() {
                 return Err(Error::failed(format!(
-                    "no still-valid certificate of {user} in the inventory (kubectl onboard certificates {user} --all); name one with --fingerprint to {verb} it"
+                    "no still-valid certificate of {user} in the inventory that can be trusted (kubectl onboard certificates {user} --all); name one with --fingerprint to {verb} it"
                 )));
             }
             Ok(found)
@@ -178,6 +199,7 @@ pub async fn run(args: Args) -> Result<()> {
         args.user.as_deref(),
         args.fingerprint.as_deref(),
         "revoke",
+        &mut progress,
     )
     .await?;
     revocation::supported(&conn).await.map_err(|why| {
@@ -288,11 +310,19 @@ pub async fn put_on_list(
         };
         entries.insert(t.fingerprint().to_string(), text);
     }
-    let expired = expired_entries(
-        &revocation::list(conn).await?,
-        &inventory::list(conn).await?,
-    );
+    let expired = expired_entries(&revocation::list(conn).await?, &trusted(conn).await?);
     revocation::update(conn, &entries, &expired).await
+}
+
+/// The records that hold together ([`inventory::check`]): only they may say a certificate
+/// expired (a forged one could otherwise take a revoked certificate off the list).
+pub async fn trusted(conn: &crate::cluster::Connection) -> Result<Vec<Record>> {
+    let (checked, _) = inventory::list_checked(conn).await?;
+    Ok(checked
+        .into_iter()
+        .filter(|c| c.problem.is_none())
+        .map(|c| c.record)
+        .collect())
 }
 
 /// The entries of the list whose certificate the inventory knows to have expired: an expired

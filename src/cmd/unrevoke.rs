@@ -7,7 +7,6 @@ use serde_json::json;
 use crate::cli::flags;
 use crate::cmd::revoke::{Target, check_named, expired_entries, targets};
 use crate::error::Result;
-use crate::inventory;
 use crate::report::Output;
 use crate::revocation::{self, credential_id};
 use crate::session;
@@ -48,10 +47,11 @@ pub async fn run(args: Args) -> Result<()> {
         args.user.as_deref(),
         args.fingerprint.as_deref(),
         "unrevoke",
+        &mut progress,
     )
     .await?;
     let entries = revocation::list(&conn).await?;
-    let mut remove = expired_entries(&entries, &inventory::list(&conn).await?);
+    let mut remove = expired_entries(&entries, &super::revoke::trusted(&conn).await?);
     let mut text = String::new();
     let mut taken_off = Vec::new();
     for t in &targets {
