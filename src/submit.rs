@@ -210,23 +210,9 @@ async fn decide(
     pinned: Option<Pinned>,
     decision: Decision<'_>,
 ) -> Result<()> {
-    let (kind, opposite, reason, message, verb, gerund) = match decision {
-        Decision::Approve(message) => (
-            "Approved",
-            "Denied",
-            APPROVE_REASON,
-            message,
-            "approve",
-            "approving",
-        ),
-        Decision::Deny(message) => (
-            "Denied",
-            "Approved",
-            DENY_REASON,
-            message,
-            "deny",
-            "denying",
-        ),
+    let (verb, gerund) = match decision {
+        Decision::Approve(_) => ("approve", "approving"),
+        Decision::Deny(_) => ("deny", "denying"),
     };
     let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
     let doing = format!("{gerund} CertificateSigningRequest {name}");
@@ -248,36 +234,9 @@ async fn decide(
         if uid.is_some() && csr.metadata.uid != uid {
             return Err(replaced(name));
         }
-        let conditions = csr
-            .status
-            .get_or_insert_with(Default::default)
-            .conditions
-            .get_or_insert_with(Vec::new);
-        if conditions.iter().any(|c| c.type_ == kind) {
+        if !add_condition(&mut csr, name, &decision)? {
             return Ok(());
         }
-        if let Some(other) = conditions.iter().find(|c| c.type_ == opposite) {
-            return Err(match decision {
-                Decision::Approve(_) => Error::new(
-                    Kind::Rejected,
-                    format!(
-                        "CertificateSigningRequest {name} was denied before we could approve it: {}",
-                        other.message.as_deref().unwrap_or("no reason given")
-                    ),
-                ),
-                Decision::Deny(_) => Error::failed(format!(
-                    "CertificateSigningRequest {name} was approved before we could deny it; a certificate cannot be revoked: remove the user's RBAC bindings (kubectl onboard offboard USER)"
-                )),
-            });
-        }
-        conditions.push(CertificateSigningRequestCondition {
-            type_: kind.into(),
-            status: "True".into(),
-            reason: Some(reason.into()),
-            message: Some(message.into()),
-            last_update_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
-            ..Default::default()
-        });
         // The body carries the uid and resourceVersion it was read with: the API server
         // refuses the update (409) if the object is no longer that one, or has changed.
         match api
@@ -295,6 +254,50 @@ async fn decide(
     Err(Error::failed(format!(
         "could not {verb} CertificateSigningRequest {name}: it kept changing under us (5 conflicts); run again"
     )))
+}
+
+/// Adds `decision`'s condition to `csr`; `Ok(false)`: it has it already, nothing to do. The
+/// opposite decision taken already is an error.
+fn add_condition(
+    csr: &mut CertificateSigningRequest,
+    name: &str,
+    decision: &Decision<'_>,
+) -> Result<bool> {
+    let (kind, opposite, reason, message) = match decision {
+        Decision::Approve(message) => ("Approved", "Denied", APPROVE_REASON, message),
+        Decision::Deny(message) => ("Denied", "Approved", DENY_REASON, message),
+    };
+    let conditions = csr
+        .status
+        .get_or_insert_with(Default::default)
+        .conditions
+        .get_or_insert_with(Vec::new);
+    if conditions.iter().any(|c| c.type_ == kind) {
+        return Ok(false);
+    }
+    if let Some(other) = conditions.iter().find(|c| c.type_ == opposite) {
+        return Err(match decision {
+            Decision::Approve(_) => Error::new(
+                Kind::Rejected,
+                format!(
+                    "CertificateSigningRequest {name} was denied before we could approve it: {}",
+                    other.message.as_deref().unwrap_or("no reason given")
+                ),
+            ),
+            Decision::Deny(_) => Error::failed(format!(
+                "CertificateSigningRequest {name} was approved before we could deny it; a certificate cannot be revoked: remove the user's RBAC bindings (kubectl onboard offboard USER)"
+            )),
+        });
+    }
+    conditions.push(CertificateSigningRequestCondition {
+        type_: kind.into(),
+        status: "True".into(),
+        reason: Some(reason.into()),
+        message: Some(message.to_string()),
+        last_update_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+        ..Default::default()
+    });
+    Ok(true)
 }
 
 /// The request checked is gone, or another object now holds its name.

@@ -407,25 +407,11 @@ fn withdrawn_and_expired_invitations_leave_no_working_token() {
     // withdrawal): every request it gets in is denied too.
     let revoking = admin.spawn(&["invitations", "--revoke", &withdrawn]);
     let request = openssl_request(&admin.home, &carol, "dev");
-    let manifest = format!(
-        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  generateName: {carol}-late-\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [\"client auth\"]\n",
-        support::cluster::base64(&request)
-    );
     let mut late = Vec::new();
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(8) {
-        let out = support::cluster::run_with_stdin(
-            cluster
-                .kubectl_command(&withdrawn_file)
-                .args(["create", "-f", "-", "-o", "name"]),
-            &manifest,
-        );
-        if out.status.success() {
-            let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            late.push(
-                name.trim_start_matches("certificatesigningrequest.certificates.k8s.io/")
-                    .to_string(),
-            );
+        if let Ok(name) = request_with_token(cluster, &withdrawn_file, &carol, &request) {
+            late.push(name);
         }
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -586,6 +572,33 @@ fn signal(child: &Child, name: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Creates a request for `request` (PEM) with the token of `invitation`, as the real kubectl
+/// does, under a generated name starting with `user`; its name, or kubectl's error.
+fn request_with_token(
+    cluster: &Cluster,
+    invitation: &Path,
+    user: &str,
+    request: &[u8],
+) -> Result<String, String> {
+    let manifest = format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  generateName: {user}-\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [\"client auth\"]\n",
+        support::cluster::base64(request)
+    );
+    let out = support::cluster::run_with_stdin(
+        cluster
+            .kubectl_command(invitation)
+            .args(["create", "-f", "-", "-o", "name"]),
+        &manifest,
+    );
+    match out.status.success() {
+        true => Ok(String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .trim_start_matches("certificatesigningrequest.certificates.k8s.io/")
+            .to_string()),
+        false => Err(stderr(&out)),
+    }
 }
 
 /// A PKCS#10 request (PEM) for `/CN=user/O=group`, made with openssl in `dir`.
@@ -877,20 +890,8 @@ fn a_flood_of_requests_from_one_invitation_is_summarised_and_withdrawn() {
     let flo = unique("inv-flo");
     let (name, file, _) = invite(&admin, &flo, &["--group", "dev"]);
     let request = openssl_request(&admin.home, &flo, "dev");
-    let manifest = format!(
-        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  generateName: {flo}-flood-\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [\"client auth\"]\n",
-        support::cluster::base64(&request)
-    );
-    let mut made = Vec::new();
     for _ in 0..15 {
-        let out = support::cluster::run_with_stdin(
-            cluster
-                .kubectl_command(&file)
-                .args(["create", "-f", "-", "-o", "name"]),
-            &manifest,
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
-        made.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        request_with_token(cluster, &file, &flo, &request).unwrap();
     }
     let listed = admin.onboard(&["pending"]).success();
     let rows: Vec<&str> = listed

@@ -82,50 +82,8 @@ pub async fn run(args: Args) -> Result<()> {
         &mut progress,
     )
     .await?;
-    // Issued requests the inventory lacks (approved with plain kubectl, or for a requester who
-    // could not record them) are recorded first, while the cluster still has them.
     let now = SystemTime::now();
-    let mut checked = list_checked(&conn, &mut progress).await?;
-    let known: HashSet<String> = checked
-        .iter()
-        .filter(|c| c.problem.is_none())
-        .map(|c| c.record.fingerprint.clone())
-        .collect();
-    match inventory::sweep(&conn, None, Some(&known)).await {
-        Ok(swept) => {
-            for line in &swept.mismatched {
-                progress.warn(line);
-            }
-            if swept.added > 0 {
-                progress.detail(&format!(
-                    "inventory: recorded {} certificates of issued requests it lacked",
-                    swept.added
-                ));
-                checked = list_checked(&conn, &mut progress).await?;
-            }
-        }
-        Err(why) => progress.detail(&format!("inventory: issued requests not looked at: {why}")),
-    }
-    // Records that do not hold together are shown as such, never as certificates that work.
-    let untrusted: HashMap<String, String> = checked
-        .iter()
-        .filter_map(|c| Some((c.record.fingerprint.clone(), c.problem.clone()?)))
-        .collect();
-    let mut all: Vec<Record> = checked.into_iter().map(|c| c.record).collect();
-    let stale = inventory::stale(&all, now);
-    if !stale.is_empty() {
-        match inventory::prune(&conn, &stale).await {
-            Ok(n) => {
-                progress.detail(&format!(
-                    "inventory: pruned {n} records of certificates expired over {} ago",
-                    format_duration(inventory::RETENTION)
-                ));
-                let gone: HashSet<String> = stale.iter().map(|r| r.fingerprint.clone()).collect();
-                all.retain(|r| !gone.contains(&r.fingerprint));
-            }
-            Err(why) => progress.detail(&format!("inventory: not pruned: {why}")),
-        }
-    }
+    let (all, untrusted) = inventory_now(&conn, now, &mut progress).await?;
     progress.detail(&format!(
         "inventory: {} certificates recorded in namespace {}",
         all.len(),
@@ -179,6 +137,58 @@ pub async fn run(args: Args) -> Result<()> {
         check_due(&due, shown.len(), args.warn.as_deref().unwrap_or_default())?;
     }
     Ok(())
+}
+
+/// The inventory as it stands at `now`, after recording the issued requests it lacks (approved
+/// with plain kubectl, or for a requester who could not record them: recorded first, while the
+/// cluster still has them) and pruning the records past retention; with the records that do not
+/// hold together (fingerprint → why), which are shown as such, never as certificates that work.
+async fn inventory_now(
+    conn: &crate::cluster::Connection,
+    now: SystemTime,
+    progress: &mut crate::progress::Progress,
+) -> Result<(Vec<Record>, HashMap<String, String>)> {
+    let mut checked = list_checked(conn, progress).await?;
+    let known: HashSet<String> = checked
+        .iter()
+        .filter(|c| c.problem.is_none())
+        .map(|c| c.record.fingerprint.clone())
+        .collect();
+    match inventory::sweep(conn, None, Some(&known)).await {
+        Ok(swept) => {
+            for line in &swept.mismatched {
+                progress.warn(line);
+            }
+            if swept.added > 0 {
+                progress.detail(&format!(
+                    "inventory: recorded {} certificates of issued requests it lacked",
+                    swept.added
+                ));
+                checked = list_checked(conn, progress).await?;
+            }
+        }
+        Err(why) => progress.detail(&format!("inventory: issued requests not looked at: {why}")),
+    }
+    let untrusted: HashMap<String, String> = checked
+        .iter()
+        .filter_map(|c| Some((c.record.fingerprint.clone(), c.problem.clone()?)))
+        .collect();
+    let mut all: Vec<Record> = checked.into_iter().map(|c| c.record).collect();
+    let stale = inventory::stale(&all, now);
+    if !stale.is_empty() {
+        match inventory::prune(conn, &stale).await {
+            Ok(n) => {
+                progress.detail(&format!(
+                    "inventory: pruned {n} records of certificates expired over {} ago",
+                    format_duration(inventory::RETENTION)
+                ));
+                let gone: HashSet<String> = stale.iter().map(|r| r.fingerprint.clone()).collect();
+                all.retain(|r| !gone.contains(&r.fingerprint));
+            }
+            Err(why) => progress.detail(&format!("inventory: not pruned: {why}")),
+        }
+    }
+    Ok((all, untrusted))
 }
 
 /// The inventory, each record checked ([`inventory::check`]); why the issuer was not checked

@@ -133,6 +133,9 @@ impl TryFrom<&Args> for Options {
     type Error = Error;
 
     fn try_from(args: &Args) -> Result<Options> {
+        if let Some(user) = &args.user {
+            crate::plan::validate_name("user", user)?;
+        }
         if args.reuse_key && args.key_algorithm.is_some() {
             return Err(Error::usage(
                 "--reuse-key and --key-algorithm exclude each other: --reuse-key keeps the key, --key-algorithm makes a new one",
@@ -154,9 +157,6 @@ impl TryFrom<&Args> for Options {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    if let Some(user) = &args.user {
-        crate::plan::validate_name("user", user)?;
-    }
     let options = Options::try_from(&args)?;
     let mut progress = options.output.progress(args.timings);
     let loaded = kubeconfig::load(args.kubeconfig.as_deref())?;

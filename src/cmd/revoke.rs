@@ -163,36 +163,10 @@ pub async fn run(args: Args) -> Result<()> {
     )
     .await?;
     if args.list {
-        let entries = revocation::list(&conn).await?;
-        enforcement::warn_if_broken(&conn, entries.len(), &mut progress).await;
-        let enforced = enforced(&conn, &entries).await;
-        let value = || {
-            let ids: BTreeMap<String, &String> = entries
-                .iter()
-                .map(|(hex, m)| (credential_id(hex), m))
-                .collect();
-            let not: Vec<String> = enforced
-                .iter()
-                .filter(|(_, e)| **e == Probe::Allowed)
-                .map(|(hex, _)| credential_id(hex))
-                .collect();
-            json!({ "revoked": ids, "notEnforced": not })
-        };
-        return output.print(value, &list_text(&entries, &enforced));
+        return show_list(&conn, &output, &mut progress).await;
     }
     if args.repair {
-        revocation::update(&conn, &BTreeMap::new(), &[]).await?;
-        let entries = revocation::list(&conn).await?;
-        let fingerprints: Vec<String> = entries.keys().cloned().collect();
-        check_enforced(&conn, &fingerprints, true, &mut progress).await?;
-        let text = format!(
-            "The revocation policy and binding are as revoke makes them; {} revoked certificate(s) are refused.\n",
-            entries.len()
-        );
-        return output.print(
-            || json!({"repaired": true, "revoked": entries.len()}),
-            &text,
-        );
+        return repair(&conn, &output, &mut progress).await;
     }
     let targets = targets(
         &conn,
@@ -232,6 +206,50 @@ pub async fn run(args: Args) -> Result<()> {
         json!({"revoked": revoked, "readsStillGrantedBy": still, "policy": revocation::POLICY})
     };
     output.print(value, &text)
+}
+
+/// `revoke --list`: the list, with whether the API server enforces each entry.
+async fn show_list(
+    conn: &crate::cluster::Connection,
+    output: &Output,
+    progress: &mut crate::progress::Progress,
+) -> Result<()> {
+    let entries = revocation::list(conn).await?;
+    enforcement::warn_if_broken(conn, entries.len(), progress).await;
+    let enforced = enforced(conn, &entries).await;
+    let value = || {
+        let ids: BTreeMap<String, &String> = entries
+            .iter()
+            .map(|(hex, m)| (credential_id(hex), m))
+            .collect();
+        let not: Vec<String> = enforced
+            .iter()
+            .filter(|(_, e)| **e == Probe::Allowed)
+            .map(|(hex, _)| credential_id(hex))
+            .collect();
+        json!({ "revoked": ids, "notEnforced": not })
+    };
+    output.print(value, &list_text(&entries, &enforced))
+}
+
+/// `revoke --repair`: the policy and binding put back as revoke makes them, every entry checked.
+async fn repair(
+    conn: &crate::cluster::Connection,
+    output: &Output,
+    progress: &mut crate::progress::Progress,
+) -> Result<()> {
+    revocation::update(conn, &BTreeMap::new(), &[]).await?;
+    let entries = revocation::list(conn).await?;
+    let fingerprints: Vec<String> = entries.keys().cloned().collect();
+    check_enforced(conn, &fingerprints, true, progress).await?;
+    let text = format!(
+        "The revocation policy and binding are as revoke makes them; {} revoked certificate(s) are refused.\n",
+        entries.len()
+    );
+    output.print(
+        || json!({"repaired": true, "revoked": entries.len()}),
+        &text,
+    )
 }
 
 /// The holder's terminal shows the reason (in kubectl's error): one line, printable, short.
