@@ -411,35 +411,58 @@ pub async fn sweep(
     })?;
     let mut swept = Swept::default();
     for csr in &list.items {
-        let name = csr.metadata.name.as_deref().unwrap_or_default();
         let uid = csr.metadata.uid.as_deref().unwrap_or_default();
         if only.is_some_and(|uids| !uids.iter().any(|u| u == uid)) {
             continue;
         }
-        let Some(issued) = csr.status.as_ref().and_then(|s| s.certificate.as_ref()) else {
-            continue;
-        };
-        let pem = String::from_utf8_lossy(&issued.0);
-        let requester = csr.spec.username.as_deref();
-        let approver = crate::submit::approver_of(csr);
-        let how = guessed_how(csr);
-        let Some(found) = Record::from_pem(&pem, how, Some(name), requester, approver.as_deref())
-        else {
-            continue;
-        };
-        if let Err(why) = issued_as_asked(csr, &pem) {
-            swept.mismatched.push(format!(
-                "the certificate issued for request {name} is not what it asked for: {why}; not recorded"
-            ));
-            continue;
+        match record_request(conn, csr, known).await? {
+            Recorded::Added => swept.added += 1,
+            Recorded::Mismatched(line) => swept.mismatched.push(line),
+            Recorded::Nothing => {}
         }
-        if known.is_some_and(|k| k.contains(&found.fingerprint)) {
-            continue;
-        }
-        record(conn, &found, &pem, Writer::Sweep).await?;
-        swept.added += 1;
     }
     Ok(swept)
+}
+
+/// What [`record_request`] did.
+#[derive(Debug, PartialEq)]
+pub enum Recorded {
+    Added,
+    /// Not issued, unreadable, or known already.
+    Nothing,
+    /// Its certificate is not what it asked for, in a line: not recorded.
+    Mismatched(String),
+}
+
+/// Records the certificate of the issued request `csr` unless it is in `known`, when it is for
+/// exactly what the request asked; with what the request says of how, by and for whom.
+pub async fn record_request(
+    conn: &Connection,
+    csr: &CertificateSigningRequest,
+    known: Option<&HashSet<String>>,
+) -> std::result::Result<Recorded, String> {
+    let name = csr.metadata.name.as_deref().unwrap_or_default();
+    let Some(issued) = csr.status.as_ref().and_then(|s| s.certificate.as_ref()) else {
+        return Ok(Recorded::Nothing);
+    };
+    let pem = String::from_utf8_lossy(&issued.0);
+    let requester = csr.spec.username.as_deref();
+    let approver = crate::submit::approver_of(csr);
+    let how = guessed_how(csr);
+    let Some(found) = Record::from_pem(&pem, how, Some(name), requester, approver.as_deref())
+    else {
+        return Ok(Recorded::Nothing);
+    };
+    if let Err(why) = issued_as_asked(csr, &pem) {
+        return Ok(Recorded::Mismatched(format!(
+            "the certificate issued for request {name} is not what it asked for: {why}; not recorded"
+        )));
+    }
+    if known.is_some_and(|k| k.contains(&found.fingerprint)) {
+        return Ok(Recorded::Nothing);
+    }
+    record(conn, &found, &pem, Writer::Sweep).await?;
+    Ok(Recorded::Added)
 }
 
 /// How a request came to be, as far as the request itself says (the issuing command, when it

@@ -459,3 +459,77 @@ fn a_forged_record_is_shown_as_untrusted_and_never_revoked_from() {
         &format!("x509sha256-{admin_fingerprint}"),
     ]);
 }
+
+/// Someone deletes their request the moment the signer issues it (hoping to keep the
+/// certificate out of the inventory): `approve` records it all the same.
+#[test]
+fn a_request_deleted_the_moment_it_is_issued_is_recorded_all_the_same() {
+    use futures::StreamExt;
+    use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+    use kube::api::{Api, DeleteParams, WatchEvent, WatchParams};
+    let cluster = Cluster::shared();
+    let admin = Env::admin(cluster);
+    let user = unique("inv-hider");
+    let name = format!("{user}-req");
+    let key = admin.home.join("hider.key");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .args(["-subj", &format!("/CN={user}/O=dev")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let manifest = format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [\"client auth\"]\n",
+        Base64::encode_string(&out.stdout)
+    );
+    cluster.admin_stdin(&["create", "-f", "-"], &manifest);
+    let hider = {
+        let (kubeconfig, name) = (cluster.admin_kubeconfig.clone(), name.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let config = kube::Config::from_custom_kubeconfig(
+                    kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+                    &Default::default(),
+                )
+                .await
+                .unwrap();
+                let api: Api<CertificateSigningRequest> =
+                    Api::all(kube::Client::try_from(config).unwrap());
+                let params = WatchParams::default()
+                    .fields(&format!("metadata.name={name}"))
+                    .timeout(60);
+                let mut events = api.watch(&params, "0").await.unwrap().boxed();
+                while let Some(Ok(event)) = events.next().await {
+                    if let WatchEvent::Modified(csr) = event
+                        && csr.status.and_then(|s| s.certificate).is_some()
+                    {
+                        api.delete(&name, &DeleteParams::default()).await.unwrap();
+                        return true;
+                    }
+                }
+                false
+            })
+        })
+    };
+    admin.onboard(&["approve", &name]).success();
+    assert!(hider.join().unwrap(), "the request was deleted once issued");
+    assert!(!csr_exists(cluster, &name));
+    let records = listed(&admin, &[], &[&user]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["csr"], name.as_str());
+    assert_eq!(records[0]["approver"], "admin");
+}

@@ -16,7 +16,7 @@ use crate::access;
 use crate::cli::flags;
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
-use crate::inventory;
+use crate::inventory::{self, Recorded};
 use crate::invitation::approval::{self, Verdict};
 use crate::invitation::{self, Invitation};
 use crate::plan::format_duration;
@@ -283,47 +283,108 @@ async fn use_invitation(
 /// Records the approved requests' certificates once the signer has issued them, with us as
 /// approver, if each is for exactly what was approved. The signer takes about a second; after
 /// [`ISSUE_WAIT`] the rest is left to any later `kubectl onboard certificates` (within the hour
-/// the cleaner leaves them). A request deleted as soon as it was issued is said loudly: its
-/// certificate is then in nobody's record.
+/// the cleaner leaves them). A request deleted as soon as it was issued is recorded all the
+/// same: its history is read from the version that was checked.
 async fn record_when_issued(conn: &Connection, approved: &[&Reviewed], progress: &mut Progress) {
     let deadline = tokio::time::Instant::now() + ISSUE_WAIT;
-    let uid = |r: &Reviewed| r.checked.metadata.uid.clone().unwrap_or_default();
-    let mut gone = Vec::new();
-    loop {
-        let mut issued = 0;
-        gone.clear();
-        for r in approved {
-            match fetch(conn, &r.name).await {
-                Ok(Some(csr)) if csr.metadata.uid.as_deref() == Some(uid(r).as_str()) => {
-                    if matches!(crate::wait::state(&csr), State::Issued(_)) {
-                        issued += 1;
-                    }
+    let mut recorded = 0;
+    for r in approved {
+        let issued = match fate(conn, r, deadline).await {
+            Fate::Issued(csr) => csr,
+            Fate::Gone => {
+                progress.detail(&format!(
+                    "{} was deleted before the signer issued it: there is no certificate to record",
+                    r.name
+                ));
+                continue;
+            }
+            Fate::Vanished => {
+                progress.warn(&format!(
+                    "request {} was deleted (by its requester?) before its certificate could be recorded, and without a watch it cannot be told whether one was issued: if it was, it is in no inventory record, so certificates, revoke and offboard cannot see it; if you did not expect this, take the user's access away with kubectl onboard offboard USER --revoke",
+                    r.name
+                ));
+                continue;
+            }
+            Fate::Waiting => {
+                progress.detail(&format!(
+                    "{} not issued within {}s: kubectl onboard certificates records it later",
+                    r.name,
+                    ISSUE_WAIT.as_secs()
+                ));
+                continue;
+            }
+        };
+        match inventory::record_request(conn, &issued, None).await {
+            Ok(Recorded::Added) => recorded += 1,
+            Ok(Recorded::Nothing) => {}
+            Ok(Recorded::Mismatched(line)) => progress.warn(&line),
+            Err(why) => {
+                progress.step(&format!(
+                    "Not recorded in the cluster's certificate inventory: {why} (--no-record skips it)"
+                ));
+                return;
+            }
+        }
+    }
+    progress.detail(&format!("inventory: recorded {recorded} certificates"));
+}
+
+/// What became of an approved request.
+enum Fate {
+    Issued(Box<CertificateSigningRequest>),
+    /// Deleted before a certificate was issued.
+    Gone,
+    /// Deleted, seen without a watch: whether it was issued first is not known.
+    Vanished,
+    /// No certificate yet.
+    Waiting,
+}
+
+/// What became of `r` by `deadline`, as a watch from the version that was checked shows it: it
+/// replays every change since, so a request deleted right after it was issued still shows its
+/// certificate. Without a watch (not allowed, or that version is gone), one read.
+async fn fate(conn: &Connection, r: &Reviewed, deadline: tokio::time::Instant) -> Fate {
+    use futures::StreamExt;
+    use kube::api::{WatchEvent, WatchParams};
+    let uid = r.checked.metadata.uid.clone();
+    let ours = |csr: &CertificateSigningRequest| csr.metadata.uid == uid;
+    let issued = |csr: &CertificateSigningRequest| {
+        csr.status.as_ref().is_some_and(|s| s.certificate.is_some())
+    };
+    let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
+    let version = r
+        .checked
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={}", r.name))
+        .timeout(ISSUE_WAIT.as_secs() as u32 + 1);
+    if let Ok(stream) = api.watch(&params, &version).await {
+        let mut events = stream.boxed();
+        while let Ok(Some(Ok(event))) = tokio::time::timeout_at(deadline, events.next()).await {
+            match event {
+                WatchEvent::Added(csr) | WatchEvent::Modified(csr)
+                    if ours(&csr) && issued(&csr) =>
+                {
+                    return Fate::Issued(Box::new(csr));
                 }
-                Ok(_) => gone.push(r.name.as_str()),
-                Err(_) => {}
+                WatchEvent::Deleted(csr) if ours(&csr) => {
+                    return match issued(&csr) {
+                        true => Fate::Issued(Box::new(csr)),
+                        false => Fate::Gone,
+                    };
+                }
+                _ => {}
             }
         }
-        if issued + gone.len() == approved.len() || tokio::time::Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    for name in &gone {
-        progress.warn(&format!(
-            "request {name} was deleted (by its requester?) before its certificate could be recorded: that certificate is in no inventory record, so certificates, revoke and offboard cannot see it; if you did not expect this, take the user's access away with kubectl onboard offboard USER --revoke"
-        ));
-    }
-    let uids: Vec<String> = approved.iter().map(|r| uid(r)).collect();
-    match inventory::sweep(conn, Some(&uids), None).await {
-        Ok(swept) => {
-            for line in &swept.mismatched {
-                progress.warn(line);
-            }
-            progress.detail(&format!("inventory: recorded {} certificates", swept.added));
-        }
-        Err(why) => progress.step(&format!(
-            "Not recorded in the cluster's certificate inventory: {why} (--no-record skips it)"
-        )),
+    match fetch(conn, &r.name).await {
+        Ok(Some(csr)) if ours(&csr) && issued(&csr) => Fate::Issued(Box::new(csr)),
+        Ok(Some(csr)) if ours(&csr) => Fate::Waiting,
+        Ok(_) => Fate::Vanished,
+        Err(_) => Fate::Waiting,
     }
 }
 
