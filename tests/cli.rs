@@ -68,6 +68,7 @@ fn bash_completes_flags_and_the_subcommand() {
 
 #[test]
 fn usage_errors_exit_2_with_one_line() {
+    let long = "x".repeat(100_000);
     for args in [
         vec!["jane", "--duration", "5m"],
         vec!["jane", "--group", "system:masters"],
@@ -80,6 +81,17 @@ fn usage_errors_exit_2_with_one_line() {
         vec!["revoke", "jane", "--reason", "two\nlines"],
         vec!["unrevoke"],
         vec!["certificates", "--warn", "soon"],
+        // Hostile or mistaken sizes: refused before anything is read from the cluster (a huge
+        // window overflowed, a huge role name was recorded and then panicked `invitations`).
+        vec!["certificates", "--warn", "1000y"],
+        vec!["renew", "--if-expires-within", "99999y"],
+        vec!["approve", ""],
+        vec!["revoke", &long],
+        vec!["certificates", &long],
+        vec!["invitations", "--revoke", ""],
+        vec!["invite", "jane", "--clusterrole", &long],
+        vec!["invite", "jane", "--output", "/nonexistent/dir/jane.invite"],
+        vec!["invite", "--from", "/dev/zero", "--output-dir", "/tmp"],
     ] {
         let out = Command::new(BIN)
             .args(&args)
@@ -90,6 +102,7 @@ fn usage_errors_exit_2_with_one_line() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(stderr.len() < 600, "{args:?}: {} bytes", stderr.len());
     }
 }
 

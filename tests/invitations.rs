@@ -835,10 +835,14 @@ fn a_crafted_invitation_runs_nothing_reads_nothing_and_sends_nothing() {
         serde_json::json!({"token": "t", "client-key": secret.to_str().unwrap()}),
     ];
     let token = token_of(&file);
+    let ca = base64_of(cluster.ca_pem().as_bytes());
     let clusters = [
-        serde_json::json!({"server": server, "certificate-authority-data": base64_of(cluster.ca_pem().as_bytes())}),
+        serde_json::json!({"server": server, "certificate-authority-data": ca}),
         serde_json::json!({"server": server, "certificate-authority": secret.to_str().unwrap()}),
         serde_json::json!({"server": server, "proxy-url": format!("http://{}", listener.local_addr().unwrap())}),
+        serde_json::json!({"server": server, "insecure-skip-tls-verify": true}),
+        serde_json::json!({"server": server.replace("https://", "http://"), "certificate-authority-data": ca}),
+        serde_json::json!({"server": server.replace("https://", "https://me:pw@"), "certificate-authority-data": ca}),
     ];
     let mut crafted = Vec::new();
     for user in &users {
