@@ -7,7 +7,7 @@ use kubectl_onboard::cmd;
 use kubectl_onboard::cmd::Parsed;
 use kubectl_onboard::cmd::complete;
 use kubectl_onboard::error::{Error, Result};
-use kubectl_onboard::plan::Plan;
+use kubectl_onboard::flags::plan::Plan;
 
 fn main() -> ExitCode {
     match run() {

@@ -6,12 +6,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use base64ct::{Base64, Encoding};
 use kubectl_onboard::cluster::Connection;
-use kubectl_onboard::key::{KeyAlgorithm, KeySource, PrivateKey};
+use kubectl_onboard::cluster::{access, whoami};
+use kubectl_onboard::csr;
+use kubectl_onboard::csr::submit::{self, Request};
 use kubectl_onboard::kubeconfig::file::Transaction;
 use kubectl_onboard::kubeconfig::{self, Entries};
-use kubectl_onboard::progress::Progress;
-use kubectl_onboard::submit::{self, Request};
-use kubectl_onboard::{access, csr, verify, whoami};
+use kubectl_onboard::pki::key::{KeyAlgorithm, KeySource, PrivateKey};
+use kubectl_onboard::pki::verify;
+use kubectl_onboard::ui::progress::Progress;
 use serde_json::json;
 
 use crate::Bench;

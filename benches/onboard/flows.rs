@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kubectl_onboard::submit;
+use kubectl_onboard::csr::submit;
 
 use crate::Bench;
 use crate::bare::admin_connection;

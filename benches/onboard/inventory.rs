@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use futures::StreamExt;
-use kubectl_onboard::inventory::{self, Record};
+use kubectl_onboard::records::inventory::{self, Record};
 
 use crate::Bench;
 use crate::bare::admin_connection;

@@ -15,8 +15,8 @@
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use kubectl_onboard::key::parse_pem;
-use kubectl_onboard::verify::{self, Expected};
+use kubectl_onboard::pki::key::parse_pem;
+use kubectl_onboard::pki::verify::{self, Expected};
 use libfuzzer_sys::fuzz_target;
 use pkcs8::LineEnding;
 use pkcs8::der::pem;

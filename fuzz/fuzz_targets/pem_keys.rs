@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use kubectl_onboard::key::parse_pem;
+use kubectl_onboard::pki::key::parse_pem;
 use libfuzzer_sys::fuzz_target;
 use pkcs8::LineEnding;
 use pkcs8::der::pem;

@@ -10,13 +10,13 @@ use std::time::SystemTime;
 
 use argh::{ArgsInfo, FromArgs};
 
-use crate::cli::flags;
 use crate::error::{Error, Result};
-use crate::inventory;
+use crate::flags::cli::flags;
+use crate::flags::plan::{self, Plan};
 use crate::invitation::file::{self, Opened};
-use crate::plan::{self, Plan};
-use crate::progress::Progress;
-use crate::verify::{parse_rfc3339, rfc3339};
+use crate::pki::verify::{parse_rfc3339, rfc3339};
+use crate::records::inventory;
+use crate::ui::progress::Progress;
 
 flags! {
     /// Redeem an invitation from kubectl onboard invite: get your own certificate and kubeconfig entries.

@@ -12,20 +12,20 @@ use std::time::SystemTime;
 
 use super::pending::request_value;
 
-use crate::access;
-use crate::cli::flags;
 use crate::cluster::Connection;
+use crate::cluster::access;
+use crate::cluster::session;
+use crate::csr::review::Reviewed;
+use crate::csr::submit;
+use crate::csr::wait::State;
 use crate::error::{Error, Result};
-use crate::inventory::{self, Recorded};
+use crate::flags::cli::flags;
+use crate::flags::plan::format_duration;
 use crate::invitation::approval::{self, Verdict};
 use crate::invitation::{self, Invitation};
-use crate::plan::format_duration;
-use crate::progress::Progress;
-use crate::report::Output;
-use crate::review::Reviewed;
-use crate::session;
-use crate::submit;
-use crate::wait::State;
+use crate::records::inventory::{self, Recorded};
+use crate::ui::progress::Progress;
+use crate::ui::report::Output;
 
 flags! {
     /// Approve certificate requests for people (kube-apiserver-client signer), after checking what they ask for.
@@ -274,7 +274,7 @@ async fn use_invitation(
     }
     let mut text = format!("Invitation {name} is used by {}\n", request.name);
     for grant in &invitation.grants {
-        crate::rbac::bind(conn, &invitation.user, grant).await?;
+        crate::cluster::rbac::bind(conn, &invitation.user, grant).await?;
         text += &format!("Bound {} for {}\n", grant.describe(), invitation.user);
     }
     Ok(text)
@@ -406,7 +406,7 @@ pub fn names(given: &[String], verb: &str) -> Result<Vec<String>> {
                 name.escape_default()
             )));
         }
-        crate::plan::validate_name("CertificateSigningRequest", name)?;
+        crate::flags::plan::validate_name("CertificateSigningRequest", name)?;
         if !names.contains(name) {
             names.push(name.clone());
         }

@@ -26,22 +26,22 @@ use std::time::{Duration, Instant, SystemTime};
 use argh::{ArgsInfo, FromArgs};
 use futures::StreamExt;
 
-use crate::authority::Authority;
-use crate::cli::flags;
+use crate::cluster::rbac::Grant;
+use crate::cluster::session::{Local, Session};
 use crate::error::{Error, Kind, Result};
-use crate::inventory::How;
-use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
+use crate::flags::cli::flags;
+use crate::flags::plan::{self, Offline};
 use crate::kubeconfig::{self, Target};
 use crate::pipeline::certify::{self, Requester};
 use crate::pipeline::record::{self, Recorder};
 use crate::pipeline::{self, Certifier, Credentials, Proof, Subject, new_user_entries};
-use crate::plan::{self, Offline};
-use crate::progress::Progress;
-use crate::rbac::Grant;
-use crate::report::Output;
-use crate::session::{Local, Session};
+use crate::pki::authority::Authority;
+use crate::pki::key::{KeyAlgorithm, KeySource, PrivateKey};
+use crate::pki::verify::rfc3339;
+use crate::records::inventory::How;
 use crate::signals::Signals;
-use crate::verify::rfc3339;
+use crate::ui::progress::Progress;
+use crate::ui::report::Output;
 
 use roster::Member;
 
@@ -728,7 +728,7 @@ fn table(entries: &[Member], results: &[Option<Outcome>], dir: &Path) -> String 
             ],
         });
     }
-    crate::report::table(&rows)
+    crate::ui::report::table(&rows)
 }
 
 /// `a, b, c and 12 more`.

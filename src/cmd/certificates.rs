@@ -1,5 +1,5 @@
 //! `kubectl onboard certificates`: every certificate issued through kubectl onboard, from the
-//! cluster's inventory (`inventory.rs`), which outlives the CertificateSigningRequests: who holds
+//! cluster's inventory (`records/inventory.rs`), which outlives the CertificateSigningRequests: who holds
 //! one, in which groups, until when, and how it was made. `--warn 30d` makes it a check.
 
 use std::collections::{HashMap, HashSet};
@@ -8,14 +8,14 @@ use std::time::{Duration, SystemTime};
 use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
 
-use crate::cli::flags;
+use crate::cluster::session;
 use crate::cmd::status::{check_due, days_left, warn_window};
 use crate::duration::format_duration;
 use crate::error::Result;
-use crate::inventory::{self, Record};
-use crate::report::Output;
-use crate::revocation;
-use crate::session;
+use crate::flags::cli::flags;
+use crate::records::inventory::{self, Record};
+use crate::records::revocation;
+use crate::ui::report::Output;
 
 flags! {
     /// List the certificates issued through kubectl onboard, from the cluster's inventory.
@@ -70,7 +70,7 @@ pub fn state(record: &Record, now: SystemTime, warn: Option<Duration>) -> State 
 
 pub async fn run(args: Args) -> Result<()> {
     if let Some(user) = &args.user {
-        crate::plan::validate_name("user", user)?;
+        crate::flags::plan::validate_name("user", user)?;
     }
     let warn = warn_window(args.warn.as_deref())?;
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
@@ -146,7 +146,7 @@ pub async fn run(args: Args) -> Result<()> {
 async fn inventory_now(
     conn: &crate::cluster::Connection,
     now: SystemTime,
-    progress: &mut crate::progress::Progress,
+    progress: &mut crate::ui::progress::Progress,
 ) -> Result<(Vec<Record>, HashMap<String, String>)> {
     let mut checked = list_checked(conn, progress).await?;
     let known: HashSet<String> = checked
@@ -195,7 +195,7 @@ async fn inventory_now(
 /// is said with -v.
 async fn list_checked(
     conn: &crate::cluster::Connection,
-    progress: &mut crate::progress::Progress,
+    progress: &mut crate::ui::progress::Progress,
 ) -> Result<Vec<inventory::Checked>> {
     let (checked, unchecked) = inventory::list_checked(conn).await?;
     if let Some(why) = unchecked {
@@ -300,7 +300,7 @@ fn table(records: &[Record], now: SystemTime, label: &dyn Fn(&Record) -> &'stati
             dash(r.approver.as_deref().unwrap_or_default()),
         ]);
     }
-    crate::report::table(&lines)
+    crate::ui::report::table(&lines)
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::Api;
 use kube::api::ListParams;
 
-use crate::cli::Args;
 use crate::cluster::Connection;
+use crate::flags::cli::Args;
 use crate::kubeconfig::{self, edit::Section};
 
 /// The name kubectl looks for on PATH to complete `kubectl onboard …`.

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use argh::{ArgsInfo, FromArgs};
 
 use super::complete::{HIDDEN_COMMAND, KUBECTL_HELPER};
-use crate::cli::parse_as;
 use crate::cmd::Parsed;
 use crate::error::{Error, Result};
+use crate::flags::cli::parse_as;
 
 /// Shell completion: a script for bash, zsh or fish, or kubectl's own completion of the plugin.
 #[derive(FromArgs, ArgsInfo, Debug, PartialEq)]

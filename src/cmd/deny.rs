@@ -5,14 +5,14 @@
 use argh::{ArgsInfo, FromArgs};
 use serde_json::json;
 
-use crate::access;
-use crate::cli::flags;
+use crate::cluster::access;
+use crate::cluster::session;
 use crate::cmd::approve::{because, names, review_all};
+use crate::csr::submit::{self, SIGNER};
+use crate::csr::wait::State;
 use crate::error::{Error, Result};
-use crate::report::Output;
-use crate::session;
-use crate::submit::{self, SIGNER};
-use crate::wait::State;
+use crate::flags::cli::flags;
+use crate::ui::report::Output;
 
 const DEFAULT_MESSAGE: &str = "This CSR was denied by kubectl onboard deny.";
 

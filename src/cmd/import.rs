@@ -15,21 +15,21 @@ use std::time::SystemTime;
 use argh::{ArgsInfo, FromArgs};
 use serde_json::Value;
 
-use crate::cli::flags;
 use crate::cluster::Connection;
+use crate::cluster::session::display_paths;
+use crate::cluster::whoami::Identity;
 use crate::error::{Error, Result};
-use crate::key::{KeySource, PrivateKey};
-use crate::keystore;
+use crate::flags::cli::flags;
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::edit::{self, Section};
 use crate::kubeconfig::{self, Entries, Loaded, Target};
 use crate::pipeline::{self, Credentials, Destination, Proof, new_user_entries};
-use crate::progress::Progress;
-use crate::report::{Output, Summary};
-use crate::session::display_paths;
+use crate::pki::key::{KeySource, PrivateKey};
+use crate::pki::keystore;
+use crate::pki::verify::{self, CertInfo, rfc3339};
 use crate::signals::Signals;
-use crate::verify::{self, CertInfo, rfc3339};
-use crate::whoami::Identity;
+use crate::ui::progress::Progress;
+use crate::ui::report::{Output, Summary};
 
 /// The cluster entry an imported kubeconfig brings.
 #[derive(Clone, Debug)]

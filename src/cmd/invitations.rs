@@ -8,12 +8,12 @@ use std::time::{Duration, SystemTime};
 use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
 
-use crate::cli::flags;
 use crate::cluster::Connection;
+use crate::cluster::session;
 use crate::error::{Error, Result};
+use crate::flags::cli::flags;
 use crate::invitation::{Invitation, State, Stored, server};
-use crate::report::Output;
-use crate::session;
+use crate::ui::report::Output;
 
 flags! {
     /// List the invitations made with kubectl onboard invite, or withdraw one.
@@ -33,7 +33,7 @@ flags! {
 
 pub async fn run(args: Args) -> Result<()> {
     if let Some(name) = &args.revoke {
-        crate::plan::validate_name("invitation", name)?;
+        crate::flags::plan::validate_name("invitation", name)?;
     }
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut progress = output.progress(false);
@@ -173,5 +173,5 @@ fn table(rows: &[(&Invitation, State)]) -> String {
             state.as_str().into(),
         ]);
     }
-    crate::report::table(&lines)
+    crate::ui::report::table(&lines)
 }

@@ -11,19 +11,19 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
 
 use super::batch::roster;
-use crate::access;
-use crate::cli::flags;
 use crate::cluster::Connection;
+use crate::cluster::access;
+use crate::cluster::rbac::Grant;
+use crate::cluster::session::Local;
+use crate::csr::submit;
 use crate::error::{Error, Result};
-use crate::inventory;
+use crate::flags::cli::flags;
+use crate::flags::plan::{self, format_duration};
 use crate::invitation::{self, DEFAULT_EXPIRY, Invitation, MAX_EXPIRY, MIN_EXPIRY, file, server};
 use crate::kubeconfig::Target;
-use crate::plan::{self, format_duration};
-use crate::progress::Progress;
-use crate::rbac::Grant;
-use crate::report::Output;
-use crate::session::Local;
-use crate::submit;
+use crate::records::inventory;
+use crate::ui::progress::Progress;
+use crate::ui::report::Output;
 
 flags! {
     /// Invite a new user: a single-use invitation file they redeem with kubectl onboard accept.
@@ -90,7 +90,7 @@ struct Wanted {
 pub async fn run(args: Args) -> Result<()> {
     let wanted = wanted(&args)?;
     let expires = expiry(args.expires.as_deref())?;
-    let limit = crate::session::request_timeout_flag(args.request_timeout.as_deref())?;
+    let limit = crate::cluster::session::request_timeout_flag(args.request_timeout.as_deref())?;
     for w in &wanted {
         file::check_free(&w.path, args.force)?;
     }
@@ -266,7 +266,7 @@ async fn warn_missing_roles(conn: &Connection, wanted: &[Wanted], progress: &mut
     let mut grants: Vec<&Grant> = wanted.iter().flat_map(|w| &w.grants).collect();
     grants.dedup();
     for grant in grants {
-        if crate::rbac::role_exists(conn, grant).await == Some(false) {
+        if crate::cluster::rbac::role_exists(conn, grant).await == Some(false) {
             progress.warn(&format!(
                 "{} does not exist (yet): the binding made at approval grants nothing until it does (and approval fails while its namespace does not exist)",
                 invitation::grant_text(grant)

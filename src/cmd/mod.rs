@@ -25,8 +25,8 @@ pub mod unrevoke;
 
 use argh::{ArgsInfo, SubCommandInfo};
 
-use crate::cli::{Args, COMMAND, parse_as};
 use crate::error::Result;
+use crate::flags::cli::{Args, COMMAND, parse_as};
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -152,7 +152,7 @@ fn with_commands(help: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::normalize;
+    use crate::flags::cli::normalize;
     use std::path::PathBuf;
 
     fn strings(args: &[&str]) -> Vec<String> {

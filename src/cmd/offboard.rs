@@ -12,27 +12,27 @@ use kube::Api;
 use kube::api::ListParams;
 use serde_json::{Value, json};
 
-use crate::access;
-use crate::cli::flags;
 use crate::cluster::Connection;
+use crate::cluster::access;
+use crate::cluster::rbac;
+use crate::cluster::session::{Local, display_paths};
 use crate::cmd::certificates::{State as CertState, state};
 use crate::cmd::revoke::{self, Target};
 use crate::cmd::status;
+use crate::csr::review::Reviewed;
+use crate::csr::submit::SIGNER;
+use crate::csr::wait::State;
 use crate::error::{Error, Result};
-use crate::inventory::{self, Record};
+use crate::flags::cli::flags;
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::file::{self, Transaction};
 use crate::kubeconfig::{Forgotten, Loaded};
-use crate::progress::Progress;
-use crate::rbac;
-use crate::report::Output;
-use crate::review::Reviewed;
-use crate::revocation::{self, credential_id};
-use crate::session::{Local, display_paths};
+use crate::pki::verify::{self, rfc3339};
+use crate::records::inventory::{self, Record};
+use crate::records::revocation::{self, credential_id};
 use crate::signals::Signals;
-use crate::submit::SIGNER;
-use crate::verify::{self, rfc3339};
-use crate::wait::State;
+use crate::ui::progress::Progress;
+use crate::ui::report::Output;
 
 flags! {
     /// Remove a user's access: the RBAC bindings kubectl onboard made, and optionally their kubeconfig entries.
@@ -80,8 +80,8 @@ pub async fn run(args: Args) -> Result<()> {
             "name the user to offboard: kubectl onboard offboard USER",
         ));
     }
-    crate::plan::validate_name("user", user)?;
-    let limit = crate::session::request_timeout_flag(args.request_timeout.as_deref())?;
+    crate::flags::plan::validate_name("user", user)?;
+    let limit = crate::cluster::session::request_timeout_flag(args.request_timeout.as_deref())?;
     let output = Output::from_flags(args.output.as_deref(), args.quiet, args.verbose)?;
     let mut signals = Signals::install()?;
     let mut progress = output.progress(false);

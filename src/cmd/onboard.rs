@@ -7,11 +7,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::authority::Authority;
+use crate::cluster::session::{Local, Session, display_paths};
 use crate::error::{Error, Result};
-use crate::inventory::How;
+use crate::flags::plan::{Offline, Plan};
 use crate::invitation;
-use crate::key::{KeySource, PrivateKey};
 use crate::kubeconfig::{self, ClusterEntry, Loaded, Target};
 use crate::pipeline::certify::Requester;
 use crate::pipeline::record::Recorder;
@@ -19,12 +18,13 @@ use crate::pipeline::{
     self, Certified, Certifier, CredentialFiles, Credentials, Destination, Proof, Replaced,
     Subject, new_user_entries,
 };
-use crate::plan::{Offline, Plan};
-use crate::progress::Progress;
-use crate::report::Summary;
-use crate::session::{Local, Session, display_paths};
+use crate::pki::authority::Authority;
+use crate::pki::key::{KeySource, PrivateKey};
+use crate::pki::verify;
+use crate::records::inventory::How;
 use crate::signals::Signals;
-use crate::verify;
+use crate::ui::progress::Progress;
+use crate::ui::report::Summary;
 
 /// Who certifies, and the cluster the new entries name.
 // One value for the whole run: the size of its variants does not matter.

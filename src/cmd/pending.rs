@@ -11,19 +11,19 @@ use kube::api::ListParams;
 use serde_json::{Value, json};
 use std::time::SystemTime;
 
-use crate::access;
-use crate::cli::flags;
 use crate::cluster::Connection;
+use crate::cluster::access;
+use crate::cluster::session;
+use crate::csr::review::Reviewed;
+use crate::csr::submit::SIGNER;
 use crate::error::Result;
+use crate::flags::cli::flags;
+use crate::flags::plan::format_duration;
 use crate::invitation::{
     self,
     approval::{self, Verdict},
 };
-use crate::plan::format_duration;
-use crate::report::Output;
-use crate::review::Reviewed;
-use crate::session;
-use crate::submit::SIGNER;
+use crate::ui::report::Output;
 
 flags! {
     /// List the certificate requests for people (kube-apiserver-client signer) that wait for a decision.
@@ -251,7 +251,7 @@ fn table(pending: &[Reviewed], verdicts: &[Verdict], now: Timestamp) -> String {
             verdict.column(),
         ]);
     }
-    crate::report::table(&lines)
+    crate::ui::report::table(&lines)
 }
 
 /// More requests than this waiting from one requester is a flood: summarised, not listed.

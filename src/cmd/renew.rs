@@ -16,26 +16,26 @@ use base64ct::{Base64, Encoding};
 use pkcs8::der::zeroize::Zeroizing;
 use serde_json::{Value, json};
 
-use crate::access;
-use crate::cli::flags;
+use crate::cluster::access;
+use crate::cluster::session::{Local, Session, display_paths};
+use crate::cluster::whoami::Identity;
 use crate::cluster::{self, Connection};
 use crate::error::{Error, Result};
-use crate::inventory::How;
-use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
+use crate::flags::cli::flags;
+use crate::flags::plan::{self, format_duration, parse_duration};
 use crate::kubeconfig::credential::{self, Field, Slot};
 use crate::kubeconfig::edit::{self, Section};
 use crate::kubeconfig::file::{self, Mode, Transaction};
 use crate::kubeconfig::{self, Loaded, yaml};
 use crate::pipeline::certify::Requester;
 use crate::pipeline::{self, Certified, Certifier, Proof, Subject};
-use crate::plan::{self, format_duration, parse_duration};
-use crate::progress::Progress;
-use crate::report::Output;
-use crate::revocation;
-use crate::session::{Local, Session, display_paths};
+use crate::pki::key::{KeyAlgorithm, KeySource, PrivateKey};
+use crate::pki::verify::{self, CertInfo, rfc3339};
+use crate::records::inventory::How;
+use crate::records::revocation;
 use crate::signals::Signals;
-use crate::verify::{self, CertInfo, rfc3339};
-use crate::whoami::Identity;
+use crate::ui::progress::Progress;
+use crate::ui::report::Output;
 
 /// The kube-apiserver-client signer starts every certificate 5 minutes early (clock skew);
 /// below 8h it adds those minutes to the lifetime, from 8h on it takes them off
@@ -134,7 +134,7 @@ impl TryFrom<&Args> for Options {
 
     fn try_from(args: &Args) -> Result<Options> {
         if let Some(user) = &args.user {
-            crate::plan::validate_name("user", user)?;
+            crate::flags::plan::validate_name("user", user)?;
         }
         if args.reuse_key && args.key_algorithm.is_some() {
             return Err(Error::usage(
@@ -522,7 +522,7 @@ fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Res
         ))
     })?;
     let info = verify::inspect(leaf)?;
-    let usable_key = crate::key::parse_pem(&key.bytes).and_then(|k| {
+    let usable_key = crate::pki::key::parse_pem(&key.bytes).and_then(|k| {
         if k.public_key_der() == info.public_key_der {
             Ok(k)
         } else {
@@ -536,7 +536,7 @@ fn find_entry(loaded: &Loaded, user: Option<&str>, context: Option<&str>) -> Res
         body: body.clone(),
         fingerprint: crate::pki::pem::block(&certificate.bytes, "CERTIFICATE")
             .and_then(|block| crate::pki::pem::decode(block).ok())
-            .map(|(_, der)| crate::inventory::fingerprint(&der)),
+            .map(|(_, der)| crate::records::inventory::fingerprint(&der)),
         cert_slot: certificate.slot,
         key_slot: key.slot,
         info,

@@ -1,7 +1,7 @@
 //! `kubectl onboard request`: the new user's half of two-party onboarding, where the private
 //! key never leaves the user's machine. It makes the key and the PKCS#10 request
 //! (`openssl genrsa` + `openssl req -new -subj "/CN=jane/O=dev"`), keeps the key in
-//! `~/.kube/onboard/keys` (see `keystore.rs`) and writes the request for an administrator, who
+//! `~/.kube/onboard/keys` (see `pki/keystore.rs`) and writes the request for an administrator, who
 //! runs `kubectl onboard sign`. Nothing is sent anywhere.
 
 use std::io::Write;
@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use argh::{ArgsInfo, FromArgs};
 use serde_json::json;
 
-use crate::cli::flags;
 use crate::csr;
 use crate::error::{Error, Result};
-use crate::keystore;
+use crate::flags::cli::flags;
+use crate::flags::plan;
 use crate::kubeconfig::file::{Mode, Transaction};
 use crate::pipeline;
-use crate::plan;
-use crate::report::Output;
+use crate::pki::keystore;
+use crate::ui::report::Output;
 
 flags! {
     /// Make a private key and a certificate request to send to a cluster administrator; the key

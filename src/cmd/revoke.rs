@@ -1,6 +1,6 @@
 //! `kubectl onboard revoke USER | --fingerprint SHA256 [--reason TEXT]`, `revoke --list`: blocks
 //! every write made with a user's still-valid certificates (from the inventory) or with the one
-//! named, through the revocation policy (`revocation.rs`), and says what it cannot block: the
+//! named, through the revocation policy (`records/revocation.rs`), and says what it cannot block: the
 //! reads RBAC still grants, and until when the certificate works.
 
 use std::collections::BTreeMap;
@@ -9,14 +9,14 @@ use std::time::SystemTime;
 use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
 
-use crate::cli::flags;
+use crate::cluster::{rbac, session};
 use crate::cmd::certificates::{State, state};
 use crate::error::{Error, Result};
-use crate::inventory::{self, Record};
-use crate::report::Output;
-use crate::revocation::enforcement::{self, Probe};
-use crate::revocation::{self, credential_id};
-use crate::{rbac, session};
+use crate::flags::cli::flags;
+use crate::records::inventory::{self, Record};
+use crate::records::revocation::enforcement::{self, Probe};
+use crate::records::revocation::{self, credential_id};
+use crate::ui::report::Output;
 
 flags! {
     /// Refuse every write made with a user's certificates (reads stay as RBAC allows them).
@@ -55,7 +55,7 @@ pub async fn targets(
     user: Option<&str>,
     fingerprint: Option<&str>,
     verb: &str,
-    progress: &mut crate::progress::Progress,
+    progress: &mut crate::ui::progress::Progress,
 ) -> Result<Vec<Target>> {
     let now = SystemTime::now();
     let (checked, unchecked) = inventory::list_checked(conn).await?;
@@ -133,7 +133,7 @@ pub fn check_named(user: Option<&str>, fingerprint: Option<&str>, verb: &str) ->
         revocation::fingerprint_arg(given)?;
     }
     if let Some(user) = user {
-        crate::plan::validate_name("user", user)?;
+        crate::flags::plan::validate_name("user", user)?;
     }
     Ok(())
 }
@@ -212,7 +212,7 @@ pub async fn run(args: Args) -> Result<()> {
 async fn show_list(
     conn: &crate::cluster::Connection,
     output: &Output,
-    progress: &mut crate::progress::Progress,
+    progress: &mut crate::ui::progress::Progress,
 ) -> Result<()> {
     let entries = revocation::list(conn).await?;
     enforcement::warn_if_broken(conn, entries.len(), progress).await;
@@ -236,7 +236,7 @@ async fn show_list(
 async fn repair(
     conn: &crate::cluster::Connection,
     output: &Output,
-    progress: &mut crate::progress::Progress,
+    progress: &mut crate::ui::progress::Progress,
 ) -> Result<()> {
     revocation::update(conn, &BTreeMap::new(), &[]).await?;
     let entries = revocation::list(conn).await?;
@@ -381,7 +381,7 @@ pub async fn check_enforced(
     conn: &crate::cluster::Connection,
     fingerprints: &[String],
     revoked: bool,
-    progress: &mut crate::progress::Progress,
+    progress: &mut crate::ui::progress::Progress,
 ) -> Result<()> {
     if fingerprints.is_empty() {
         return Ok(());
@@ -431,7 +431,7 @@ fn list_text(entries: &BTreeMap<String, String>, enforced: &BTreeMap<String, Pro
             crate::terminal::printable(message).into_owned(),
         ]);
     }
-    let mut text = crate::report::table(&lines);
+    let mut text = crate::ui::report::table(&lines);
     if enforced.values().any(|p| *p == Probe::Allowed) {
         text += &format!(
             "NO: the API server accepts its writes: {}\n",

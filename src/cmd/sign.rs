@@ -8,23 +8,23 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::cli::flags;
+use crate::cluster::rbac::Grant;
+use crate::cluster::session::Local;
 use crate::csr;
 use crate::error::{Error, Result};
-use crate::inventory::How;
-use crate::keystore;
+use crate::flags::cli::flags;
+use crate::flags::plan;
 use crate::kubeconfig;
 use crate::pipeline::certify::Requester;
 use crate::pipeline::{
     self, Certified, Certifier, Credentials, Destination, Subject, new_user_entries,
 };
-use crate::plan;
-use crate::progress::Progress;
-use crate::rbac::Grant;
-use crate::report::{Output, Summary};
-use crate::session::Local;
+use crate::pki::keystore;
+use crate::pki::verify::rfc3339;
+use crate::records::inventory::How;
 use crate::signals::Signals;
-use crate::verify::rfc3339;
+use crate::ui::progress::Progress;
+use crate::ui::report::{Output, Summary};
 use argh::{ArgsInfo, FromArgs};
 
 use super::request::shell_quote;

@@ -11,18 +11,18 @@ use std::time::{Duration, SystemTime};
 use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
 
-use crate::cli::flags;
+use crate::cluster::session::display_paths;
 use crate::cluster::{self, Connection};
 use crate::error::{Error, Kind, Result};
-use crate::inventory;
+use crate::flags::cli::flags;
+use crate::flags::plan::parse_duration;
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::{self, edit::Section};
-use crate::plan::parse_duration;
-use crate::progress::Progress;
-use crate::report::Output;
-use crate::revocation;
-use crate::session::display_paths;
-use crate::verify::{self, rfc3339};
+use crate::pki::verify::{self, rfc3339};
+use crate::records::inventory;
+use crate::records::revocation;
+use crate::ui::progress::Progress;
+use crate::ui::report::Output;
 use x509_cert::der::Encode;
 
 flags! {
@@ -324,7 +324,7 @@ fn table(rows: &[Row], now: SystemTime, warn: Option<Duration>) -> String {
             ],
         });
     }
-    crate::report::table(&lines)
+    crate::ui::report::table(&lines)
 }
 
 #[cfg(test)]

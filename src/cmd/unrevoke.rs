@@ -4,12 +4,12 @@
 use argh::{ArgsInfo, FromArgs};
 use serde_json::json;
 
-use crate::cli::flags;
+use crate::cluster::session;
 use crate::cmd::revoke::{Target, check_named, expired_entries, targets};
 use crate::error::Result;
-use crate::report::Output;
-use crate::revocation::{self, credential_id};
-use crate::session;
+use crate::flags::cli::flags;
+use crate::records::revocation::{self, credential_id};
+use crate::ui::report::Output;
 
 flags! {
     /// Take certificates off the revocation list: their writes are accepted again.

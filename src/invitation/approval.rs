@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use super::{Asked, Invitation, differences, of_requester, server};
 use crate::cluster::Connection;
+use crate::csr::review::Reviewed;
 use crate::error::Result;
-use crate::review::Reviewed;
 
 /// A request, held against the invitation it was made with.
 #[derive(Clone, Debug)]

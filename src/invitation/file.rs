@@ -271,7 +271,7 @@ fn read_extension(e: &Value) -> Option<Invited> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rbac::Grant;
+    use crate::cluster::rbac::Grant;
 
     #[test]
     fn an_invitation_file_reads_back_and_holds_the_token_only_as_its_user() {

@@ -20,9 +20,9 @@ pub mod server;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use crate::cluster::rbac::Grant;
 use crate::duration::format_duration;
-use crate::rbac::Grant;
-use crate::verify::{parse_rfc3339, rfc3339};
+use crate::pki::verify::{parse_rfc3339, rfc3339};
 
 /// Where invitations live: apart from the inventory, so that their ServiceAccounts (a group
 /// of their own, `system:serviceaccounts:<namespace>`) can be granted CSRs and nothing else.

@@ -16,11 +16,11 @@ use serde_json::json;
 
 use super::{CLUSTER_ROLE, Invitation, LABEL, NAMESPACE, Stored};
 use crate::cluster::Connection;
+use crate::cluster::rbac::USER_ANNOTATION;
+use crate::csr::review::Reviewed;
+use crate::csr::submit::{self, MANAGED_BY, SIGNER};
 use crate::error::{Error, Result};
-use crate::rbac::USER_ANNOTATION;
-use crate::review::Reviewed;
-use crate::submit::{self, MANAGED_BY, SIGNER};
-use crate::verify::rfc3339;
+use crate::pki::verify::rfc3339;
 
 const FIELD_MANAGER: &str = "kubectl-onboard";
 

@@ -2,10 +2,10 @@
 //! any file is written, so that a refused binding leaves every file as it was.
 
 use crate::cluster::Connection;
+use crate::cluster::rbac::{self, Grant};
 use crate::error::Result;
-use crate::progress::Progress;
-use crate::rbac::{self, Grant};
 use crate::signals::Signals;
+use crate::ui::progress::Progress;
 
 use super::answered;
 

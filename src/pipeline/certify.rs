@@ -4,20 +4,20 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::authority::{self, Authority};
+use crate::cluster::session::Session;
 use crate::csr;
+use crate::csr::issue::{self, Issued};
+use crate::csr::submit;
 use crate::duration::format_duration;
 use crate::error::Result;
-use crate::inventory;
-use crate::issue::{self, Issued};
-use crate::key::PrivateKey;
 use crate::pipeline::record;
+use crate::pki::authority::{self, Authority};
+use crate::pki::key::PrivateKey;
+use crate::pki::verify::{self, Verified};
 use crate::policy;
-use crate::progress::Progress;
-use crate::session::Session;
+use crate::records::inventory;
 use crate::signals::Signals;
-use crate::submit;
-use crate::verify::{self, Verified};
+use crate::ui::progress::Progress;
 
 /// Whom the certificate is for: its CN and O.
 #[derive(Clone, Copy, Debug)]
@@ -28,7 +28,7 @@ pub struct Subject<'a> {
 
 /// Who turns a request into a certificate.
 pub enum Certifier<'a> {
-    /// The cluster's CSR API: create, approve when asked, wait, clean up (`issue.rs`).
+    /// The cluster's CSR API: create, approve when asked, wait, clean up (`csr/issue.rs`).
     Cluster {
         session: &'a Session,
         options: issue::Options,

@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use crate::error::Result;
-use crate::key::{KeySource, PrivateKey};
-use crate::progress::Progress;
+use crate::pki::key::{KeySource, PrivateKey};
+use crate::ui::progress::Progress;
 
 /// The key read early from `--key`, or one generated now; says which.
 pub fn key(

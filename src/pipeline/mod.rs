@@ -5,7 +5,7 @@
 //! ```
 //!
 //! What differs between `kubectl onboard <user>`, offline signing, `renew`, `sign`, `batch`
-//! and `import` is data, not code: where the key comes from ([`crate::key`]), who certifies
+//! and `import` is data, not code: where the key comes from ([`crate::pki::key`]), who certifies
 //! ([`Certifier`]: the cluster's CSR API or a local CA), whether the result can be proven
 //! ([`Proof`]), and where it is written ([`Destination`], or in place for `renew`). Each
 //! step is the file named after it; the commands only say what differs and report.

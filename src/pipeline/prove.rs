@@ -14,12 +14,12 @@ use kube::{Client, Config};
 use serde_json::Value;
 
 use crate::cluster::Connection;
+use crate::cluster::whoami::{self, Identity};
 use crate::error::{Error, Result};
-use crate::key::PrivateKey;
 use crate::kubeconfig::{self, Target};
-use crate::progress::Progress;
+use crate::pki::key::PrivateKey;
 use crate::signals::Signals;
-use crate::whoami::{self, Identity};
+use crate::ui::progress::Progress;
 
 use super::answered;
 use super::write::{Credentials, new_user_entries};
@@ -91,13 +91,13 @@ async fn ask(
 /// refused by the API server as if its CA were unknown: say what it is instead.
 fn not_yet_valid(cert_pem: &str) -> Option<Error> {
     let certificate = crate::pki::pem::certificates(cert_pem.as_bytes()).ok()?;
-    let info = crate::verify::inspect(certificate.first()?).ok()?;
+    let info = crate::pki::verify::inspect(certificate.first()?).ok()?;
     let now = std::time::SystemTime::now();
     (info.not_before > now).then(|| {
         Error::failed(format!(
             "the new certificate is valid only from {}, after this machine's time {}, so the API server does not accept it yet: a clock is off (here or on the signer); nothing was written: fix the clock and run again",
-            crate::verify::rfc3339(info.not_before),
-            crate::verify::rfc3339(now)
+            crate::pki::verify::rfc3339(info.not_before),
+            crate::pki::verify::rfc3339(now)
         ))
     })
 }
@@ -171,7 +171,7 @@ async fn connect(server: &str, config: &Value) -> Result<Connection> {
         .map_err(|e| unusable(&e))?;
     config.connect_timeout = Some(REACH_TIMEOUT);
     config.read_timeout = Some(Duration::from_secs(30));
-    crate::tls::install();
+    crate::cluster::tls::install();
     let client = Client::try_from(config.clone()).map_err(|e| unusable(&e))?;
     Ok(Connection {
         client,
@@ -189,9 +189,9 @@ mod tests {
         let scratch = crate::testing::Scratch::new("later");
         let (ca_pem, ca_key) = crate::testing::ca(scratch.path(), "ca");
         let now = std::time::SystemTime::now();
-        let ca = crate::authority::Authority::from_pem(ca_pem, &ca_key, now).unwrap();
-        let key = PrivateKey::obtain(&crate::key::KeySource::Generate(
-            crate::key::KeyAlgorithm::EcdsaP256,
+        let ca = crate::pki::authority::Authority::from_pem(ca_pem, &ca_key, now).unwrap();
+        let key = PrivateKey::obtain(&crate::pki::key::KeySource::Generate(
+            crate::pki::key::KeyAlgorithm::EcdsaP256,
         ))
         .unwrap();
         let day = Duration::from_secs(86_400);

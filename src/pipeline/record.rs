@@ -1,5 +1,5 @@
 //! Record: every certificate issued is written into the cluster's inventory
-//! ([`crate::inventory`]) by whoever takes part and may write it: the requester or approver of a
+//! ([`crate::records::inventory`]) by whoever takes part and may write it: the requester or approver of a
 //! request, or, offline, the administrator of a kubeconfig context for the same server. It never
 //! makes onboarding fail: what cannot be recorded is said in one line, and `--no-record` skips it.
 
@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::Connection;
 use crate::duration::format_duration;
-use crate::inventory::{self, How, Record};
 use crate::kubeconfig::Loaded;
 use crate::kubeconfig::edit::{Section, names};
-use crate::progress::Progress;
-use crate::verify::Verified;
+use crate::pki::verify::Verified;
+use crate::records::inventory::{self, How, Record};
+use crate::ui::progress::Progress;
 
 /// How long the inventory write may take before it is left undone.
 const INVENTORY_WAIT: Duration = Duration::from_secs(10);

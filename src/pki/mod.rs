@@ -1,12 +1,17 @@
 //! The X.509 toolkit every step shares: object identifiers, PEM blocks, the text of X.509
 //! string values, and signatures checked over the bytes as they were signed. Pure: no I/O.
 //!
-//! Request building and reading is `csr.rs`, certificate checks `verify.rs`, local signing
-//! `authority.rs`, keys `key.rs`; all of them take their OIDs, PEM and signature checks here.
+//! Keys (`key`, and `keystore` for where they are written), certificate checks (`verify`) and
+//! local signing with a CA (`authority`) live here too; request building and reading is
+//! `csr/`. All of them take their OIDs, PEM and signature checks from here.
 
+pub mod authority;
+pub mod key;
+pub mod keystore;
 pub mod oid;
 pub mod pem;
 pub mod signature;
+pub mod verify;
 
 use x509_cert::der::asn1::{
     BmpString, Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef,

@@ -13,7 +13,7 @@ use super::roster::Member;
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::edit::{Document, Section};
 use crate::kubeconfig::{self, yaml};
-use crate::verify::{self, rfc3339};
+use crate::pki::verify::{self, rfc3339};
 
 /// `Ok(None)`: no file yet. `Ok(Some(not_after))`: done. `Err(why)`: something else is there.
 /// Long because it reads a kubeconfig as a checklist, in the order a person would check it
@@ -92,7 +92,8 @@ pub fn already_done(
             rfc3339(info.not_after)
         ));
     }
-    let key = crate::key::parse_pem(&key_pem).map_err(|_| "holds an unreadable key".to_string())?;
+    let key =
+        crate::pki::key::parse_pem(&key_pem).map_err(|_| "holds an unreadable key".to_string())?;
     if key.public_key_der() != info.public_key_der {
         return Err("holds a key that does not match its certificate".into());
     }
@@ -116,10 +117,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::authority::Authority;
-    use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
     use crate::kubeconfig::Target;
     use crate::pipeline::{Credentials, new_user_entries};
+    use crate::pki::authority::Authority;
+    use crate::pki::key::{KeyAlgorithm, KeySource, PrivateKey};
     use crate::testing::{Scratch, ca};
 
     #[test]

@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use crate::plan;
-use crate::rbac::Grant;
+use crate::cluster::rbac::Grant;
+use crate::flags::plan;
 
 /// One user to onboard.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,14 +4,14 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::access::{self, Permissions};
+use crate::cluster::access::{self, Permissions};
+use crate::cluster::rbac::Grant;
 use crate::cluster::{self, Connection};
 use crate::duration::format_duration;
 use crate::error::{Kind, Result};
 use crate::kubeconfig::{self, Loaded, Target};
-use crate::progress::Progress;
-use crate::rbac::Grant;
 use crate::signals::Signals;
+use crate::ui::progress::Progress;
 
 /// The kubeconfig side, read before anything is sent.
 pub struct Local {

@@ -10,14 +10,14 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::Api;
 
 use crate::cluster;
+use crate::cluster::session::Session;
+use crate::csr::submit::{self, CreateFailed, Request};
+use crate::csr::wait::Waiter;
 use crate::duration::format_duration;
 use crate::error::{Error, Kind, Result};
-use crate::progress::Progress;
-use crate::session::Session;
+use crate::pki::verify::{self, Verified};
 use crate::signals::Signals;
-use crate::submit::{self, CreateFailed, Request};
-use crate::verify::{self, Verified};
-use crate::wait::Waiter;
+use crate::ui::progress::Progress;
 
 /// How long cleanup waits for the server to answer one call.
 const CLEANUP_WAIT: Duration = Duration::from_secs(5);
@@ -222,8 +222,8 @@ impl Object<'_> {
         else {
             return Ok(());
         };
-        use crate::wait::State;
-        match crate::wait::state(&earlier) {
+        use crate::csr::wait::State;
+        match crate::csr::wait::state(&earlier) {
             State::Approved | State::Issued(_) => Err(Error::failed(format!(
                 "CertificateSigningRequest {} was approved already, for a key an earlier attempt made and did not keep; ask for a new invitation",
                 self.name

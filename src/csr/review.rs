@@ -15,12 +15,12 @@ use x509_cert::der::{Decode, Encode, Tagged};
 use x509_cert::request::CertReq;
 
 use crate::csr;
+use crate::csr::submit::{MANAGED_BY, SIGNER};
+use crate::csr::wait::{self, State};
+use crate::pki::verify::CertInfo;
 use crate::pki::{oid, text};
 use crate::policy::{self, Refused};
-use crate::submit::{MANAGED_BY, SIGNER};
 use crate::terminal;
-use crate::verify::CertInfo;
-use crate::wait::{self, State};
 
 /// `client auth` is required; these are the only other usages the signer accepts.
 pub const REQUIRED_USAGE: &str = "client auth";
@@ -304,7 +304,7 @@ fn rsa_bits(der: &[u8]) -> x509_cert::der::Result<usize> {
 mod tests {
     use super::*;
     use crate::csr;
-    use crate::key::{KeyAlgorithm, KeySource, PrivateKey};
+    use crate::pki::key::{KeyAlgorithm, KeySource, PrivateKey};
     use k8s_openapi::ByteString;
     use k8s_openapi::api::certificates::v1::{
         CertificateSigningRequestCondition, CertificateSigningRequestSpec,

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 
 use super::{POLICY, credential_id, desired_binding, desired_policy};
 use crate::cluster::Connection;
-use crate::inventory::NAMESPACE;
-use crate::progress::Progress;
+use crate::records::inventory::NAMESPACE;
+use crate::ui::progress::Progress;
 
 /// How long a change may take to reach the API server's admission (within seconds, normally).
 pub const SETTLE: Duration = Duration::from_secs(15);
@@ -40,7 +40,7 @@ pub enum Probe {
 /// A dry-run write as the certificate `fingerprint` (in a group that may write, so that RBAC,
 /// which runs before admission, lets it through to the policy). Nothing is created.
 pub async fn probe(conn: &Connection, fingerprint: &str) -> Probe {
-    let name = format!("revocation-probe-{}", crate::submit::random_suffix());
+    let name = format!("revocation-probe-{}", crate::csr::submit::random_suffix());
     let body = json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": name, "namespace": NAMESPACE},

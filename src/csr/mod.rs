@@ -3,6 +3,12 @@
 //! character), in the order `openssl req -subj "/CN=jane/O=dev"` writes. And the other way round,
 //! for `kubectl onboard sign`: a request someone else made, checked and read.
 
+pub mod hint;
+pub mod issue;
+pub mod review;
+pub mod submit;
+pub mod wait;
+
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::builder::RequestBuilder;
 use x509_cert::der::asn1::{Any, Utf8StringRef};
@@ -13,7 +19,7 @@ use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::request::{CertReq, Version};
 
 use crate::error::{Error, Result};
-use crate::key::{self, PrivateKey};
+use crate::pki::key::{self, PrivateKey};
 use crate::pki::signature::{self, BadSignature};
 use crate::pki::{self as pki, oid, pem};
 
@@ -169,7 +175,7 @@ pub fn self_signature(der: &[u8], request: &CertReq) -> Result<(), BadSignature>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::{KeyAlgorithm, KeySource};
+    use crate::pki::key::{KeyAlgorithm, KeySource};
     use x509_cert::builder::Builder;
     use x509_cert::der::DecodePem;
     use x509_cert::request::CertReq;
@@ -284,7 +290,7 @@ pub(crate) mod received_bytes {
     //! The self-signature covers the CertificationRequestInfo as received. A request whose info
     //! the parser reads but would re-encode differently tells the two apart.
     use super::*;
-    use crate::key::{KeyAlgorithm, KeySource};
+    use crate::pki::key::{KeyAlgorithm, KeySource};
     use p256::ecdsa::signature::Signer;
 
     /// DER TLV with a definite length.

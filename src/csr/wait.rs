@@ -14,8 +14,8 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::cluster::Connection;
 use crate::error::{Error, Kind, Result};
-use crate::plan::format_duration;
-use crate::progress::Progress;
+use crate::flags::plan::format_duration;
+use crate::ui::progress::Progress;
 
 /// After this long approved without a certificate, say that no signer seems to run.
 const NO_SIGNER_AFTER: Duration = Duration::from_secs(10);
@@ -300,7 +300,7 @@ impl Waiter<'_> {
         let message = match seen.approved_since {
             Some(_) => format!(
                 "CertificateSigningRequest {name} was approved but no certificate was issued within {waited}: {}",
-                crate::hint::no_signer(&self.conn.server)
+                crate::csr::hint::no_signer(&self.conn.server)
             ),
             None => format!(
                 "no one approved CertificateSigningRequest {name} within {waited}: ask an administrator to run 'kubectl certificate approve {name}', then run again (or wait longer with --timeout)"

@@ -284,7 +284,7 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::PrivateKey;
+    use crate::pki::key::PrivateKey;
 
     #[test]
     fn lifetimes_are_rounded_for_people() {
@@ -372,8 +372,8 @@ mod tests {
         let ssl = Openssl::new("checks");
         let cluster_ca = ssl.ca("cluster");
         let other_ca = ssl.ca("other");
-        let key = PrivateKey::obtain(&crate::key::KeySource::Generate(
-            crate::key::KeyAlgorithm::EcdsaP256,
+        let key = PrivateKey::obtain(&crate::pki::key::KeySource::Generate(
+            crate::pki::key::KeyAlgorithm::EcdsaP256,
         ))
         .unwrap();
         let groups = vec!["dev".to_string()];
@@ -456,8 +456,8 @@ mod tests {
             err.to_string().contains("groups [dev] instead of []"),
             "{err}"
         );
-        let other_key = PrivateKey::obtain(&crate::key::KeySource::Generate(
-            crate::key::KeyAlgorithm::EcdsaP256,
+        let other_key = PrivateKey::obtain(&crate::pki::key::KeySource::Generate(
+            crate::pki::key::KeyAlgorithm::EcdsaP256,
         ))
         .unwrap();
         let err = certificate(
@@ -485,8 +485,8 @@ mod tests {
     fn a_certificate_with_two_common_names_is_refused_naming_the_one_kubernetes_would_see() {
         let ssl = Openssl::new("two-cns");
         let cluster_ca = ssl.ca("cluster");
-        let key = PrivateKey::obtain(&crate::key::KeySource::Generate(
-            crate::key::KeyAlgorithm::EcdsaP256,
+        let key = PrivateKey::obtain(&crate::pki::key::KeySource::Generate(
+            crate::pki::key::KeyAlgorithm::EcdsaP256,
         ))
         .unwrap();
         let groups = vec!["dev".to_string()];
@@ -518,7 +518,7 @@ mod tests {
     fn the_issued_bytes_are_handed_out_not_a_re_encoding() {
         // Found by the certificates fuzz target: a notAfter in 2036 written as GeneralizedTime,
         // which x509-cert re-encodes as UTCTime (and so breaks the signature).
-        let issued = include_bytes!("../tests/fixtures/generalizedtime-leaf.pem");
+        let issued = include_bytes!("../../tests/fixtures/generalizedtime-leaf.pem");
         let leaf = Certificate::load_pem_chain(issued).unwrap().remove(0);
         let info = inspect(&leaf).unwrap();
         let groups = info.organizations.clone();
@@ -540,7 +540,7 @@ mod tests {
     fn signatures_are_checked_over_the_bytes_that_were_signed() {
         // The GeneralizedTime leaf again: its parsed TBSCertificate re-encodes differently, so
         // a signature check over the re-encoding would fail for a certificate the CA did sign.
-        let issued = include_bytes!("../tests/fixtures/generalizedtime-leaf.pem");
+        let issued = include_bytes!("../../tests/fixtures/generalizedtime-leaf.pem");
         let der = first_certificate_der(issued).unwrap();
         let tbs = signature::signed_part(&der).unwrap();
         let cert = Certificate::from_der(&der).unwrap();
@@ -559,8 +559,8 @@ mod tests {
 
     #[test]
     fn unparsable_certificates_are_refused() {
-        let key = PrivateKey::obtain(&crate::key::KeySource::Generate(
-            crate::key::KeyAlgorithm::EcdsaP256,
+        let key = PrivateKey::obtain(&crate::pki::key::KeySource::Generate(
+            crate::pki::key::KeyAlgorithm::EcdsaP256,
         ))
         .unwrap();
         let expected = Expected {

@@ -70,7 +70,7 @@ pub fn check_pair(certificate_pem: &[u8], key_pem: &[u8]) -> Result<(), &'static
     else {
         return Ok(());
     };
-    let Ok(key) = crate::key::parse_pem(key_pem) else {
+    let Ok(key) = crate::pki::key::parse_pem(key_pem) else {
         return Ok(());
     };
     let spki = certificate

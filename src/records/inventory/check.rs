@@ -9,7 +9,7 @@ use x509_cert::Certificate;
 use x509_cert::der::Decode;
 
 use super::{Record, fingerprint};
-use crate::verify;
+use crate::pki::verify;
 
 /// Why the record `name`, holding certificate `pem`, cannot be trusted; `None` when it holds
 /// together. `client_cas`: the cluster's client CAs (empty: the issuer is not checked).

@@ -38,9 +38,9 @@ use x509_cert::spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
 use x509_cert::time::{Time, Validity};
 
 use crate::error::{Error, Result};
-use crate::key::PrivateKey;
+use crate::pki::key::PrivateKey;
 use crate::pki::oid;
-use crate::verify::rfc3339;
+use crate::pki::verify::rfc3339;
 
 /// The signer's default lifetime: kube-controller-manager's `--cluster-signing-duration`.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(365 * 86_400);
@@ -98,7 +98,8 @@ impl Authority {
             .ok()
             .and_then(|chain| chain.into_iter().next())
             .ok_or("the CA certificate is not a PEM X.509 certificate")?;
-        let key = crate::key::parse_pem(key_pem).map_err(|why| format!("the CA key: {why}"))?;
+        let key =
+            crate::pki::key::parse_pem(key_pem).map_err(|why| format!("the CA key: {why}"))?;
         let spki = cert
             .tbs_certificate()
             .subject_public_key_info()
@@ -309,7 +310,7 @@ impl BuilderProfile for Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::{KeyAlgorithm, KeySource};
+    use crate::pki::key::{KeyAlgorithm, KeySource};
     use x509_cert::der::Tagged;
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -424,9 +425,9 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
             // And our own check agrees.
-            let verified = crate::verify::certificate(
+            let verified = crate::pki::verify::certificate(
                 signed.pem.as_bytes(),
-                &crate::verify::Expected {
+                &crate::pki::verify::Expected {
                     user: "jane",
                     groups: &groups,
                     public_key_der: &user_key.public_key_der(),

@@ -8,8 +8,8 @@ use kube::api::PostParams;
 
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
-use crate::key::PrivateKey;
-use crate::progress::Progress;
+use crate::pki::key::PrivateKey;
+use crate::ui::progress::Progress;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::cluster::Connection;
 use crate::error::{Error, Result};
-use crate::inventory::NAMESPACE;
+use crate::records::inventory::NAMESPACE;
 
 pub mod enforcement;
 
@@ -125,7 +125,7 @@ pub async fn update(
             Err(e) => return Err(conn.api_error(doing, e)),
         }
         // No list yet: made, with what is added (someone else may make it meanwhile: 409).
-        crate::inventory::ensure_namespace(conn)
+        crate::records::inventory::ensure_namespace(conn)
             .await
             .map_err(|e| conn.api_error(doing, e))?;
         let list = ConfigMap {

@@ -2,6 +2,12 @@
 //! files kubectl reads and runs exec plugins and the like), and the one place where API errors
 //! become sentences.
 
+pub mod access;
+pub mod rbac;
+pub mod session;
+pub mod tls;
+pub mod whoami;
+
 use std::error::Error as _;
 use std::path::Path;
 
@@ -243,7 +249,7 @@ fn client_key_belongs_to_certificate(loaded: &Loaded, user: &str) -> Result<()> 
     let read = |field| credential::read(body, origin, field).ok().flatten();
     if let (Some(certificate), Some(key)) = (read(Field::ClientCertificate), read(Field::ClientKey))
     {
-        crate::tls::check_pair(&certificate.bytes, &key.bytes).map_err(|what| {
+        crate::cluster::tls::check_pair(&certificate.bytes, &key.bytes).map_err(|what| {
             Error::failed(format!(
                 "{what} of user \"{user}\" in {}: they are from different pairs; fix the user entry (kubectl fails on it too)",
                 origin.display()
@@ -265,7 +271,7 @@ fn header_value(token: &str) -> bool {
 /// header value makes tower-http panic ("token is not valid header"). That panic becomes this
 /// error, naming neither the token nor the plugin's output.
 fn client_without_panics(config: Config) -> Result<std::result::Result<Client, kube::Error>> {
-    crate::tls::install();
+    crate::cluster::tls::install();
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Client::try_from(config)));

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::key::{self, PrivateKey};
 use crate::kubeconfig::file::{self, Mode, Transaction};
+use crate::pki::key::{self, PrivateKey};
 
 const DIR_MODE: u32 = 0o700;
 

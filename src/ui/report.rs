@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+use crate::cluster::whoami::Identity;
 use crate::error::{Error, Result};
 use crate::kubeconfig::yaml;
 use crate::pipeline::Replaced;
-use crate::progress::Progress;
+use crate::pki::verify::{CertInfo, rfc3339};
 use crate::terminal::{printable, printable_lines};
-use crate::verify::{CertInfo, rfc3339};
-use crate::whoami::Identity;
+use crate::ui::progress::Progress;
 
 /// `-o json|yaml`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

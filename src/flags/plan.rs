@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::Args;
+use crate::cluster::rbac::Grant;
 pub use crate::duration::{format_duration, parse_duration};
 use crate::error::{Error, Result};
-use crate::key::{KeyAlgorithm, KeySource};
+use crate::flags::cli::Args;
+use crate::pki::key::{KeyAlgorithm, KeySource};
 use crate::policy::{self, Refused};
-use crate::rbac::Grant;
-use crate::report::OutputFormat;
 use crate::terminal;
+use crate::ui::report::OutputFormat;
 
 /// X.520 upper bound for CommonName and OrganizationName (RFC 5280 ub-common-name).
 const MAX_NAME_LEN: usize = 64;

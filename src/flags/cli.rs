@@ -15,10 +15,10 @@ use crate::error::{Error, Result};
 /// --ca-key, --server, --cluster-name), `timings` (--timings). The struct's own fields must end with a comma.
 macro_rules! flags {
     ($(#[$meta:meta])* pub struct $name:ident { $($fields:tt)* } with $($family:ident),+ $(,)?) => {
-        $crate::cli::flags!(@add [$(#[$meta])*] $name [$($fields)*] [$($family)+]);
+        $crate::flags::cli::flags!(@add [$(#[$meta])*] $name [$($fields)*] [$($family)+]);
     };
     (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [connection $($rest:ident)*]) => {
-        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+        $crate::flags::cli::flags!(@add [$($meta)*] $name [$($fields)*
             /// path to the kubeconfig to use, as for kubectl
             #[argh(option)]
             pub kubeconfig: Option<std::path::PathBuf>,
@@ -29,21 +29,21 @@ macro_rules! flags {
         ] [$($rest)*]);
     };
     (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [limit $($rest:ident)*]) => {
-        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+        $crate::flags::cli::flags!(@add [$($meta)*] $name [$($fields)*
             /// how long to wait for each answer of the API server before giving up (default 30s)
             #[argh(option)]
             pub request_timeout: Option<String>,
         ] [$($rest)*]);
     };
     (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [kubeconfig $($rest:ident)*]) => {
-        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+        $crate::flags::cli::flags!(@add [$($meta)*] $name [$($fields)*
             /// path to the kubeconfig to use, as for kubectl
             #[argh(option)]
             pub kubeconfig: Option<std::path::PathBuf>,
         ] [$($rest)*]);
     };
     (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [output $($rest:ident)*]) => {
-        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+        $crate::flags::cli::flags!(@add [$($meta)*] $name [$($fields)*
             /// print the result as json or yaml
             #[argh(option, short = 'o')]
             pub output: Option<String>,
@@ -58,7 +58,7 @@ macro_rules! flags {
         ] [$($rest)*]);
     };
     (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [request $($rest:ident)*]) => {
-        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+        $crate::flags::cli::flags!(@add [$($meta)*] $name [$($fields)*
             /// approve the request yourself (needs approve on signers/kubernetes.io/kube-apiserver-client)
             #[argh(switch)]
             pub approve: bool,
@@ -76,7 +76,7 @@ macro_rules! flags {
         ] [$($rest)*]);
     };
     (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [offline $($rest:ident)*]) => {
-        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+        $crate::flags::cli::flags!(@add [$($meta)*] $name [$($fields)*
             /// offline: sign locally with this cluster CA certificate (with --ca-key and --server), no API call
             #[argh(option)]
             pub ca_cert: Option<std::path::PathBuf>,
@@ -95,7 +95,7 @@ macro_rules! flags {
         ] [$($rest)*]);
     };
     (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [grants $($rest:ident)*]) => {
-        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+        $crate::flags::cli::flags!(@add [$($meta)*] $name [$($fields)*
             /// namespace of the new context, and of the RoleBindings --role makes
             #[argh(option, short = 'n')]
             pub namespace: Option<String>,
@@ -110,7 +110,7 @@ macro_rules! flags {
         ] [$($rest)*]);
     };
     (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [key $($rest:ident)*]) => {
-        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+        $crate::flags::cli::flags!(@add [$($meta)*] $name [$($fields)*
             /// key to generate: rsa-2048 (default), rsa-3072, rsa-4096, ecdsa-p256, ecdsa-p384
             #[argh(option)]
             pub key_algorithm: Option<String>,
@@ -121,7 +121,7 @@ macro_rules! flags {
         ] [$($rest)*]);
     };
     (@add [$($meta:tt)*] $name:ident [$($fields:tt)*] [timings $($rest:ident)*]) => {
-        $crate::cli::flags!(@add [$($meta)*] $name [$($fields)*
+        $crate::flags::cli::flags!(@add [$($meta)*] $name [$($fields)*
             /// print how long each phase took, on stderr
             #[argh(switch)]
             pub timings: bool,

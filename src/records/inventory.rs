@@ -21,7 +21,7 @@ use x509_cert::der::Decode;
 
 use crate::cluster::Connection;
 use crate::error::Result;
-use crate::verify::{self, Verified};
+use crate::pki::verify::{self, Verified};
 
 pub mod check;
 
@@ -116,7 +116,7 @@ impl Record {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect::<String>();
-        let key = crate::key::describe_public_key(&info.public_key_der)
+        let key = crate::pki::key::describe_public_key(&info.public_key_der)
             .map(|(name, _)| name)
             .unwrap_or_else(|_| "unknown".to_string());
         Some(Record {
@@ -402,7 +402,8 @@ pub async fn sweep(
     known: Option<&HashSet<String>>,
 ) -> std::result::Result<Swept, String> {
     let requests: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
-    let ours = ListParams::default().fields(&format!("spec.signerName={}", crate::submit::SIGNER));
+    let ours =
+        ListParams::default().fields(&format!("spec.signerName={}", crate::csr::submit::SIGNER));
     let list = requests.list(&ours).await.map_err(|e| match e {
         kube::Error::Api(s) if s.code == 403 => {
             "you may not list CertificateSigningRequests".to_string()
@@ -447,7 +448,7 @@ pub async fn record_request(
     };
     let pem = String::from_utf8_lossy(&issued.0);
     let requester = csr.spec.username.as_deref();
-    let approver = crate::submit::approver_of(csr);
+    let approver = crate::csr::submit::approver_of(csr);
     let how = guessed_how(csr);
     let Some(found) = Record::from_pem(&pem, how, Some(name), requester, approver.as_deref())
     else {
@@ -489,7 +490,7 @@ fn guessed_how(csr: &CertificateSigningRequest) -> &'static str {
 
 /// Whether the certificate in `pem` is for exactly what `csr`'s PKCS#10 request asked.
 fn issued_as_asked(csr: &CertificateSigningRequest, pem: &str) -> std::result::Result<(), String> {
-    let asked = crate::review::read_request(&csr.spec.request.0)?;
+    let asked = crate::csr::review::read_request(&csr.spec.request.0)?;
     let der = verify::first_certificate_der(pem.as_bytes()).map_err(|e| e.to_string())?;
     let certificate =
         x509_cert::Certificate::from_der(&der).map_err(|_| "it cannot be read".to_string())?;

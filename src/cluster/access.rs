@@ -11,9 +11,9 @@ use kube::Api;
 use kube::api::PostParams;
 
 use crate::cluster::Connection;
+use crate::cluster::rbac::Grant;
+use crate::csr::submit::SIGNER;
 use crate::error::{Error, Result};
-use crate::rbac::Grant;
-use crate::submit::SIGNER;
 
 const GROUP: &str = "certificates.k8s.io";
 const CSRS: &str = "certificatesigningrequests";

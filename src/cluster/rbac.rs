@@ -13,8 +13,8 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
 
 use crate::cluster::Connection;
+use crate::csr::submit::MANAGED_BY;
 use crate::error::{Error, Result};
-use crate::submit::MANAGED_BY;
 
 pub const USER_ANNOTATION: &str = "kubectl-onboard/user";
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
