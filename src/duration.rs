@@ -1,7 +1,7 @@
 //! Durations as people write them (`10m`, `36h`, `90d`, `1y`, `1h30m`) and as we print them.
 //! Pure, and below every other module: flags, checks and reports all use it.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 
@@ -72,6 +72,18 @@ pub fn format_duration(d: Duration) -> String {
         }
     }
     out
+}
+
+/// `--warn`, read.
+pub fn warn_window(warn: Option<&str>) -> Result<Option<Duration>> {
+    warn.map(|w| parse_duration("--warn", w)).transpose()
+}
+
+pub fn days_left(not_after: SystemTime, now: SystemTime) -> i64 {
+    match not_after.duration_since(now) {
+        Ok(d) => (d.as_secs() / 86_400) as i64,
+        Err(e) => -(e.duration().as_secs().div_ceil(86_400) as i64),
+    }
 }
 
 #[cfg(test)]

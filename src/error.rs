@@ -97,6 +97,21 @@ impl From<ExitCode> for i32 {
     }
 }
 
+/// `--warn`'s verdict: exit 5 naming the users whose certificates are `due`, of `total` shown.
+pub fn check_due(due: &[&str], total: usize, warn: &str) -> Result<()> {
+    if due.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        Kind::Expiring,
+        format!(
+            "{} of {total} certificates expire within {warn}: {}; renew them (kubectl onboard renew USER)",
+            due.len(),
+            due.join(", ")
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

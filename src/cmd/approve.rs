@@ -10,7 +10,7 @@ use kube::Api;
 use serde_json::json;
 use std::time::SystemTime;
 
-use super::pending::request_value;
+use crate::csr::queue::{self, because, fetch, names, request_value, review_all};
 
 use crate::cluster::Connection;
 use crate::cluster::access;
@@ -140,12 +140,12 @@ async fn sort(
         // Newest first. An invitation has one request of its own at a time (`accept` replaces
         // an undecided one), so this only orders what else is pending.
         true => {
-            let mut pending = super::pending::pending(conn).await?;
+            let mut pending = queue::pending(conn).await?;
             pending.sort_by(|a, b| b.created.cmp(&a.created).then(b.name.cmp(&a.name)));
             // A flood from one invitation is said, whatever is approved of it (only its own
             // request can match).
-            for (requester, count) in super::pending::floods(&pending) {
-                progress.warn(&super::pending::flood_warning(&requester, count));
+            for (requester, count) in queue::floods(&pending) {
+                progress.warn(&queue::flood_warning(&requester, count));
             }
             pending
         }
@@ -391,63 +391,6 @@ async fn fate(conn: &Connection, r: &Reviewed, deadline: tokio::time::Instant) -
 /// How long `approve` waits for the signer before leaving the recording to later.
 const ISSUE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// The names given, each once; at least one.
-pub fn names(given: &[String], verb: &str) -> Result<Vec<String>> {
-    if given.is_empty() {
-        return Err(Error::usage(format!(
-            "name the CertificateSigningRequest to {verb}: kubectl onboard {verb} NAME (kubectl onboard pending lists them)"
-        )));
-    }
-    let mut names: Vec<String> = Vec::with_capacity(given.len());
-    for name in given {
-        if name.contains('/') {
-            return Err(Error::usage(format!(
-                "'{}' is not a CertificateSigningRequest name; kubectl onboard pending lists them",
-                name.escape_default()
-            )));
-        }
-        crate::flags::plan::validate_name("CertificateSigningRequest", name)?;
-        if !names.contains(name) {
-            names.push(name.clone());
-        }
-    }
-    Ok(names)
-}
-
-/// Each named request, read and reviewed; one not found is a problem in `problems`.
-pub async fn review_all(
-    conn: &Connection,
-    names: &[String],
-    problems: &mut Vec<String>,
-) -> Result<Vec<Reviewed>> {
-    let mut found = Vec::with_capacity(names.len());
-    for name in names {
-        match fetch(conn, name).await? {
-            Some(csr) => found.push(Reviewed::of(&csr)),
-            None => problems.push(format!(
-                "CertificateSigningRequest {name} not found (kubectl onboard pending lists the waiting ones)"
-            )),
-        }
-    }
-    Ok(found)
-}
-
-pub async fn fetch(conn: &Connection, name: &str) -> Result<Option<CertificateSigningRequest>> {
-    Api::<CertificateSigningRequest>::all(conn.client.clone())
-        .get_opt(name)
-        .await
-        .map_err(|e| conn.api_error(&format!("reading CertificateSigningRequest {name}"), e))
-}
-
-pub fn because(reason: &str, message: &str) -> String {
-    match (reason.is_empty(), message.is_empty()) {
-        (true, true) => "no reason given".into(),
-        (false, true) => reason.into(),
-        (true, false) => message.into(),
-        (false, false) => format!("{reason}: {message}"),
-    }
-}
-
 /// `jane-4kx9q2: user jane, groups dev, RSA-2048, 90d, requested by onboarder`.
 fn describe(r: &Reviewed) -> String {
     let mut parts = Vec::new();
@@ -466,39 +409,4 @@ fn describe(r: &Reviewed) -> String {
         parts.push(format!("requested by {who}"));
     }
     format!("{}: {}", r.name, parts.join(", "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::Kind;
-
-    fn strings(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn names_are_required_deduplicated_and_plain() {
-        assert_eq!(
-            names(&strings(&["a", "b", "a"]), "approve").unwrap(),
-            ["a", "b"]
-        );
-        let err = names(&[], "deny").unwrap_err();
-        assert_eq!(err.kind, Kind::Usage);
-        assert!(
-            err.to_string().contains("kubectl onboard deny NAME"),
-            "{err}"
-        );
-        assert_eq!(
-            names(&strings(&["csr/x"]), "approve").unwrap_err().kind,
-            Kind::Usage
-        );
-    }
-
-    #[test]
-    fn reasons_read_naturally() {
-        assert_eq!(because("", ""), "no reason given");
-        assert_eq!(because("R", "m"), "R: m");
-        assert_eq!(because("", "m"), "m");
-    }
 }

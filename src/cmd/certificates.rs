@@ -9,11 +9,12 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
 
 use crate::cluster::session;
-use crate::cmd::status::{check_due, days_left, warn_window};
 use crate::duration::format_duration;
+use crate::duration::{days_left, warn_window};
 use crate::error::Result;
+use crate::error::check_due;
 use crate::flags::cli::flags;
-use crate::records::inventory::{self, Record};
+use crate::records::inventory::{self, Record, State, state};
 use crate::records::revocation;
 use crate::ui::report::Output;
 
@@ -38,34 +39,6 @@ flags! {
         pub warn: Option<String>,
     }
     with connection, limit, output
-}
-
-/// Where a certificate stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    Valid,
-    Expiring,
-    Expired,
-}
-
-impl State {
-    fn as_str(self) -> &'static str {
-        match self {
-            State::Valid => "valid",
-            State::Expiring => "expiring",
-            State::Expired => "expired",
-        }
-    }
-}
-
-pub fn state(record: &Record, now: SystemTime, warn: Option<Duration>) -> State {
-    match record.not_after_time() {
-        Some(end) if end <= now => State::Expired,
-        Some(end) if warn.is_some_and(|w| end <= now + w) => State::Expiring,
-        Some(_) => State::Valid,
-        // A date we cannot read: never hidden, never counted as fine.
-        None => State::Expiring,
-    }
 }
 
 pub async fn run(args: Args) -> Result<()> {

@@ -375,7 +375,7 @@ async fn from_cluster(
         .ok()?;
     let names = |list: Vec<Option<String>>| list.into_iter().flatten().map(|n| (n, String::new()));
     Some(match source {
-        Source::PendingRequests => super::pending::pending(&conn)
+        Source::PendingRequests => crate::csr::queue::pending(&conn)
             .await
             .ok()?
             .into_iter()

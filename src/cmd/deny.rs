@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::cluster::access;
 use crate::cluster::session;
-use crate::cmd::approve::{because, names, review_all};
+use crate::csr::queue::{because, names, review_all};
 use crate::csr::submit::{self, SIGNER};
 use crate::csr::wait::State;
 use crate::error::{Error, Result};

@@ -128,7 +128,7 @@ const TOKEN_CACHE: Duration = Duration::from_secs(12);
 /// The requesters of the requests that wait for a decision (empty if they cannot be listed:
 /// then nothing shows as requested).
 async fn waiting_requesters(conn: &Connection) -> HashSet<String> {
-    match super::pending::pending(conn).await {
+    match crate::csr::queue::pending(conn).await {
         Ok(pending) => pending.into_iter().filter_map(|r| r.requester).collect(),
         Err(_) => HashSet::new(),
     }

@@ -16,8 +16,6 @@ use crate::cluster::Connection;
 use crate::cluster::access;
 use crate::cluster::rbac;
 use crate::cluster::session::{Local, display_paths};
-use crate::cmd::certificates::{State as CertState, state};
-use crate::cmd::revoke::{self, Target};
 use crate::cmd::status;
 use crate::csr::review::Reviewed;
 use crate::csr::submit::SIGNER;
@@ -29,6 +27,9 @@ use crate::kubeconfig::file::{self, Transaction};
 use crate::kubeconfig::{Forgotten, Loaded};
 use crate::pki::verify::{self, rfc3339};
 use crate::records::inventory::{self, Record};
+use crate::records::inventory::{State as CertState, state};
+use crate::records::revocation::enforcement::check_enforced;
+use crate::records::revocation::targets::{Target, put_on_list};
 use crate::records::revocation::{self, credential_id};
 use crate::signals::Signals;
 use crate::ui::progress::Progress;
@@ -191,12 +192,12 @@ async fn account(
             .iter()
             .map(|r| Target::Recorded(Box::new(r.clone())))
             .collect();
-        revoke::put_on_list(conn, &targets, Some(&format!("{user} was offboarded"))).await?;
+        put_on_list(conn, &targets, Some(&format!("{user} was offboarded"))).await?;
         let fingerprints: Vec<String> = targets
             .iter()
             .map(|t| t.fingerprint().to_string())
             .collect();
-        revoke::check_enforced(conn, &fingerprints, true, progress).await?;
+        check_enforced(conn, &fingerprints, true, progress).await?;
         done.revoked = true;
     }
     let mut groups: Vec<String> = done

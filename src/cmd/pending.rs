@@ -4,21 +4,17 @@
 //! `openssl req -text`.
 
 use argh::{ArgsInfo, FromArgs};
-use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::jiff::Timestamp;
-use kube::Api;
-use kube::api::ListParams;
 use serde_json::{Value, json};
 use std::time::SystemTime;
 
-use crate::cluster::Connection;
 use crate::cluster::access;
 use crate::cluster::session;
+use crate::csr::queue::{age, flood_warning, floods, pending, request_value, requested};
 use crate::csr::review::Reviewed;
 use crate::csr::submit::SIGNER;
 use crate::error::Result;
 use crate::flags::cli::flags;
-use crate::flags::plan::format_duration;
 use crate::invitation::{
     self,
     approval::{self, Verdict},
@@ -99,36 +95,6 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The requests for our signer that wait for a decision.
-pub async fn pending(conn: &Connection) -> Result<Vec<Reviewed>> {
-    let api: Api<CertificateSigningRequest> = Api::all(conn.client.clone());
-    let ours = ListParams::default().fields(&format!("spec.signerName={SIGNER}"));
-    let list = api
-        .list(&ours)
-        .await
-        .map_err(|e| conn.api_error("listing CertificateSigningRequests", e))?;
-    Ok(list
-        .items
-        .iter()
-        .map(Reviewed::of)
-        .filter(|r| r.signer == SIGNER && r.is_pending())
-        .collect())
-}
-
-fn requested(r: &Reviewed) -> String {
-    match r.expiration_seconds {
-        Some(s) if s > 0 => format_duration(std::time::Duration::from_secs(s as u64)),
-        _ => "default".into(),
-    }
-}
-
-fn age(r: &Reviewed, now: Timestamp) -> String {
-    match r.created {
-        Some(t) => human_duration(now.as_second() - t.as_second()),
-        None => "<unknown>".into(),
-    }
-}
-
 fn to_value(pending: &[Reviewed], verdicts: &[Verdict], now: Timestamp) -> Value {
     let items: Vec<Value> = pending
         .iter()
@@ -162,33 +128,6 @@ fn requester(r: &Reviewed) -> String {
         Some(name) => format!("invite {name}"),
         None => who.clone(),
     }
-}
-
-/// One request as `-o json|yaml` shows it (`pending`, `approve`, `deny`).
-pub fn request_value(r: &Reviewed, now: Timestamp) -> Value {
-    let mut v = json!({
-        "name": r.name,
-        "requester": r.requester,
-    });
-    match &r.asked {
-        Ok(a) => {
-            v["commonName"] = json!(a.common_name());
-            v["groups"] = json!(a.groups);
-            v["key"] = json!(a.key);
-        }
-        Err(why) => v["error"] = json!(why),
-    }
-    v["usages"] = json!(r.usages);
-    v["expirationSeconds"] = json!(r.expiration_seconds);
-    v["requestedDuration"] = json!(requested(r));
-    v["created"] = json!(
-        r.created
-            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-    );
-    v["age"] = json!(age(r, now));
-    v["managedByOnboard"] = json!(r.onboard);
-    v["refusals"] = json!(r.refusals());
-    v
 }
 
 fn table(pending: &[Reviewed], verdicts: &[Verdict], now: Timestamp) -> String {
@@ -254,113 +193,5 @@ fn table(pending: &[Reviewed], verdicts: &[Verdict], now: Timestamp) -> String {
     crate::ui::report::table(&lines)
 }
 
-/// More requests than this waiting from one requester is a flood: summarised, not listed.
-pub const FLOOD: usize = 10;
 /// How many of a flood's requests the table still shows.
 const FLOOD_SHOWN: usize = 3;
-
-/// The requesters with more than [`FLOOD`] requests waiting, and how many each has.
-pub fn floods(pending: &[Reviewed]) -> std::collections::BTreeMap<String, usize> {
-    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
-    for r in pending {
-        *counts
-            .entry(r.requester.clone().unwrap_or_default())
-            .or_default() += 1;
-    }
-    counts.retain(|_, n| *n > FLOOD);
-    counts
-}
-
-/// What to say of a flood of `count` requests from `requester`.
-pub fn flood_warning(requester: &str, count: usize) -> String {
-    match invitation::of_requester(requester) {
-        Some(name) => format!(
-            "invitation {name} has {count} requests waiting, more than anyone needs: its token is being misused? Withdraw it (kubectl onboard invitations --revoke {name}), which denies them all"
-        ),
-        None => format!(
-            "{requester} has {count} requests waiting, more than anyone needs: look into it, and deny them (kubectl onboard deny NAME…)"
-        ),
-    }
-}
-
-/// kubectl's AGE: apimachinery's `duration.HumanDuration`.
-pub fn human_duration(seconds: i64) -> String {
-    if seconds < -1 {
-        return "<invalid>".into();
-    }
-    if seconds < 0 {
-        return "0s".into();
-    }
-    if seconds < 120 {
-        return format!("{seconds}s");
-    }
-    let minutes = seconds / 60;
-    if minutes < 10 {
-        return match seconds % 60 {
-            0 => format!("{minutes}m"),
-            s => format!("{minutes}m{s}s"),
-        };
-    }
-    if minutes < 3 * 60 {
-        return format!("{minutes}m");
-    }
-    let hours = seconds / 3600;
-    if hours < 8 {
-        return match minutes % 60 {
-            0 => format!("{hours}h"),
-            m => format!("{hours}h{m}m"),
-        };
-    }
-    if hours < 48 {
-        return format!("{hours}h");
-    }
-    if hours < 24 * 8 {
-        return match hours % 24 {
-            0 => format!("{}d", hours / 24),
-            h => format!("{}d{h}h", hours / 24),
-        };
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{}d", hours / 24);
-    }
-    if hours < 24 * 365 * 8 {
-        return match (hours / 24) % 365 {
-            0 => format!("{}y", hours / 24 / 365),
-            d => format!("{}y{d}d", hours / 24 / 365),
-        };
-    }
-    format!("{}y", hours / 24 / 365)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages_read_as_kubectl_prints_them() {
-        let cases = [
-            (-5, "<invalid>"),
-            (-1, "0s"),
-            (0, "0s"),
-            (119, "119s"),
-            (120, "2m"),
-            (125, "2m5s"),
-            (600, "10m"),
-            (179 * 60, "179m"),
-            (3 * 3600, "3h"),
-            (3 * 3600 + 60, "3h1m"),
-            (8 * 3600, "8h"),
-            (47 * 3600, "47h"),
-            (2 * 86_400, "2d"),
-            (2 * 86_400 + 3600, "2d1h"),
-            (8 * 86_400, "8d"),
-            (729 * 86_400, "729d"),
-            (730 * 86_400, "2y"),
-            (731 * 86_400, "2y1d"),
-            (9 * 365 * 86_400, "9y"),
-        ];
-        for (seconds, want) in cases {
-            assert_eq!(human_duration(seconds), want, "{seconds}");
-        }
-    }
-}

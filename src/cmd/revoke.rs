@@ -4,17 +4,15 @@
 //! reads RBAC still grants, and until when the certificate works.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
 
 use crate::cluster::{rbac, session};
-use crate::cmd::certificates::{State, state};
 use crate::error::{Error, Result};
 use crate::flags::cli::flags;
-use crate::records::inventory::{self, Record};
-use crate::records::revocation::enforcement::{self, Probe};
+use crate::records::revocation::enforcement::{self, Probe, check_enforced};
+use crate::records::revocation::targets::{Target, check_named, put_on_list, targets};
 use crate::records::revocation::{self, credential_id};
 use crate::ui::report::Output;
 
@@ -44,98 +42,6 @@ flags! {
         pub repair: bool,
     }
     with connection, limit, output
-}
-
-/// The certificates a command names: a user's still-valid ones from the inventory, or one by
-/// fingerprint (from the inventory when recorded there). Only records that hold together
-/// ([`inventory::check`]) are taken: anyone who may record can forge one naming any user and
-/// fingerprint. Those left out are said in `progress`.
-pub async fn targets(
-    conn: &crate::cluster::Connection,
-    user: Option<&str>,
-    fingerprint: Option<&str>,
-    verb: &str,
-    progress: &mut crate::ui::progress::Progress,
-) -> Result<Vec<Target>> {
-    let now = SystemTime::now();
-    let (checked, unchecked) = inventory::list_checked(conn).await?;
-    if let Some(why) = unchecked {
-        progress.detail(&format!(
-            "inventory: records checked against themselves, not against the cluster's client CA: {why}"
-        ));
-    }
-    let mut records = Vec::with_capacity(checked.len());
-    for c in checked {
-        match &c.problem {
-            None => records.push(c.record),
-            Some(why) if user.is_none_or(|u| c.record.user == u) => progress.warn(&format!(
-                "not taking the record {}/{} (it names {}): it cannot be trusted: {why}",
-                inventory::NAMESPACE,
-                c.record.object_name(),
-                crate::terminal::printable(&c.record.user)
-            )),
-            Some(_) => {}
-        }
-    }
-    match (user, fingerprint) {
-        (Some(user), None) => {
-            let found: Vec<Target> = records
-                .into_iter()
-                .filter(|r| r.user == user && state(r, now, None) != State::Expired)
-                .map(|r| Target::Recorded(Box::new(r)))
-                .collect();
-            if found.is_empty() {
-                return Err(Error::failed(format!(
-                    "no still-valid certificate of {user} in the inventory that can be trusted (kubectl onboard certificates {user} --all); name one with --fingerprint to {verb} it"
-                )));
-            }
-            Ok(found)
-        }
-        (None, Some(given)) => {
-            let hex = revocation::fingerprint_arg(given)?;
-            Ok(vec![
-                match records.into_iter().find(|r| r.fingerprint == hex) {
-                    Some(r) => Target::Recorded(Box::new(r)),
-                    None => Target::Unrecorded(hex),
-                },
-            ])
-        }
-        _ => Err(Error::usage(format!(
-            "name a user or --fingerprint (one of them): kubectl onboard {verb} USER, or kubectl onboard {verb} --fingerprint SHA256"
-        ))),
-    }
-}
-
-/// A certificate to revoke or unrevoke.
-pub enum Target {
-    Recorded(Box<Record>),
-    /// Not in the inventory: only its fingerprint is known.
-    Unrecorded(String),
-}
-
-impl Target {
-    pub fn fingerprint(&self) -> &str {
-        match self {
-            Target::Recorded(r) => &r.fingerprint,
-            Target::Unrecorded(hex) => hex,
-        }
-    }
-}
-
-/// What a command line names, checked before anything is sent: a user or a fingerprint.
-pub fn check_named(user: Option<&str>, fingerprint: Option<&str>, verb: &str) -> Result<()> {
-    if user.is_some() == fingerprint.is_some() {
-        return Err(Error::usage(format!(
-            "name a user or --fingerprint (one of them): kubectl onboard {verb} USER, or kubectl onboard {verb} --fingerprint SHA256"
-        )));
-    }
-    if let Some(given) = fingerprint {
-        revocation::fingerprint_arg(given)?;
-    }
-    if let Some(user) = user {
-        crate::flags::plan::validate_name("user", user)?;
-    }
-    Ok(())
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -312,48 +218,6 @@ async fn report(
     Ok((text, still))
 }
 
-/// Adds `targets` to the revocation list (dropping expired entries) and puts the policy in place.
-pub async fn put_on_list(
-    conn: &crate::cluster::Connection,
-    targets: &[Target],
-    reason: Option<&str>,
-) -> Result<()> {
-    let mut entries = BTreeMap::new();
-    for t in targets {
-        let text = match t {
-            Target::Recorded(r) => revocation::message(&r.user, &r.not_after, reason),
-            Target::Unrecorded(hex) => {
-                revocation::message(&credential_id(hex), "its expiry", reason)
-            }
-        };
-        entries.insert(t.fingerprint().to_string(), text);
-    }
-    let expired = expired_entries(&revocation::list(conn).await?, &trusted(conn).await?);
-    revocation::update(conn, &entries, &expired).await
-}
-
-/// The records that hold together ([`inventory::check`]): only they may say a certificate
-/// expired (a forged one could otherwise take a revoked certificate off the list).
-pub async fn trusted(conn: &crate::cluster::Connection) -> Result<Vec<Record>> {
-    let (checked, _) = inventory::list_checked(conn).await?;
-    Ok(checked
-        .into_iter()
-        .filter(|c| c.problem.is_none())
-        .map(|c| c.record)
-        .collect())
-}
-
-/// The entries of the list whose certificate the inventory knows to have expired: an expired
-/// certificate cannot authenticate, so there is nothing left to refuse.
-pub fn expired_entries(entries: &BTreeMap<String, String>, records: &[Record]) -> Vec<String> {
-    let now = SystemTime::now();
-    records
-        .iter()
-        .filter(|r| state(r, now, None) == State::Expired && entries.contains_key(&r.fingerprint))
-        .map(|r| r.fingerprint.clone())
-        .collect()
-}
-
 /// The most entries `revoke --list` asks the API server about (one dry run each).
 const MAX_PROBES: usize = 50;
 
@@ -372,42 +236,6 @@ async fn enforced(
         }
     }
     seen
-}
-
-/// Checks, for at most [`enforcement::SETTLE`], that the API server refuses (`revoked`) or
-/// accepts the writes of `fingerprints`, as the list now says. A mismatch is an error that says
-/// what to do; when it cannot be checked, that is said.
-pub async fn check_enforced(
-    conn: &crate::cluster::Connection,
-    fingerprints: &[String],
-    revoked: bool,
-    progress: &mut crate::ui::progress::Progress,
-) -> Result<()> {
-    if fingerprints.is_empty() {
-        return Ok(());
-    }
-    match enforcement::settle(conn, fingerprints, revoked).await {
-        Ok(left) if left.is_empty() => {
-            progress.detail("checked: the API server does what the revocation list says");
-            Ok(())
-        }
-        Ok(left) => {
-            let ids: Vec<String> = left.iter().map(|hex| credential_id(hex)).collect();
-            Err(Error::failed(format!(
-                "the revocation list was changed, but {} later the API server still {} writes made with {}: {}",
-                crate::duration::format_duration(enforcement::SETTLE),
-                if revoked { "accepts" } else { "refuses" },
-                ids.join(", "),
-                enforcement::ADVICE
-            )))
-        }
-        Err(why) => {
-            progress.step(&format!(
-                "Not checked that the API server does what the revocation list says: {why}"
-            ));
-            Ok(())
-        }
-    }
 }
 
 fn list_text(entries: &BTreeMap<String, String>, enforced: &BTreeMap<String, Probe>) -> String {

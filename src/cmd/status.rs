@@ -13,9 +13,10 @@ use serde_json::{Value, json};
 
 use crate::cluster::session::display_paths;
 use crate::cluster::{self, Connection};
-use crate::error::{Error, Kind, Result};
+use crate::duration::{days_left, warn_window};
+use crate::error::Result;
+use crate::error::check_due;
 use crate::flags::cli::flags;
-use crate::flags::plan::parse_duration;
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::{self, edit::Section};
 use crate::pki::verify::{self, rfc3339};
@@ -78,26 +79,6 @@ impl Expiry {
             Expiry::Unreadable => "unreadable",
         }
     }
-}
-
-/// `--warn`, read.
-pub fn warn_window(warn: Option<&str>) -> Result<Option<Duration>> {
-    warn.map(|w| parse_duration("--warn", w)).transpose()
-}
-
-/// `--warn`'s verdict: exit 5 naming the users whose certificates are `due`, of `total` shown.
-pub fn check_due(due: &[&str], total: usize, warn: &str) -> Result<()> {
-    if due.is_empty() {
-        return Ok(());
-    }
-    Err(Error::new(
-        Kind::Expiring,
-        format!(
-            "{} of {total} certificates expire within {warn}: {}; renew them (kubectl onboard renew USER)",
-            due.len(),
-            due.join(", ")
-        ),
-    ))
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -240,13 +221,6 @@ fn expiry(row: &Row, now: SystemTime, warn: Option<Duration>) -> Expiry {
         Ok(c) if c.not_after <= now => Expiry::Expired,
         Ok(c) if warn.is_some_and(|w| c.not_after <= now + w) => Expiry::Expiring,
         Ok(_) => Expiry::Ok,
-    }
-}
-
-pub fn days_left(not_after: SystemTime, now: SystemTime) -> i64 {
-    match not_after.duration_since(now) {
-        Ok(d) => (d.as_secs() / 86_400) as i64,
-        Err(e) => -(e.duration().as_secs().div_ceil(86_400) as i64),
     }
 }
 

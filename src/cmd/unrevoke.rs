@@ -5,9 +5,10 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::json;
 
 use crate::cluster::session;
-use crate::cmd::revoke::{Target, check_named, expired_entries, targets};
 use crate::error::Result;
 use crate::flags::cli::flags;
+use crate::records::revocation::enforcement::check_enforced;
+use crate::records::revocation::targets::{Target, check_named, expired_entries, targets, trusted};
 use crate::records::revocation::{self, credential_id};
 use crate::ui::report::Output;
 
@@ -51,7 +52,7 @@ pub async fn run(args: Args) -> Result<()> {
     )
     .await?;
     let entries = revocation::list(&conn).await?;
-    let mut remove = expired_entries(&entries, &super::revoke::trusted(&conn).await?);
+    let mut remove = expired_entries(&entries, &trusted(&conn).await?);
     let mut text = String::new();
     let mut taken_off = Vec::new();
     for t in &targets {
@@ -71,7 +72,7 @@ pub async fn run(args: Args) -> Result<()> {
             .map(|t| t.fingerprint().to_string())
             .filter(|hex| remove.contains(hex))
             .collect();
-        super::revoke::check_enforced(&conn, &taken, false, &mut progress).await?;
+        check_enforced(&conn, &taken, false, &mut progress).await?;
     }
     if let [Target::Recorded(r), ..] = targets.as_slice() {
         progress.detail(&format!(

@@ -5,6 +5,7 @@
 
 pub mod hint;
 pub mod issue;
+pub mod queue;
 pub mod review;
 pub mod submit;
 pub mod wait;

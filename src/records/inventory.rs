@@ -9,7 +9,7 @@
 //! Recording never makes a command fail: what cannot be recorded is said once.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
@@ -540,6 +540,34 @@ pub async fn caller(conn: &Connection) -> Option<String> {
         .await
         .ok()?;
     review.status?.user_info?.username
+}
+
+/// Where a certificate stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Valid,
+    Expiring,
+    Expired,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Valid => "valid",
+            State::Expiring => "expiring",
+            State::Expired => "expired",
+        }
+    }
+}
+
+pub fn state(record: &Record, now: SystemTime, warn: Option<Duration>) -> State {
+    match record.not_after_time() {
+        Some(end) if end <= now => State::Expired,
+        Some(end) if warn.is_some_and(|w| end <= now + w) => State::Expiring,
+        Some(_) => State::Valid,
+        // A date we cannot read: never hidden, never counted as fine.
+        None => State::Expiring,
+    }
 }
 
 #[cfg(test)]

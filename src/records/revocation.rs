@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::records::inventory::NAMESPACE;
 
 pub mod enforcement;
+pub mod targets;
 
 /// The policy and its binding.
 pub const POLICY: &str = "kubectl-onboard-revocations";

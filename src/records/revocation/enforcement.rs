@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::{POLICY, credential_id, desired_binding, desired_policy};
 use crate::cluster::Connection;
+use crate::error::{Error, Result};
 use crate::records::inventory::NAMESPACE;
 use crate::ui::progress::Progress;
 
@@ -201,6 +202,42 @@ fn holds(actual: &Value, wanted: &Value) -> bool {
             a.len() == w.len() && a.iter().zip(w).all(|(found, v)| holds(found, v))
         }
         _ => actual == wanted,
+    }
+}
+
+/// Checks, for at most [`SETTLE`], that the API server refuses (`revoked`) or
+/// accepts the writes of `fingerprints`, as the list now says. A mismatch is an error that says
+/// what to do; when it cannot be checked, that is said.
+pub async fn check_enforced(
+    conn: &Connection,
+    fingerprints: &[String],
+    revoked: bool,
+    progress: &mut Progress,
+) -> Result<()> {
+    if fingerprints.is_empty() {
+        return Ok(());
+    }
+    match settle(conn, fingerprints, revoked).await {
+        Ok(left) if left.is_empty() => {
+            progress.detail("checked: the API server does what the revocation list says");
+            Ok(())
+        }
+        Ok(left) => {
+            let ids: Vec<String> = left.iter().map(|hex| credential_id(hex)).collect();
+            Err(Error::failed(format!(
+                "the revocation list was changed, but {} later the API server still {} writes made with {}: {}",
+                crate::duration::format_duration(SETTLE),
+                if revoked { "accepts" } else { "refuses" },
+                ids.join(", "),
+                ADVICE
+            )))
+        }
+        Err(why) => {
+            progress.step(&format!(
+                "Not checked that the API server does what the revocation list says: {why}"
+            ));
+            Ok(())
+        }
     }
 }
 
