@@ -40,6 +40,19 @@ pub fn printable_lines(text: &str) -> String {
         .collect()
 }
 
+/// `jane.csr` as is, `my file.csr` as `'my file.csr'`: safe to paste into a shell.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

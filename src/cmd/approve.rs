@@ -113,7 +113,7 @@ pub async fn run(args: Args) -> Result<()> {
         .iter()
         .any(|(_, invitation)| invitation.is_some())
     {
-        super::invite::tidy(&conn, &mut progress).await;
+        crate::invitation::server::tidy_all(&conn, &mut progress).await;
     }
     let now = Timestamp::now();
     let value = || {

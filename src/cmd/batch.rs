@@ -14,11 +14,9 @@
 //! - Ctrl-C: the requests in flight are withdrawn, no new user starts, the table is printed.
 
 mod resume;
-pub mod roster;
 
 use std::cell::Cell;
 use std::io::IsTerminal;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -43,7 +41,7 @@ use crate::signals::Signals;
 use crate::ui::progress::Progress;
 use crate::ui::report::Output;
 
-use roster::Member;
+use crate::flags::roster::{self, Member};
 
 const DEFAULT_PARALLEL: usize = 8;
 /// From this many users on, say that ECDSA keys are much faster to make than RSA ones.
@@ -200,7 +198,7 @@ pub async fn run(args: Args) -> Result<()> {
     let mut progress = batch.output.progress(false);
     let (source, target) = source(&batch, &mut progress)?;
     target.check_portable(batch.allow_insecure_cluster)?;
-    make_dir(&batch.dir)?;
+    crate::kubeconfig::file::make_output_dir(&batch.dir)?;
     let mut results = resumed(&batch, &entries, &target);
     let todo: Vec<usize> = (0..entries.len())
         .filter(|&i| results[i].is_none())
@@ -446,27 +444,6 @@ fn read_roster(batch: &Batch) -> Result<Vec<Member>> {
             n => format!("{n} problems"),
         }
     )))
-}
-
-/// The output directory, created 0700 (it will hold private keys).
-/// `--output-dir`, made 0700 if it is not there.
-pub fn make_dir(dir: &Path) -> Result<()> {
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
-        Ok(()) if dir.is_dir() => Ok(()),
-        Ok(()) => Err(Error::failed(format!(
-            "--output-dir {} is not a directory",
-            dir.display()
-        ))),
-        Err(e) => Err(Error::failed(format!(
-            "cannot create --output-dir {}: {}",
-            dir.display(),
-            crate::kubeconfig::file::io_reason(&e)
-        ))),
-    }
 }
 
 fn file_of(dir: &Path, user: &str) -> PathBuf {

@@ -47,7 +47,7 @@ pub async fn run(args: Args) -> Result<()> {
     .await?;
     if let Some(name) = &args.revoke {
         let text = withdraw(&conn, name).await?;
-        super::invite::tidy(&conn, &mut progress).await;
+        crate::invitation::server::tidy_all(&conn, &mut progress).await;
         return output.print(|| json!({"withdrawn": name}), &text);
     }
     let invitations = server::list(&conn).await?;
@@ -63,7 +63,10 @@ pub async fn run(args: Args) -> Result<()> {
         .map(|i| (i, i.state(now, waiting.contains(&i.requester()))))
         .collect();
     let value = || {
-        let items: Vec<Value> = rows.iter().map(|(i, s)| invitation_value(i, *s)).collect();
+        let items: Vec<Value> = rows
+            .iter()
+            .map(|(i, s)| crate::invitation::invitation_value(i, *s))
+            .collect();
         json!({ "invitations": items })
     };
     if rows.is_empty() && output.format.is_none() {
@@ -132,26 +135,6 @@ async fn waiting_requesters(conn: &Connection) -> HashSet<String> {
         Ok(pending) => pending.into_iter().filter_map(|r| r.requester).collect(),
         Err(_) => HashSet::new(),
     }
-}
-
-/// One invitation as `-o json|yaml` shows it (`invite`, `invitations`).
-pub fn invitation_value(i: &Invitation, state: State) -> Value {
-    let mut v = json!({
-        "name": i.name,
-        "user": i.user,
-        "groups": i.groups,
-        "grants": crate::invitation::grants_value(&i.grants),
-        "durationSeconds": i.duration.map(|d| d.as_secs()),
-        "created": i.created,
-        "expires": i.expires,
-        "invitedBy": i.invited_by,
-        "state": state.as_str(),
-    });
-    if let Stored::Used { request, at, .. } = &i.stored {
-        v["request"] = json!(request);
-        v["usedAt"] = json!(at);
-    }
-    v
 }
 
 fn table(rows: &[(&Invitation, State)]) -> String {

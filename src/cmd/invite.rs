@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime};
 use argh::{ArgsInfo, FromArgs};
 use serde_json::{Value, json};
 
-use super::batch::roster;
 use crate::cluster::Connection;
 use crate::cluster::access;
 use crate::cluster::rbac::Grant;
@@ -19,6 +18,7 @@ use crate::csr::submit;
 use crate::error::{Error, Result};
 use crate::flags::cli::flags;
 use crate::flags::plan::{self, format_duration};
+use crate::flags::roster;
 use crate::invitation::{self, DEFAULT_EXPIRY, Invitation, MAX_EXPIRY, MIN_EXPIRY, file, server};
 use crate::kubeconfig::Target;
 use crate::records::inventory;
@@ -106,10 +106,10 @@ pub async fn run(args: Args) -> Result<()> {
         e.context("an invitation may grant only what you may bind yourself; nothing was created")
     })?;
     server::prepare(&conn).await?;
-    tidy(&conn, &mut progress).await;
+    server::tidy_all(&conn, &mut progress).await;
     warn_missing_roles(&conn, &wanted, &mut progress).await;
     if let Some(dir) = &args.output_dir {
-        super::batch::make_dir(dir)?;
+        crate::kubeconfig::file::make_output_dir(dir)?;
     }
     let invited_by = inventory::caller(&conn).await;
     let mut made: Vec<(Invitation, PathBuf)> = Vec::new();
@@ -248,18 +248,6 @@ async fn make(
     written
 }
 
-/// The credentials of finished invitations go, whoever made them.
-pub async fn tidy(conn: &Connection, progress: &mut Progress) {
-    let tidied = match server::list(conn).await {
-        Ok(all) => server::tidy(conn, &all, SystemTime::now()).await,
-        Err(e) => Err(e),
-    };
-    match tidied {
-        Ok(done) => done.iter().for_each(|line| progress.detail(line)),
-        Err(e) => progress.detail(&format!("invitations not tidied: {e}")),
-    }
-}
-
 /// A role that does not exist yet is bound all the same at approval, and grants nothing until
 /// it exists: say so now.
 async fn warn_missing_roles(conn: &Connection, wanted: &[Wanted], progress: &mut Progress) {
@@ -291,7 +279,7 @@ fn to_value(made: &[(Invitation, PathBuf)]) -> Value {
     let items: Vec<Value> = made
         .iter()
         .map(|(i, path)| {
-            let mut v = super::invitations::invitation_value(i, invitation::State::Open);
+            let mut v = invitation::invitation_value(i, invitation::State::Open);
             v["file"] = json!(path.display().to_string());
             v
         })

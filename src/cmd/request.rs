@@ -17,6 +17,7 @@ use crate::flags::plan;
 use crate::kubeconfig::file::{Mode, Transaction};
 use crate::pipeline;
 use crate::pki::keystore;
+use crate::terminal::shell_quote;
 use crate::ui::report::Output;
 
 flags! {
@@ -166,19 +167,6 @@ impl Made<'_> {
             "keyAlgorithm": self.key_algorithm,
             "fingerprint": self.fingerprint,
         })
-    }
-}
-
-/// `jane.csr` as is, `my file.csr` as `'my file.csr'`: safe to paste into a shell.
-pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 

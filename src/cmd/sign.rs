@@ -27,7 +27,7 @@ use crate::ui::progress::Progress;
 use crate::ui::report::{Output, Summary};
 use argh::{ArgsInfo, FromArgs};
 
-use super::request::shell_quote;
+use crate::terminal::shell_quote;
 
 flags! {
     /// Sign a colleague's certificate request and write the kubeconfig to send back (it holds no

@@ -374,6 +374,26 @@ pub fn new(
     }
 }
 
+/// One invitation as `-o json|yaml` shows it (`invite`, `invitations`).
+pub fn invitation_value(i: &Invitation, state: State) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "name": i.name,
+        "user": i.user,
+        "groups": i.groups,
+        "grants": grants_value(&i.grants),
+        "durationSeconds": i.duration.map(|d| d.as_secs()),
+        "created": i.created,
+        "expires": i.expires,
+        "invitedBy": i.invited_by,
+        "state": state.as_str(),
+    });
+    if let Stored::Used { request, at, .. } = &i.stored {
+        v["request"] = serde_json::json!(request);
+        v["usedAt"] = serde_json::json!(at);
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

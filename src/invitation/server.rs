@@ -456,3 +456,15 @@ fn configmaps(conn: &Connection) -> Api<ConfigMap> {
 fn accounts(conn: &Connection) -> Api<ServiceAccount> {
     Api::namespaced(conn.client.clone(), NAMESPACE)
 }
+
+/// The credentials of finished invitations go, whoever made them.
+pub async fn tidy_all(conn: &Connection, progress: &mut crate::ui::progress::Progress) {
+    let tidied = match list(conn).await {
+        Ok(all) => tidy(conn, &all, SystemTime::now()).await,
+        Err(e) => Err(e),
+    };
+    match tidied {
+        Ok(done) => done.iter().for_each(|line| progress.detail(line)),
+        Err(e) => progress.detail(&format!("invitations not tidied: {e}")),
+    }
+}

@@ -382,6 +382,27 @@ pub fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// The output directory, created 0700 (it will hold private keys).
+/// `--output-dir`, made 0700 if it is not there.
+pub fn make_output_dir(dir: &Path) -> Result<()> {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) if dir.is_dir() => Ok(()),
+        Ok(()) => Err(Error::failed(format!(
+            "--output-dir {} is not a directory",
+            dir.display()
+        ))),
+        Err(e) => Err(Error::failed(format!(
+            "cannot create --output-dir {}: {}",
+            dir.display(),
+            io_reason(&e)
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

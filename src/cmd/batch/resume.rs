@@ -9,7 +9,7 @@ use serde_json::Value;
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
 
-use super::roster::Member;
+use crate::flags::roster::Member;
 use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::edit::{Document, Section};
 use crate::kubeconfig::{self, yaml};
