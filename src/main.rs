@@ -59,10 +59,10 @@ fn completion_request(
 ) -> Option<Vec<String>> {
     let mut words: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
     let name = std::path::Path::new(program).file_name()?.to_string_lossy();
-    if name.trim_end_matches(".exe") == complete::KUBECTL_HELPER {
+    if name.trim_end_matches(".exe") == kubectl_onboard::flags::cli::KUBECTL_HELPER {
         return Some(words);
     }
-    if words.first().map(String::as_str) == Some(complete::HIDDEN_COMMAND) {
+    if words.first().map(String::as_str) == Some(kubectl_onboard::flags::cli::HIDDEN_COMMAND) {
         words.remove(0);
         return Some(words);
     }

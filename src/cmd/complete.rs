@@ -19,13 +19,9 @@ use kube::Api;
 use kube::api::ListParams;
 
 use crate::cluster::Connection;
-use crate::flags::cli::Args;
+use crate::flags::cli::{Args, COMPLETION_COMMAND};
 use crate::kubeconfig::{self, edit::Section};
 
-/// The name kubectl looks for on PATH to complete `kubectl onboard …`.
-pub const KUBECTL_HELPER: &str = "kubectl_complete-onboard";
-/// The hidden subcommand the shell scripts call.
-pub const HIDDEN_COMMAND: &str = "__complete";
 /// How long the cluster is given for pending requests, ClusterRoles or namespaces.
 pub const CLUSTER_WAIT: Duration = Duration::from_secs(2);
 
@@ -258,7 +254,7 @@ fn positional(subcommand: Option<&str>, index: usize) -> Source {
         ),
         (Some("approve" | "deny"), _) => Source::PendingRequests,
         (Some("renew" | "offboard"), 0) => Source::Users,
-        (Some(super::completion::NAME), 0) => fixed(&[
+        (Some(COMPLETION_COMMAND), 0) => fixed(&[
             ("bash", "a bash script"),
             ("zsh", "a zsh script"),
             ("fish", "a fish script"),

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use argh::{ArgsInfo, FromArgs};
 
-use super::complete::{HIDDEN_COMMAND, KUBECTL_HELPER};
 use crate::cmd::Parsed;
 use crate::error::{Error, Result};
 use crate::flags::cli::parse_as;
+use crate::flags::cli::{HIDDEN_COMMAND, KUBECTL_HELPER};
 
 /// Shell completion: a script for bash, zsh or fish, or kubectl's own completion of the plugin.
 #[derive(FromArgs, ArgsInfo, Debug, PartialEq)]
@@ -33,7 +33,7 @@ pub struct Completion {
     pub print: bool,
 }
 
-pub const NAME: &str = "completion";
+pub const NAME: &str = crate::flags::cli::COMPLETION_COMMAND;
 const BINARY: &str = "kubectl-onboard";
 
 pub fn parse(command: &str, rest: &[String]) -> Result<Parsed> {

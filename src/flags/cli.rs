@@ -7,6 +7,13 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
+/// The subcommand that prints or installs completion.
+pub const COMPLETION_COMMAND: &str = "completion";
+/// The hidden subcommand the shell scripts call to complete a word.
+pub const HIDDEN_COMMAND: &str = "__complete";
+/// The name kubectl looks for on PATH to complete `kubectl onboard …`.
+pub const KUBECTL_HELPER: &str = "kubectl_complete-onboard";
+
 /// An argh struct with the flag families it shares with other commands appended to its own
 /// fields, declared (and documented) once here: argh cannot flatten one struct into another
 /// (google/argh#15). Families: `connection` (--kubeconfig, --context), `kubeconfig`
