@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# zsh and fish, for the completion tests of their scripts (tests/cli.rs): installed with apt-get
+# zsh and fish, for the completion tests of their scripts (tests/integration/cli.rs): installed with apt-get
 # when missing and this runs as root on Debian or Ubuntu; otherwise it says what to install.
 set -euo pipefail
 missing=()

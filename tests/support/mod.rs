@@ -1,5 +1,6 @@
-//! Shared by the integration tests (`mod support;`) and `cargo run --example cluster`.
-//! Each test crate uses a different part of it.
+//! Shared by the integration tests (`tests/integration/main.rs`), the benchmarks and
+//! `cargo run --example cluster`.
+//! Each of them uses a different part of it.
 #![allow(dead_code, unused_imports)]
 
 pub mod cluster;

@@ -1,10 +1,8 @@
 //! The lifecycle subcommands end to end, on the real control plane, with the real kubectl
 //! (and openssl) as the judges.
 
-mod support;
-
-use support::Cluster;
-use support::onboard::{Env, unique};
+use crate::support::Cluster;
+use crate::support::onboard::{Env, unique};
 
 #[test]
 fn status_lists_certificates_with_their_expiry_and_warns() {

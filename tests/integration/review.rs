@@ -2,14 +2,12 @@
 //! control plane: the requester is the real bootstrap user waiting in a real `kubectl onboard`,
 //! and kubectl (`auth whoami`, `auth can-i`, `config view`) judges the outcome.
 
-mod support;
-
 use std::process::Command;
 
+use crate::support::Cluster;
+use crate::support::cluster::{base64, kubectl};
+use crate::support::onboard::{BIN, Env, Run, finish, unique, wait_for_csr};
 use serde_json::Value;
-use support::Cluster;
-use support::cluster::{base64, kubectl};
-use support::onboard::{BIN, Env, Run, finish, unique, wait_for_csr};
 
 /// `kubectl onboard pending`'s row for `csr`, split into its columns.
 fn pending_row(env: &Env, csr: &str) -> Vec<String> {
@@ -92,7 +90,7 @@ fn kubectl_csr(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    support::cluster::run_with_stdin(
+    crate::support::cluster::run_with_stdin(
         cluster
             .kubectl_command(&cluster.admin_kubeconfig)
             .args(["create", "-f", "-"]),

@@ -1,8 +1,6 @@
 //! `kubectl onboard <user>` end to end, on the real control plane, with the real kubectl as the
 //! judge of what we wrote. Nothing here is mocked.
 
-mod support;
-
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -11,9 +9,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::support::onboard::{Env, Run, csr_exists, finish, unique, wait_for_csr, without};
+use crate::support::{Cluster, Options};
 use base64ct::{Base64, Encoding};
-use support::onboard::{Env, Run, csr_exists, finish, unique, wait_for_csr, without};
-use support::{Cluster, Options};
 
 fn mode(path: &std::path::Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -531,7 +529,7 @@ fn a_capped_lifetime_is_a_warning() {
 
 #[test]
 fn kubectl_finds_it_as_a_plugin() {
-    let dir = std::path::Path::new(support::onboard::BIN)
+    let dir = std::path::Path::new(crate::support::onboard::BIN)
         .parent()
         .unwrap();
     let path = format!(
@@ -539,7 +537,7 @@ fn kubectl_finds_it_as_a_plugin() {
         dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = Command::new(support::cluster::kubectl())
+    let out = Command::new(crate::support::cluster::kubectl())
         .args(["onboard", "--help"])
         .env("PATH", path)
         .output()
@@ -799,7 +797,7 @@ fn an_interrupted_create_is_looked_for_by_name_and_never_claimed_withdrawn() {
         .to_string();
     assert!(name.starts_with(&user), "{all}");
     std::thread::sleep(std::time::Duration::from_secs(1));
-    let _ = Command::new(support::cluster::kubectl())
+    let _ = Command::new(crate::support::cluster::kubectl())
         .args(["--kubeconfig", cluster.admin_kubeconfig.to_str().unwrap()])
         .args(["delete", "csr", &name, "--ignore-not-found"])
         .output();
@@ -881,7 +879,7 @@ fn with_a_kubeconfig_list_new_entries_go_to_the_first_existing_file() {
         first_text.contains(&format!("name: {user}")),
         "{first_text}"
     );
-    let out = std::process::Command::new(support::cluster::kubectl())
+    let out = std::process::Command::new(crate::support::cluster::kubectl())
         .args([
             "--context",
             &format!("{user}@{}", cluster.name),

@@ -2,16 +2,14 @@
 //! plane. The user and the administrator each get their own scratch HOME, as on two machines;
 //! the real kubectl and openssl judge what came out.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::support::Cluster;
+use crate::support::onboard::{Env, csr_exists, finish, unique, wait_for_csr, without};
 use base64ct::{Base64, Encoding};
-use support::Cluster;
-use support::onboard::{Env, csr_exists, finish, unique, wait_for_csr, without};
 
 /// openssl in `dir` with `stdin`; must succeed; its stdout.
 fn openssl(dir: &Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {

@@ -2,11 +2,9 @@
 //! nothing else there) and keeps quiet with `-q` (no progress on stderr, at most warnings),
 //! end to end on the real control plane; kubectl checks what the commands say they did.
 
-mod support;
-
+use crate::support::Cluster;
+use crate::support::onboard::{Env, Run, finish, unique, wait_for_csr};
 use serde_json::Value;
-use support::Cluster;
-use support::onboard::{Env, Run, finish, unique, wait_for_csr};
 
 /// Runs `args -o json -q`: must succeed, print one JSON document and no progress.
 fn json_quietly(env: &Env, args: &[&str]) -> Value {

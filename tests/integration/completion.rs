@@ -2,17 +2,15 @@
 //! `kubectl_complete-onboard` that `kubectl onboard completion kubectl` puts beside the plugin)
 //! and through the bash script, with candidates from the test cluster.
 
-mod support;
-
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::Cluster;
-use support::cluster::{kubectl, random_hex};
-use support::onboard::{BIN, Env, unique, wait_for_csr};
+use crate::support::Cluster;
+use crate::support::cluster::{kubectl, random_hex};
+use crate::support::onboard::{BIN, Env, unique, wait_for_csr};
 
 /// A PATH directory holding `kubectl-onboard` (a link to the binary under test), as krew's bin.
 struct PluginDir {

@@ -1,16 +1,14 @@
 //! Tests of the test control plane itself (tests/support), with the real kubectl and openssl.
 
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support::cluster::{random_hex, run_with_stdin};
+use crate::support::{Cluster, Options};
 use serde_json::Value;
-use support::cluster::{random_hex, run_with_stdin};
-use support::{Cluster, Options};
 
 const KUBE_APISERVER_CLIENT: &str = "kubernetes.io/kube-apiserver-client";
 
@@ -89,7 +87,7 @@ fn openssl_csr(dir: &Path, subj: &str) -> String {
     ok(&[
         "req", "-new", "-key", "u.key", "-subj", subj, "-out", "u.csr",
     ]);
-    support::cluster::base64(&fs::read(dir.join("u.csr")).unwrap())
+    crate::support::cluster::base64(&fs::read(dir.join("u.csr")).unwrap())
 }
 
 fn csr_manifest(name: &str, request_b64: &str, expiration_seconds: u64) -> String {
@@ -200,7 +198,10 @@ fn admin_kubeconfig_is_system_masters() {
     let ca_b64 = view["clusters"][0]["cluster"]["certificate-authority-data"]
         .as_str()
         .expect("CA data");
-    assert_eq!(ca_b64, support::cluster::base64(c.ca_pem().as_bytes()));
+    assert_eq!(
+        ca_b64,
+        crate::support::cluster::base64(c.ca_pem().as_bytes())
+    );
     assert!(view["users"][0]["user"]["client-certificate-data"].is_string());
 }
 
@@ -462,8 +463,8 @@ fn default_route_detection() {
     let with = format!("{hdr}eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n");
     let without = format!("{hdr}eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n");
     let v6_lo = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
-    assert!(support::cluster::default_route_in(&with, ""));
-    assert!(!support::cluster::default_route_in(&without, v6_lo));
+    assert!(crate::support::cluster::default_route_in(&with, ""));
+    assert!(!crate::support::cluster::default_route_in(&without, v6_lo));
 }
 
 #[test]

@@ -3,17 +3,15 @@
 //! (request certificates, nothing else, and only until it is used, withdrawn or expired); and
 //! every way `approve` keeps a request from going beyond its invitation.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
+use crate::support::Cluster;
+use crate::support::onboard::{Env, Run, csr_exists, finish, unique, wait_for_csr};
 use serde_json::Value;
-use support::Cluster;
-use support::onboard::{Env, Run, csr_exists, finish, unique, wait_for_csr};
 
 /// `approve --invited` approves every matching request in the cluster, so the tests that make
 /// or approve requests take turns (the cluster is shared by the tests of this file).
@@ -584,9 +582,9 @@ fn request_with_token(
 ) -> Result<String, String> {
     let manifest = format!(
         "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  generateName: {user}-\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client\n  usages: [\"client auth\"]\n",
-        support::cluster::base64(request)
+        crate::support::cluster::base64(request)
     );
-    let out = support::cluster::run_with_stdin(
+    let out = crate::support::cluster::run_with_stdin(
         cluster
             .kubectl_command(invitation)
             .args(["create", "-f", "-", "-o", "name"]),
@@ -883,7 +881,7 @@ fn a_crafted_invitation_runs_nothing_reads_nothing_and_sends_nothing() {
 }
 
 fn base64_of(data: &[u8]) -> String {
-    support::cluster::base64(data)
+    crate::support::cluster::base64(data)
 }
 
 #[test]

@@ -2,15 +2,13 @@
 //! judges: the real kube-apiserver (`kubectl auth whoami` with what we wrote), the real signer
 //! of kube-controller-manager (its certificates, next to ours, through `openssl x509`).
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::Cluster;
-use support::onboard::{Env, csr_exists, finish, unique, wait_for_csr};
+use crate::support::Cluster;
+use crate::support::onboard::{Env, csr_exists, finish, unique, wait_for_csr};
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777

@@ -2,16 +2,14 @@
 //! documented exit code, and leaves every file exactly as it was (no lock or temporary file
 //! behind either).
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::Cluster;
-use support::cluster::random_hex;
-use support::onboard::BIN;
+use crate::support::Cluster;
+use crate::support::cluster::random_hex;
+use crate::support::onboard::BIN;
 
 const USAGE: i32 = 2;
 const FAILED: i32 = 1;
@@ -774,14 +772,14 @@ fn every_command_gives_up_on_a_server_that_never_answers() {
     let port = listener.local_addr().unwrap().port();
     let dir = std::env::temp_dir().join(format!(
         "onboard-silent-{}",
-        support::cluster::random_hex(6)
+        crate::support::cluster::random_hex(6)
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("config");
     std::fs::write(
         &kubeconfig,
         format!("apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority-data: {}\ncontexts:\n- name: s\n  context: {{cluster: s, user: u}}\ncurrent-context: s\nusers:\n- name: u\n  user: {{token: t}}\n",
-            support::cluster::base64(Cluster::shared().ca_pem().as_bytes())),
+            crate::support::cluster::base64(Cluster::shared().ca_pem().as_bytes())),
     )
     .unwrap();
     let invitation = dir.join("x.invite");
@@ -801,7 +799,7 @@ fn every_command_gives_up_on_a_server_that_never_answers() {
         let mut all = args.to_vec();
         all.extend(["--request-timeout", "2s"]);
         let started = std::time::Instant::now();
-        let out = std::process::Command::new(support::onboard::BIN)
+        let out = std::process::Command::new(crate::support::onboard::BIN)
             .args(&all)
             .env("KUBECONFIG", &kubeconfig)
             .env("HOME", &dir)

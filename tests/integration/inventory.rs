@@ -2,16 +2,14 @@
 //! the CertificateSigningRequest, names each certificate by the fingerprint openssl computes and
 //! the credential id the API server reports, and `kubectl onboard certificates` lists it.
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+use crate::support::Cluster;
+use crate::support::onboard::{Env, csr_exists, finish, unique, wait_for_csr};
 use base64ct::{Base64, Encoding};
 use serde_json::Value;
-use support::Cluster;
-use support::onboard::{Env, csr_exists, finish, unique, wait_for_csr};
 
 /// The inventory as `kubectl onboard certificates -o json` prints it, for these users only
 /// (other tests record theirs in the same cluster).
@@ -340,7 +338,7 @@ fn the_issuing_command_has_the_last_word_over_a_sweep() {
         std::thread::spawn(move || {
             let mut sweeps = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let out = Command::new(support::onboard::BIN)
+                let out = Command::new(crate::support::onboard::BIN)
                     .args(["certificates", "-o", "json"])
                     .env("HOME", &home)
                     .env("KUBECONFIG", &kubeconfig)
@@ -418,7 +416,7 @@ fn a_forged_record_is_shown_as_untrusted_and_never_revoked_from() {
         },
         "data": {"certificate": String::from_utf8(pem).unwrap()},
     });
-    support::cluster::run_with_stdin(
+    crate::support::cluster::run_with_stdin(
         cluster
             .kubectl_command(&cluster.admin_kubeconfig)
             .args(["create", "-f", "-"]),

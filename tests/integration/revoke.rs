@@ -2,17 +2,15 @@
 //! writes are refused with the reason, her reads are not, nobody else is touched, a new
 //! certificate for her works, and unrevoke undoes it.
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use crate::support::Cluster;
+use crate::support::cluster::Options;
+use crate::support::onboard::{Env, unique};
 use serde_json::{Value, json};
-use support::Cluster;
-use support::cluster::Options;
-use support::onboard::{Env, unique};
 
 /// `kubectl --kubeconfig K --context C create configmap NAME -n default`.
 fn create_configmap(cluster: &Cluster, kubeconfig: &Path, context: &str) -> Output {
