@@ -16,7 +16,6 @@ use crate::cluster::Connection;
 use crate::cluster::access;
 use crate::cluster::rbac;
 use crate::cluster::session::{Local, display_paths};
-use crate::cmd::status;
 use crate::csr::review::Reviewed;
 use crate::csr::submit::SIGNER;
 use crate::csr::wait::State;
@@ -374,7 +373,7 @@ struct Known {
 
 /// The user's certificate in the kubeconfig (the entry kubectl uses), if its CN is the user.
 fn kubeconfig_certificate(loaded: &Loaded, user: &str) -> Option<Known> {
-    let row = status::read_rows(&loaded.merged)
+    let row = crate::kubeconfig::certificates::held(&loaded.merged)
         .into_iter()
         .find(|r| r.user == user)?;
     let cert = row.certificate.ok()?;

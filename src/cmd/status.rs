@@ -17,14 +17,12 @@ use crate::duration::{days_left, warn_window};
 use crate::error::Result;
 use crate::error::check_due;
 use crate::flags::cli::flags;
-use crate::kubeconfig::credential::{self, Field};
-use crate::kubeconfig::{self, edit::Section};
-use crate::pki::verify::{self, rfc3339};
-use crate::records::inventory;
+use crate::kubeconfig;
+use crate::kubeconfig::certificates::{Cert, held};
+use crate::pki::verify::rfc3339;
 use crate::records::revocation;
 use crate::ui::progress::Progress;
 use crate::ui::report::Output;
-use x509_cert::der::Encode;
 
 flags! {
     /// Show the client certificates of the users in your kubeconfig: subject, issuer, expiry.
@@ -48,16 +46,6 @@ pub struct Row {
     pub certificate: std::result::Result<Cert, String>,
     /// The message of its entry on the cluster's revocation list, when it is on it.
     pub revoked: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cert {
-    pub common_name: String,
-    pub groups: Vec<String>,
-    pub issuer: String,
-    pub not_after: SystemTime,
-    /// SHA-256 of the DER, in hex: the key of the revocation list.
-    pub fingerprint: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,53 +144,17 @@ async fn mark_revoked(
     }
 }
 
-/// Every user with a client certificate, read (from the kubeconfig, or the file it names), in
-/// kubectl's order: first file first, and a name defined again in a later file is the earlier
-/// one's.
+/// Every user with a client certificate in the kubeconfig, not yet marked revoked.
 pub fn read_rows(merged: &kubeconfig::edit::Merged) -> Vec<Row> {
-    let mut seen = std::collections::HashSet::new();
-    let mut rows = Vec::new();
-    for doc in &merged.documents {
-        let users = doc
-            .value
-            .get(Section::Users.key())
-            .and_then(Value::as_array);
-        for entry in users.into_iter().flatten() {
-            let Some(name) = entry.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            if !seen.insert(name.to_string()) {
-                continue;
-            }
-            let body = entry.get("user").unwrap_or(&Value::Null);
-            let pem = match credential::read(body, &doc.path, Field::ClientCertificate) {
-                Ok(Some(certificate)) => Ok(certificate.bytes),
-                Ok(None) => continue,
-                Err(e) => Err(e.to_string()),
-            };
-            rows.push(Row {
-                user: name.to_string(),
-                source: doc.path.clone(),
-                certificate: pem.and_then(|bytes| read_cert(&bytes)),
-                revoked: None,
-            });
-        }
-    }
-    rows
-}
-
-fn read_cert(pem: &[u8]) -> std::result::Result<Cert, String> {
-    let chain =
-        crate::pki::pem::certificates(pem).map_err(|_| "not a PEM certificate".to_string())?;
-    let leaf = chain.first().ok_or("no certificate in it")?;
-    let info = verify::inspect(leaf).map_err(|e| e.to_string())?;
-    Ok(Cert {
-        common_name: info.common_name.unwrap_or_default(),
-        groups: info.organizations,
-        issuer: leaf.tbs_certificate().issuer().to_string(),
-        not_after: info.not_after,
-        fingerprint: inventory::fingerprint(leaf.to_der().map_err(|e| e.to_string())?.as_slice()),
-    })
+    held(merged)
+        .into_iter()
+        .map(|h| Row {
+            user: h.user,
+            source: h.source,
+            certificate: h.certificate,
+            revoked: None,
+        })
+        .collect()
 }
 
 /// What the table and JSON show: revoked before anything but expired (an expired certificate

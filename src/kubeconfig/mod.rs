@@ -5,6 +5,7 @@
 //! Every write: kubectl's lock, the files re-read under it (someone may have changed them while
 //! we waited for approval), atomic replacement, and on any error every file as it was.
 
+pub mod certificates;
 pub mod credential;
 pub mod edit;
 pub mod file;

@@ -20,6 +20,16 @@ use x509_cert::der::oid::AssociatedOid;
 use x509_cert::der::{Any, Tag, Tagged};
 use x509_cert::request::{CertReq, ExtensionReq};
 
+/// SHA-256 of `der`, lowercase hex: a certificate's fingerprint, as the API server's credential
+/// id and `openssl x509 -fingerprint -sha256` name it.
+pub fn sha256_hex(der: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A subject attribute as text, in the string types Go's x509 reads (what the API server's
 /// authenticator sees). `None` for anything else: we do not accept what we cannot read.
 pub fn text(value: &Any) -> Option<String> {

@@ -16,7 +16,6 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
 use kube::api::{ListParams, ObjectMeta, PostParams};
-use sha2::{Digest, Sha256};
 use x509_cert::der::Decode;
 
 use crate::cluster::Connection;
@@ -193,10 +192,7 @@ impl Record {
 
 /// SHA-256 of `der`, lowercase hex.
 pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::pki::sha256_hex(der)
 }
 
 /// Who writes a record, and so what happens when one is there already.
