@@ -25,10 +25,10 @@ use crate::kubeconfig::credential::{self, Field};
 use crate::kubeconfig::file::{self, Transaction};
 use crate::kubeconfig::{Forgotten, Loaded};
 use crate::pki::verify::{self, rfc3339};
-use crate::records::inventory::{self, Record};
+use crate::records::inventory::Record;
 use crate::records::inventory::{State as CertState, state};
 use crate::records::revocation::enforcement::check_enforced;
-use crate::records::revocation::targets::{Target, put_on_list};
+use crate::records::revocation::targets::{Target, put_on_list, trusted};
 use crate::records::revocation::{self, credential_id};
 use crate::signals::Signals;
 use crate::ui::progress::Progress;
@@ -148,27 +148,20 @@ async fn account(
     progress: &mut Progress,
 ) -> Result<()> {
     let now = SystemTime::now();
-    match inventory::list_checked(conn).await {
-        Ok((checked, _)) => {
-            for c in checked {
-                let r = c.record;
-                if r.user != user || state(&r, now, None) == CertState::Expired {
-                    continue;
-                }
-                match c.problem {
-                    None => done.recorded.push(r),
-                    // A forged record could name anyone's certificate: never revoked from.
-                    Some(why) => progress.warn(&format!(
-                        "not taking the record {}/{}: it cannot be trusted: {why}",
-                        inventory::NAMESPACE,
-                        r.object_name()
-                    )),
-                }
-            }
-        }
+    // Trusted records only: a forged one could name anyone's certificate.
+    let records = match trusted(conn, Some(user), progress).await {
+        Ok(records) => records,
         Err(e) if revoke => return Err(e),
-        Err(e) => progress.detail(&format!("inventory not read: {e}")),
-    }
+        Err(e) => {
+            progress.detail(&format!("inventory not read: {e}"));
+            Vec::new()
+        }
+    };
+    done.recorded = records
+        .iter()
+        .filter(|r| r.user == user && state(r, now, None) != CertState::Expired)
+        .cloned()
+        .collect();
     for r in &done.recorded {
         if let Some(not_after) = r.not_after_time() {
             done.certificates.push(Known {
@@ -191,7 +184,13 @@ async fn account(
             .iter()
             .map(|r| Target::Recorded(Box::new(r.clone())))
             .collect();
-        put_on_list(conn, &targets, Some(&format!("{user} was offboarded"))).await?;
+        put_on_list(
+            conn,
+            &targets,
+            Some(&format!("{user} was offboarded")),
+            &records,
+        )
+        .await?;
         let fingerprints: Vec<String> = targets
             .iter()
             .map(|t| t.fingerprint().to_string())

@@ -12,7 +12,7 @@ use crate::cluster::{rbac, session};
 use crate::error::{Error, Result};
 use crate::flags::cli::flags;
 use crate::records::revocation::enforcement::{self, Probe, check_enforced};
-use crate::records::revocation::targets::{Target, check_named, put_on_list, targets};
+use crate::records::revocation::targets::{Target, check_named, put_on_list, targets, trusted};
 use crate::records::revocation::{self, credential_id};
 use crate::ui::report::Output;
 
@@ -74,14 +74,13 @@ pub async fn run(args: Args) -> Result<()> {
     if args.repair {
         return repair(&conn, &output, &mut progress).await;
     }
+    let records = trusted(&conn, args.user.as_deref(), &mut progress).await?;
     let targets = targets(
-        &conn,
+        &records,
         args.user.as_deref(),
         args.fingerprint.as_deref(),
         "revoke",
-        &mut progress,
-    )
-    .await?;
+    )?;
     revocation::supported(&conn).await.map_err(|why| {
         Error::failed(format!(
             "cannot revoke on this cluster: {why}; nothing was blocked"
@@ -96,7 +95,7 @@ pub async fn run(args: Args) -> Result<()> {
         )));
     }
 
-    put_on_list(&conn, &targets, args.reason.as_deref()).await?;
+    put_on_list(&conn, &targets, args.reason.as_deref(), &records).await?;
     let fingerprints: Vec<String> = targets
         .iter()
         .map(|t| t.fingerprint().to_string())

@@ -43,16 +43,15 @@ pub async fn run(args: Args) -> Result<()> {
         &mut progress,
     )
     .await?;
+    let records = trusted(&conn, args.user.as_deref(), &mut progress).await?;
     let targets = targets(
-        &conn,
+        &records,
         args.user.as_deref(),
         args.fingerprint.as_deref(),
         "unrevoke",
-        &mut progress,
-    )
-    .await?;
+    )?;
     let entries = revocation::list(&conn).await?;
-    let mut remove = expired_entries(&entries, &trusted(&conn).await?);
+    let mut remove = expired_entries(&entries, &records);
     let mut text = String::new();
     let mut taken_off = Vec::new();
     for t in &targets {

@@ -10,43 +10,21 @@ use crate::error::{Error, Result};
 use crate::records::inventory::{self, Record, State, state};
 use crate::ui::progress::Progress;
 
-/// The certificates a command names: a user's still-valid ones from the inventory, or one by
-/// fingerprint (from the inventory when recorded there). Only records that hold together
-/// ([`inventory::check`]) are taken: anyone who may record can forge one naming any user and
-/// fingerprint. Those left out are said in `progress`.
-pub async fn targets(
-    conn: &Connection,
+/// The certificates a command names among `records` (the trusted ones, [`trusted`]): a user's
+/// still-valid ones, or one by fingerprint (recorded or not).
+pub fn targets(
+    records: &[Record],
     user: Option<&str>,
     fingerprint: Option<&str>,
     verb: &str,
-    progress: &mut Progress,
 ) -> Result<Vec<Target>> {
     let now = SystemTime::now();
-    let (checked, unchecked) = inventory::list_checked(conn).await?;
-    if let Some(why) = unchecked {
-        progress.detail(&format!(
-            "inventory: records checked against themselves, not against the cluster's client CA: {why}"
-        ));
-    }
-    let mut records = Vec::with_capacity(checked.len());
-    for c in checked {
-        match &c.problem {
-            None => records.push(c.record),
-            Some(why) if user.is_none_or(|u| c.record.user == u) => progress.warn(&format!(
-                "not taking the record {}/{} (it names {}): it cannot be trusted: {why}",
-                inventory::NAMESPACE,
-                c.record.object_name(),
-                crate::terminal::printable(&c.record.user)
-            )),
-            Some(_) => {}
-        }
-    }
     match (user, fingerprint) {
         (Some(user), None) => {
             let found: Vec<Target> = records
-                .into_iter()
+                .iter()
                 .filter(|r| r.user == user && state(r, now, None) != State::Expired)
-                .map(|r| Target::Recorded(Box::new(r)))
+                .map(|r| Target::Recorded(Box::new(r.clone())))
                 .collect();
             if found.is_empty() {
                 return Err(Error::failed(format!(
@@ -57,12 +35,10 @@ pub async fn targets(
         }
         (None, Some(given)) => {
             let hex = super::fingerprint_arg(given)?;
-            Ok(vec![
-                match records.into_iter().find(|r| r.fingerprint == hex) {
-                    Some(r) => Target::Recorded(Box::new(r)),
-                    None => Target::Unrecorded(hex),
-                },
-            ])
+            Ok(vec![match records.iter().find(|r| r.fingerprint == hex) {
+                Some(r) => Target::Recorded(Box::new(r.clone())),
+                None => Target::Unrecorded(hex),
+            }])
         }
         _ => Err(Error::usage(format!(
             "name a user or --fingerprint (one of them): kubectl onboard {verb} USER, or kubectl onboard {verb} --fingerprint SHA256"
@@ -102,11 +78,13 @@ pub fn check_named(user: Option<&str>, fingerprint: Option<&str>, verb: &str) ->
     Ok(())
 }
 
-/// Adds `targets` to the revocation list (dropping expired entries) and puts the policy in place.
+/// Adds `targets` to the revocation list (dropping the entries `records`, the trusted ones, say
+/// expired) and puts the policy in place.
 pub async fn put_on_list(
     conn: &Connection,
     targets: &[Target],
     reason: Option<&str>,
+    records: &[Record],
 ) -> Result<()> {
     let mut entries = BTreeMap::new();
     for t in targets {
@@ -116,19 +94,39 @@ pub async fn put_on_list(
         };
         entries.insert(t.fingerprint().to_string(), text);
     }
-    let expired = expired_entries(&super::list(conn).await?, &trusted(conn).await?);
+    let expired = expired_entries(&super::list(conn).await?, records);
     super::update(conn, &entries, &expired).await
 }
 
-/// The records that hold together ([`inventory::check`]): only they may say a certificate
-/// expired (a forged one could otherwise take a revoked certificate off the list).
-pub async fn trusted(conn: &Connection) -> Result<Vec<Record>> {
-    let (checked, _) = inventory::list_checked(conn).await?;
-    Ok(checked
-        .into_iter()
-        .filter(|c| c.problem.is_none())
-        .map(|c| c.record)
-        .collect())
+/// The inventory's records that hold together ([`inventory::check`]), read once: only they are
+/// revoked from, and only they may say a certificate expired (anyone who may record can forge
+/// one naming any user and fingerprint). Those left out that name `user` (any, without one)
+/// are said in `progress`.
+pub async fn trusted(
+    conn: &Connection,
+    user: Option<&str>,
+    progress: &mut Progress,
+) -> Result<Vec<Record>> {
+    let (checked, unchecked) = inventory::list_checked(conn).await?;
+    if let Some(why) = unchecked {
+        progress.detail(&format!(
+            "inventory: records checked against themselves, not against the cluster's client CA: {why}"
+        ));
+    }
+    let mut records = Vec::with_capacity(checked.len());
+    for c in checked {
+        match &c.problem {
+            None => records.push(c.record),
+            Some(why) if user.is_none_or(|u| c.record.user == u) => progress.warn(&format!(
+                "not taking the record {}/{} (it names {}): it cannot be trusted: {why}",
+                inventory::NAMESPACE,
+                c.record.object_name(),
+                crate::terminal::printable(&c.record.user)
+            )),
+            Some(_) => {}
+        }
+    }
+    Ok(records)
 }
 
 /// The entries of the list whose certificate the inventory knows to have expired: an expired
